@@ -1,0 +1,159 @@
+//! Command-line arguments: what the operator typed, before anything is checked.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  a step failed (the report says which steps completed and what the failing one changed)
+  2  invalid input: runbook, pins, grants, registry or arguments; nothing was run
+  3  the operator declined at the confirmation prompt; nothing was run
+
+Typical use:
+  backout registry add target/wasm32-wasip2/release/env_toggle.wasm
+  backout plan rollback.toml        # checks everything, changes nothing
+  backout run rollback.toml         # shows the plan, asks, runs
+
+Docs: README.md (runbook reference, security model) and ARCHITECTURE.md.";
+
+/// Run rollback steps as sandboxed WebAssembly components.
+///
+/// A runbook (TOML) chains steps; each step runs a plugin, verified by its
+/// sha256 against a pinned registry, with only the directories and environment
+/// variables the runbook grants it. Everything is checked before the first
+/// step runs.
+#[derive(Debug, Parser)]
+#[command(name = "backout", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Registry directory that `name@version` plugins come from
+    /// [default: $XDG_DATA_HOME/backout/registry, else ~/.local/share/backout/registry]
+    #[arg(long, global = true, env = "BACKOUT_REGISTRY", value_name = "DIR")]
+    pub registry: Option<PathBuf>,
+
+    /// How results are printed on stdout (logs and errors go to stderr)
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people
+    Text,
+    /// One JSON document, for scripts
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a runbook completely without running it: pins, grants, references,
+    /// and each plugin's own check of its config (read-only)
+    Validate(RunbookArgs),
+
+    /// Show what a runbook would do, step by step; changes nothing, even if a
+    /// plugin tries (every directory is mounted read-only while planning)
+    Plan(RunbookArgs),
+
+    /// Check a runbook, show its plan, ask for confirmation, and run it
+    Run(RunArgs),
+
+    /// Show what a plugin is: digest, world, imports, needs, config schema
+    Inspect(InspectArgs),
+
+    /// Manage the local plugin registry
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookArgs {
+    /// The runbook file (TOML)
+    pub runbook: PathBuf,
+
+    /// Override a `[vars]` entry; repeatable
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+
+    /// Run without asking for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Where run journals are kept, under `runs/`
+    /// [default: $XDG_STATE_HOME/backout, else ~/.local/state/backout]
+    #[arg(long, env = "BACKOUT_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A component file (`plugin.wasm`) or a registry entry (`name@version`)
+    pub plugin: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Add a component to the registry, pinned by its sha256. Name and version
+    /// default to what the plugin's `describe` reports
+    Add {
+        /// The component file
+        file: PathBuf,
+        /// Publish under this name instead of the plugin's own
+        #[arg(long)]
+        name: Option<String>,
+        /// Publish under this version instead of the plugin's own
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// List the registry's plugins
+    List,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text.split_once('=').ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    if key.is_empty() {
+        return Err(format!("`{text}` has an empty KEY"));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_work_before_and_after_the_subcommand() {
+        let a = Cli::try_parse_from(["backout", "--output", "json", "plan", "r.toml"]).unwrap();
+        let b = Cli::try_parse_from(["backout", "plan", "r.toml", "--output", "json", "--registry", "/r"]).unwrap();
+        assert_eq!(a.global.output, Output::Json);
+        assert_eq!(b.global.output, Output::Json);
+        assert_eq!(b.global.registry, Some(PathBuf::from("/r")));
+    }
+
+    #[test]
+    fn vars_are_key_value_pairs() {
+        assert_eq!(parse_var("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(parse_var("novalue").is_err());
+        assert!(parse_var("=x").is_err());
+    }
+}

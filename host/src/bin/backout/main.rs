@@ -1,0 +1,34 @@
+//! The `backout` command: a thin layer over the `backout` library that parses
+//! arguments, prints results and maps outcomes to exit codes.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where printing belongs
+
+mod args;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Documented exit codes (see `backout --help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    StepFailed = 1,
+    Invalid = 2,
+    Declined = 3,
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            output::error(&anyhow::Error::from(e).context("failed to start the async runtime"), None);
+            return ExitCode::from(Exit::Invalid as u8);
+        }
+    };
+    let exit = runtime.block_on(commands::dispatch(cli));
+    ExitCode::from(exit as u8)
+}

@@ -1,0 +1,67 @@
+//! The one error printer, and the live log printer.
+//!
+//! Errors go to stderr as `error:` / `  caused by:` / `  hint:`; diagnostics
+//! add `  --> file:line:col`. Plugin log lines go to stderr prefixed with the
+//! step id, so stdout carries only the plan or report.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backout::diagnostic::Diagnostics;
+use backout::runtime::host_api::{Event, Observer};
+
+/// Prints an error with its causes and an optional hint.
+pub fn error(e: &anyhow::Error, hint: Option<&str>) {
+    let mut text = format!("error: {e}");
+    for cause in e.chain().skip(1) {
+        text.push_str(&format!("\n  caused by: {cause}"));
+    }
+    if let Some(hint) = hint {
+        text.push_str(&format!("\n  hint: {hint}"));
+    }
+    eprintln!("{text}");
+}
+
+/// Prints every diagnostic, then a one-line summary when there are errors.
+pub fn diagnostics(d: &Diagnostics, runbook: &std::path::Path) {
+    for diag in &d.0 {
+        eprintln!("{diag}");
+    }
+    let n = d.error_count();
+    if n > 0 {
+        eprintln!(
+            "error: {n} problem{} found in `{}`; nothing was run",
+            if n == 1 { "" } else { "s" },
+            runbook.display()
+        );
+    }
+}
+
+/// Prints plugin logs as `[step] level: message` and progress at most twice
+/// a second per step (and always at completion).
+pub fn log_printer() -> Observer {
+    let last: Arc<Mutex<Option<(String, Instant)>>> = Arc::default();
+    Arc::new(move |event: &Event| match event {
+        Event::Log { step, phase, level, message } => {
+            eprintln!("[{step}] {} {}: {message}", phase.as_str(), level.as_str());
+        }
+        Event::Progress { step, phase, done, total, unit } => {
+            let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+            let finished = total.is_some_and(|t| *done >= t);
+            let due = match &*last {
+                Some((s, at)) if s == step => at.elapsed() >= Duration::from_millis(500),
+                _ => true,
+            };
+            if finished || due {
+                *last = Some((step.clone(), Instant::now()));
+                match total {
+                    Some(t) if *t > 0 => {
+                        let pct = (*done as f64 / *t as f64 * 100.0).min(100.0);
+                        eprintln!("[{step}] {} progress: {pct:.0}% ({done}/{t} {unit})", phase.as_str());
+                    }
+                    _ => eprintln!("[{step}] {} progress: {done} {unit}", phase.as_str()),
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,206 @@
+//! Directory grants: the only files a step can see.
+//!
+//! A grant maps one existing host directory to one guest path, read-only or
+//! read-write. It is checked once, before anything runs: the host path must
+//! be absolute, free of `..`, an existing directory, and not `/`; it is then
+//! canonicalized, so the directory a plugin gets is exactly the one the
+//! operator saw in the plan, even if a symlink on the way changes later.
+//! Inside the sandbox, wasmtime-wasi confines every path to the preopened
+//! directories (no `..` or symlink escapes) and enforces read-only mounts.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+use toml::Spanned;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::diagnostic::Diagnostic;
+use crate::runbook::{DirDef, Parsed};
+use crate::template::Template;
+
+/// What a step may do in a granted directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Access {
+    #[serde(rename = "ro")]
+    ReadOnly,
+    #[serde(rename = "rw")]
+    ReadWrite,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::ReadOnly => "ro",
+            Access::ReadWrite => "rw",
+        }
+    }
+}
+
+/// A checked directory grant.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirGrant {
+    /// Canonical absolute host path.
+    pub host: PathBuf,
+    /// Absolute, normalized guest path (`/app`).
+    pub guest: String,
+    pub access: Access,
+}
+
+impl DirGrant {
+    /// Mounts the directory into a WASI context. `read_only` forces a
+    /// read-only mount whatever the grant says (used during plan and verify).
+    pub fn mount(&self, builder: &mut WasiCtxBuilder, read_only: bool) -> anyhow::Result<()> {
+        let perms = if read_only || self.access == Access::ReadOnly { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+        builder
+            .preopened_dir(&self.host, &self.guest, perms)
+            .map_err(|e| anyhow::anyhow!("failed to open granted directory `{}`: {e}", self.host.display()))?;
+        Ok(())
+    }
+}
+
+/// Checks one step's directory grants; every problem becomes a diagnostic.
+pub fn check(
+    defs: &[Spanned<DirDef>],
+    vars: &BTreeMap<String, String>,
+    parsed: &Parsed,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<DirGrant> {
+    let mut grants: Vec<DirGrant> = Vec::new();
+    for def in defs {
+        let def = def.get_ref();
+        let host_at = parsed.locate(&def.host.span());
+        let guest_at = parsed.locate(&def.guest.span());
+        let host = match render(def.host.get_ref(), vars).and_then(|h| check_host(&h)) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                problems.push(Diagnostic::error(e).at(host_at));
+                None
+            }
+        };
+        let guest = match check_guest(def.guest.get_ref()) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                problems.push(Diagnostic::error(e).at(guest_at.clone()));
+                None
+            }
+        };
+        let access = match def.mode.as_ref().map(|m| m.get_ref().as_str()) {
+            None | Some("ro") => Some(Access::ReadOnly),
+            Some("rw") => Some(Access::ReadWrite),
+            Some(other) => {
+                let at = parsed.locate(&def.mode.as_ref().map(|m| m.span()).unwrap_or_default());
+                problems.push(
+                    Diagnostic::error(format!("unknown mode `{other}`; use `ro` (read-only) or `rw` (read-write)"))
+                        .at(at),
+                );
+                None
+            }
+        };
+        if let Some(guest) = &guest
+            && let Some(other) = grants.iter().find(|g| overlaps(&g.guest, guest))
+        {
+            problems.push(
+                Diagnostic::error(format!(
+                    "guest path `{guest}` overlaps `{}`, granted earlier in this step",
+                    other.guest
+                ))
+                .at(guest_at)
+                .hint("give each directory its own guest path, not nested in another"),
+            );
+            continue;
+        }
+        if let (Some(host), Some(guest), Some(access)) = (host, guest, access) {
+            grants.push(DirGrant { host, guest, access });
+        }
+    }
+    grants
+}
+
+fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let template = Template::parse(text)?;
+    if template.needs_outputs() {
+        return Err(format!(
+            "`{text}` uses a step output; grants are fixed before anything runs and may use only `${{vars.*}}`"
+        ));
+    }
+    template.render(vars, &BTreeMap::new())
+}
+
+fn check_host(text: &str) -> Result<PathBuf, String> {
+    let path = Path::new(text);
+    if !path.is_absolute() {
+        return Err(format!("host directory `{text}` is not an absolute path"));
+    }
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err(format!("host directory `{text}` contains `..`; write the path it means"));
+    }
+    let meta = std::fs::metadata(path).map_err(|e| format!("host directory `{text}` cannot be used: {e}"))?;
+    if !meta.is_dir() {
+        return Err(format!("host path `{text}` is not a directory; grant the directory that holds it"));
+    }
+    let canonical = path.canonicalize().map_err(|e| format!("failed to resolve host directory `{text}`: {e}"))?;
+    if canonical == Path::new("/") {
+        return Err(format!(
+            "host directory `{text}` is the root of the file system; grant only the directories the step needs"
+        ));
+    }
+    Ok(canonical)
+}
+
+/// Guest paths are absolute, normalized, and never `/`.
+fn check_guest(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') {
+        return Err(format!("guest path `{text}` is not absolute; write for example `/app`"));
+    }
+    let mut parts = Vec::new();
+    for part in text.split('/').filter(|p| !p.is_empty()) {
+        match part {
+            "." | ".." => return Err(format!("guest path `{text}` contains `{part}`")),
+            _ => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        return Err("guest path `/` is not allowed; mount the directory at a name such as `/app`".to_string());
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+fn overlaps(a: &str, b: &str) -> bool {
+    let within = |x: &str, y: &str| x == y || x.starts_with(&format!("{y}/"));
+    within(a, b) || within(b, a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_paths_are_normalized_and_checked() {
+        assert_eq!(check_guest("/app/").unwrap(), "/app");
+        assert_eq!(check_guest("//app//data").unwrap(), "/app/data");
+        assert!(check_guest("app").is_err());
+        assert!(check_guest("/app/../etc").unwrap_err().contains("`..`"));
+        assert!(check_guest("/").is_err());
+    }
+
+    #[test]
+    fn host_paths_must_be_absolute_existing_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(check_host("relative/dir").unwrap_err().contains("not an absolute path"));
+        assert!(check_host(&format!("{}/../x", dir.path().display())).unwrap_err().contains("`..`"));
+        assert!(check_host(&file.display().to_string()).unwrap_err().contains("not a directory"));
+        assert!(check_host("/definitely/not/here").unwrap_err().contains("cannot be used"));
+        assert!(check_host("/").unwrap_err().contains("root of the file system"));
+        assert_eq!(check_host(&dir.path().display().to_string()).unwrap(), dir.path().canonicalize().unwrap());
+    }
+
+    #[test]
+    fn nested_guest_paths_overlap() {
+        assert!(overlaps("/app", "/app/data"));
+        assert!(overlaps("/app", "/app"));
+        assert!(!overlaps("/app", "/apple"));
+    }
+}

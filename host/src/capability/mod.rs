@@ -1,0 +1,88 @@
+//! Capabilities: deny by default, one module per capability, one shape.
+//!
+//! Each capability has a grant written in the runbook (`runbook::GrantsDef`),
+//! a checked grant type built once before anything runs (`files::DirGrant`,
+//! `env::EnvGrant`), and a way to apply it to one sandbox instance
+//! ([`Grants::wasi_ctx`]). A plugin that asks for nothing gets nothing: no
+//! directories, no environment, no sockets, no name lookups.
+
+pub mod env;
+pub mod files;
+
+use serde::Serialize;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
+
+use crate::runtime::output::CapturedOutput;
+
+/// Why the host is calling into a plugin; decides how much of the grants it
+/// gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// `describe`: nothing at all.
+    Describe,
+    /// `plan`: directories read-only whatever the grant, so plan cannot change
+    /// anything even if the plugin tries.
+    Plan,
+    /// `run`: exactly the grants.
+    Run,
+    /// `verify`: read-only, like plan; verify has no side effects.
+    Verify,
+    /// `undo`: exactly the grants.
+    Undo,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Describe => "describe",
+            Phase::Plan => "plan",
+            Phase::Run => "run",
+            Phase::Verify => "verify",
+            Phase::Undo => "undo",
+        }
+    }
+
+    fn read_only(self) -> bool {
+        matches!(self, Phase::Plan | Phase::Verify)
+    }
+}
+
+/// Everything one step was granted, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    pub dirs: Vec<files::DirGrant>,
+    pub env: Vec<env::EnvGrant>,
+}
+
+impl Grants {
+    /// Builds the WASI context for one call. Sockets, TCP, UDP and name
+    /// lookups stay denied (the `WasiCtxBuilder` defaults, restated here so a
+    /// change of defaults upstream cannot open them); stdin is empty; stdout
+    /// and stderr go to bounded captures.
+    pub fn wasi_ctx(&self, phase: Phase, stdout: CapturedOutput, stderr: CapturedOutput) -> anyhow::Result<WasiCtx> {
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .stdout(stdout)
+            .stderr(stderr)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        if phase != Phase::Describe {
+            for dir in &self.dirs {
+                dir.mount(&mut builder, phase.read_only())?;
+            }
+            for var in &self.env {
+                var.apply(&mut builder);
+            }
+        }
+        Ok(builder.build())
+    }
+
+    /// Text to mask wherever plugin-provided text is shown: the values of
+    /// granted environment variables.
+    pub fn secrets(&self) -> Vec<String> {
+        self.env.iter().map(|e| e.secret().to_string()).filter(|s| s.len() >= 4).collect()
+    }
+}

@@ -1,0 +1,129 @@
+//! A checked runbook: what will run, with what, and what each step would do.
+//!
+//! A [`Plan`] exists only if [`crate::resolve`] found no errors: every
+//! plugin's bytes matched every pin and compiled, every grant is typed and
+//! valid, every reference points at an earlier step, and every step whose
+//! config is known has been planned by its plugin. [`crate::execute`] accepts
+//! nothing else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use backout_registry::Digest;
+use serde::Serialize;
+
+use crate::capability::Grants;
+use crate::diagnostic::Diagnostic;
+use crate::runtime::limits::Limits;
+use crate::runtime::{Action, Plugin, PluginInfo};
+use crate::template::Template;
+
+/// A runbook ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    pub vars: BTreeMap<String, String>,
+    pub steps: Vec<PlannedStep>,
+    /// Things worth knowing that do not stop the run.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Where a plugin's bytes came from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Origin {
+    Registry { name: String, version: String, registry: PathBuf },
+    File { path: PathBuf },
+}
+
+/// One step, checked.
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    pub id: String,
+    pub description: Option<String>,
+    /// `uses` as written.
+    pub uses: String,
+    pub origin: Origin,
+    /// sha256 of the bytes that were compiled.
+    pub digest: Digest,
+    pub size: u64,
+    pub plugin: Plugin,
+    pub info: PluginInfo,
+    pub grants: Grants,
+    pub limits: Limits,
+    pub config: ConfigTemplate,
+    pub preview: Preview,
+}
+
+/// What plan knows a step would do.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Preview {
+    /// The plugin planned these actions.
+    Actions { actions: Vec<Action> },
+    /// The config uses outputs of earlier steps, so the plugin plans it
+    /// (read-only, as always) right before it runs.
+    Deferred { after: Vec<String> },
+}
+
+/// A step's `with` table as JSON, with `${...}` references still in place;
+/// rendered once per use, in one pass (so `$$` escapes are applied once).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigTemplate {
+    pub raw: serde_json::Value,
+    /// Steps whose outputs the config reads.
+    pub needs_outputs_of: Vec<String>,
+}
+
+impl ConfigTemplate {
+    /// Substitutes every reference and returns the config as JSON text.
+    pub fn render(
+        &self,
+        vars: &BTreeMap<String, String>,
+        outputs: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<String, String> {
+        Ok(render_value(&self.raw, vars, outputs)?.to_string())
+    }
+}
+
+fn render_value(
+    value: &serde_json::Value,
+    vars: &BTreeMap<String, String>,
+    outputs: &BTreeMap<String, serde_json::Value>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(s) => Value::String(Template::parse(s)?.render(vars, outputs)?),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| render_value(v, vars, outputs)).collect::<Result<_, _>>()?)
+        }
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| Ok((k.clone(), render_value(v, vars, outputs)?))).collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+impl Plan {
+    pub fn step(&self, id: &str) -> Option<&PlannedStep> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+impl PlannedStep {
+    /// The host path a guest path refers to, through this step's directory
+    /// grants: operators need to find a safety copy on the host.
+    pub fn host_path(&self, guest: &str) -> Option<PathBuf> {
+        self.grants.dirs.iter().find_map(|d| {
+            let rest = guest.strip_prefix(&d.guest)?;
+            if rest.is_empty() {
+                Some(d.host.clone())
+            } else {
+                let rest = rest.strip_prefix('/')?;
+                Some(d.host.join(Path::new(rest)))
+            }
+        })
+    }
+}

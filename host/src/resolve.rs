@@ -1,0 +1,577 @@
+//! Runbook → Plan: every check, before anything runs.
+//!
+//! For each step, in order: its id, limits and grants are typed; its plugin
+//! is found, its bytes read once, hashed and compared with every pin, and
+//! those same bytes compiled; the plugin describes itself and its needs are
+//! compared with the grants; every `${...}` reference is checked; and the
+//! plugin's own `plan` checks the config with every directory mounted
+//! read-only. Problems are collected, never short-circuited, so one pass
+//! reports them all. Nothing here writes anywhere.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use backout_registry::{Digest, Registry};
+use toml::Spanned;
+
+use crate::capability::{self, Grants};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::plan::{ConfigTemplate, Origin, Plan, PlannedStep, Preview};
+use crate::quantity::{parse_duration, parse_size};
+use crate::runbook::{Parsed, StepDef};
+use crate::runtime::host_api::Observer;
+use crate::runtime::limits::{Limits, MAX_MEMORY};
+use crate::runtime::{CallContext, FileNeed, Plugin, PluginInfo, Runtime};
+use crate::template::{Segment, Template};
+
+/// Reads a host environment variable by name.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What resolution needs besides the runbook.
+pub struct Options {
+    /// The registry directory `name@version` plugins come from.
+    pub registry: PathBuf,
+    /// `--var key=value` overrides, in the order given.
+    pub var_overrides: Vec<(String, String)>,
+    /// Reads a host environment variable (the process environment outside tests).
+    pub env: EnvLookup,
+    /// Receives what plugins log while they describe and plan.
+    pub observer: Observer,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options").field("registry", &self.registry).finish_non_exhaustive()
+    }
+}
+
+/// Checks a parsed runbook and builds its plan, or reports every problem.
+/// Warnings travel in the plan (or with the errors).
+pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> Result<Plan, Diagnostics> {
+    let mut resolver =
+        Resolver { parsed, runtime, options, problems: Vec::new(), registry: None, loaded: HashMap::new() };
+    let vars = resolver.vars();
+    let mut steps = Vec::new();
+    let mut earlier: Vec<String> = Vec::new();
+    for def in &parsed.runbook.steps {
+        if let Some(step) = resolver.step(def, &vars, &earlier).await {
+            steps.push(step);
+        }
+        earlier.push(def.id.get_ref().clone());
+    }
+    if parsed.runbook.steps.is_empty() {
+        resolver.problems.push(
+            Diagnostic::error("the runbook has no steps")
+                .at(parsed.locate(&parsed.runbook.name.span()))
+                .hint("add a `[[step]]` table with `id` and `uses`"),
+        );
+    }
+    let diagnostics = Diagnostics(resolver.problems);
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+    Ok(Plan {
+        name: parsed.runbook.name.get_ref().clone(),
+        description: parsed.runbook.description.clone(),
+        path: parsed.source.path.clone(),
+        vars,
+        steps,
+        warnings: diagnostics.0,
+    })
+}
+
+struct Resolver<'a> {
+    parsed: &'a Parsed,
+    runtime: &'a Runtime,
+    options: &'a Options,
+    problems: Vec<Diagnostic>,
+    /// Opened on first use; `Err` remembers why it could not be.
+    registry: Option<Result<Registry, String>>,
+    /// Plugins already loaded in this pass, by digest: a plugin used by
+    /// several steps is read, hashed and compiled once.
+    loaded: HashMap<Digest, (Plugin, PluginInfo)>,
+}
+
+impl Resolver<'_> {
+    fn at(&self, span: &Range<usize>) -> Location {
+        self.parsed.locate(span)
+    }
+
+    fn error(&mut self, step: &str, message: impl Into<String>, span: &Range<usize>) -> &mut Diagnostic {
+        let d = Diagnostic::error(message).in_step(step).at(self.at(span));
+        self.problems.push(d);
+        self.problems.last_mut().expect("just pushed")
+    }
+
+    /// `[vars]` with `--var` overrides applied; an override of an undeclared
+    /// var is an error (a typo must not be silently ignored).
+    fn vars(&mut self) -> BTreeMap<String, String> {
+        let mut vars: BTreeMap<String, String> =
+            self.parsed.runbook.vars.iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect();
+        for (key, value) in &self.options.var_overrides {
+            if vars.contains_key(key) {
+                vars.insert(key.clone(), value.clone());
+            } else {
+                let known = vars.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                self.problems.push(
+                    Diagnostic::error(format!("`--var {key}=…` overrides a var the runbook does not declare")).hint(
+                        if known.is_empty() {
+                            "the runbook has no `[vars]`; declare it there with a default".to_string()
+                        } else {
+                            format!("declared vars: {known}")
+                        },
+                    ),
+                );
+            }
+        }
+        vars
+    }
+
+    async fn step(
+        &mut self,
+        def: &StepDef,
+        vars: &BTreeMap<String, String>,
+        earlier: &[String],
+    ) -> Option<PlannedStep> {
+        let id = def.id.get_ref().clone();
+        let before = self.problems.len();
+        self.check_id(def, earlier);
+        let limits = self.limits(def);
+        let grants = self.grants(def, vars);
+        let config = self.config(def, vars, earlier);
+        let source = self.source(def).await;
+        let errors_here = self.problems[before..].iter().any(|d| d.severity == crate::diagnostic::Severity::Error);
+        let (origin, digest, size, plugin, info) = source?;
+        if errors_here {
+            return None;
+        }
+        let (limits, grants, config) = (limits?, grants?, config?);
+        self.check_needs(&id, def, &info, &grants);
+        let ctx = CallContext { step: &id, grants: &grants, limits, observer: self.options.observer.clone() };
+        let preview = if config.needs_outputs_of.is_empty() {
+            let rendered = match config.render(vars, &BTreeMap::new()) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.error(&id, e, &with_span(def));
+                    return None;
+                }
+            };
+            let called = plugin.plan(&ctx, &rendered).await;
+            match called.result {
+                Ok(actions) => Preview::Actions { actions },
+                Err(failure) => {
+                    self.error(&id, format!("plan refused: {failure}"), &with_span(def)).hint = Some(format!(
+                        "`{}` checks the `with` table; see `backout inspect {}`",
+                        info.name,
+                        def.uses.get_ref()
+                    ));
+                    return None;
+                }
+            }
+        } else {
+            Preview::Deferred { after: config.needs_outputs_of.clone() }
+        };
+        Some(PlannedStep {
+            id,
+            description: def.description.clone(),
+            uses: def.uses.get_ref().clone(),
+            origin,
+            digest,
+            size,
+            plugin,
+            info,
+            grants,
+            limits,
+            config,
+            preview,
+        })
+    }
+
+    fn check_id(&mut self, def: &StepDef, earlier: &[String]) {
+        let id = def.id.get_ref();
+        let valid = id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            && id.len() <= 64;
+        if !valid {
+            self.error(id, format!("step id `{id}` is not valid"), &def.id.span()).hint =
+                Some("use lowercase letters, digits, `-` and `_` (at most 64), starting with a letter or digit".into());
+        }
+        if earlier.contains(id) {
+            self.error(id, format!("step id `{id}` is used twice"), &def.id.span());
+        }
+    }
+
+    fn limits(&mut self, def: &StepDef) -> Option<Limits> {
+        let id = def.id.get_ref().clone();
+        let mut limits = Limits::default();
+        let mut ok = true;
+        if let Some(t) = &def.timeout {
+            match parse_duration(t.get_ref()) {
+                Ok(d) => limits.timeout = d,
+                Err(e) => {
+                    self.error(&id, format!("bad `timeout`: {e}"), &t.span());
+                    ok = false;
+                }
+            }
+        }
+        if let Some(m) = &def.memory {
+            match parse_size(m.get_ref()) {
+                Ok(bytes) if bytes > MAX_MEMORY => {
+                    self.error(
+                        &id,
+                        format!("`memory = \"{}\"` is more than a plugin can address (4GiB)", m.get_ref()),
+                        &m.span(),
+                    );
+                    ok = false;
+                }
+                Ok(bytes) => limits.memory = bytes,
+                Err(e) => {
+                    self.error(&id, format!("bad `memory`: {e}"), &m.span());
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(limits)
+    }
+
+    fn grants(&mut self, def: &StepDef, vars: &BTreeMap<String, String>) -> Option<Grants> {
+        let id = def.id.get_ref();
+        let Some(grants) = &def.grants else { return Some(Grants::default()) };
+        let mut problems = Vec::new();
+        let dirs = capability::files::check(&grants.get_ref().dirs, vars, self.parsed, &mut problems);
+        let env = capability::env::check(&grants.get_ref().env, &*self.options.env, self.parsed, &mut problems);
+        let ok = problems.is_empty();
+        self.problems.extend(problems.into_iter().map(|d| d.in_step(id)));
+        ok.then_some(Grants { dirs, env })
+    }
+
+    /// The `with` table as JSON, every reference in it checked.
+    fn config(&mut self, def: &StepDef, vars: &BTreeMap<String, String>, earlier: &[String]) -> Option<ConfigTemplate> {
+        let id = def.id.get_ref().clone();
+        let Some(with) = &def.with else {
+            return Some(ConfigTemplate {
+                raw: serde_json::Value::Object(Default::default()),
+                needs_outputs_of: vec![],
+            });
+        };
+        let raw = toml_to_json(&toml::Value::Table(with.get_ref().clone()));
+        let mut strings = Vec::new();
+        collect_strings(&raw, &mut strings);
+        let mut needs_outputs_of: Vec<String> = Vec::new();
+        let mut ok = true;
+        for text in strings {
+            let span = self.span_of_text(&with.span(), &text);
+            let template = match Template::parse(&text) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.error(&id, e, &span);
+                    ok = false;
+                    continue;
+                }
+            };
+            for reference in template.references() {
+                match reference {
+                    Segment::Var { name, raw } if !vars.contains_key(name) => {
+                        let span = self.span_of_text(&with.span(), raw);
+                        let known = vars.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                        self.error(&id, format!("unknown var `{name}` in `{raw}`"), &span).hint =
+                            Some(if known.is_empty() {
+                                "declare it in `[vars]`".into()
+                            } else {
+                                format!("declared vars: {known}")
+                            });
+                        ok = false;
+                    }
+                    Segment::StepOutput { step, raw, .. } => {
+                        let span = self.span_of_text(&with.span(), raw);
+                        if step == &id {
+                            self.error(&id, format!("`{raw}` refers to this step's own outputs"), &span);
+                            ok = false;
+                        } else if earlier.contains(step) {
+                            if !needs_outputs_of.contains(step) {
+                                needs_outputs_of.push(step.clone());
+                            }
+                        } else if self.parsed.runbook.steps.iter().any(|s| s.id.get_ref() == step) {
+                            self.error(&id, format!("`{raw}` refers to step `{step}`, which runs later"), &span).hint =
+                                Some("a step can use outputs only of steps above it".into());
+                            ok = false;
+                        } else {
+                            let known = earlier.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                            self.error(&id, format!("`{raw}` refers to unknown step `{step}`"), &span).hint =
+                                Some(if known.is_empty() {
+                                    "no step runs before this one".into()
+                                } else {
+                                    format!("steps before this one: {known}")
+                                });
+                            ok = false;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        ok.then_some(ConfigTemplate { raw, needs_outputs_of })
+    }
+
+    /// The span of `text` inside a larger span, for pointing at a reference
+    /// inside a `with` table (TOML values inside tables carry no spans).
+    fn span_of_text(&self, outer: &Range<usize>, text: &str) -> Range<usize> {
+        let source = &self.parsed.source.text;
+        let region = source.get(outer.clone()).unwrap_or("");
+        match region.find(text) {
+            Some(i) => outer.start + i..outer.start + i + text.len(),
+            None => outer.clone(),
+        }
+    }
+
+    /// Finds the plugin's bytes, checks them against every pin, compiles
+    /// them and asks the plugin to describe itself.
+    async fn source(&mut self, def: &StepDef) -> Option<(Origin, Digest, u64, Plugin, PluginInfo)> {
+        let id = def.id.get_ref().clone();
+        let uses = def.uses.get_ref();
+        let pin = match &def.sha256 {
+            None => None,
+            Some(p) => match p.get_ref().parse::<Digest>() {
+                Ok(d) => Some((d, p.span())),
+                Err(e) => {
+                    self.error(&id, format!("bad `sha256` pin: {e}"), &p.span()).hint = Some(
+                        "write the 64 hex digits of the plugin's sha256, optionally prefixed with `sha256:`".into(),
+                    );
+                    return None;
+                }
+            },
+        };
+        let (origin, bytes) = if looks_like_path(uses) {
+            let path = self.relative_to_runbook(uses);
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.error(&id, format!("failed to read plugin `{}`: {e}", path.display()), &def.uses.span());
+                    return None;
+                }
+            };
+            if pin.is_none() {
+                self.error(&id, format!("plugin file `{uses}` is not pinned"), &def.uses.span()).hint = Some(format!(
+                    "a plugin loaded from a file needs `sha256 = \"…\"`; after checking where it came from, pin `{}`",
+                    Digest::of(&bytes)
+                ));
+                return None;
+            }
+            (Origin::File { path }, bytes)
+        } else {
+            let (name, version) = match parse_name_version(uses) {
+                Ok(nv) => nv,
+                Err(e) => {
+                    self.error(&id, e, &def.uses.span()).hint =
+                        Some("write `name@version` for a registry plugin, or a path ending in `.wasm`".into());
+                    return None;
+                }
+            };
+            let registry = match self.registry() {
+                Ok(r) => r,
+                Err(e) => {
+                    self.error(&id, e, &def.uses.span()).hint = Some(
+                        "add plugins with `backout registry add FILE`, or point `--registry` / `BACKOUT_REGISTRY` at a registry".into(),
+                    );
+                    return None;
+                }
+            };
+            let Some(entry) = registry.find(&name, &version).cloned() else {
+                let available =
+                    registry.versions_of(&name).iter().map(|e| format!("`{}`", e.version)).collect::<Vec<_>>();
+                let hint = if available.is_empty() {
+                    format!("the registry at `{}` has no plugin named `{name}`", registry.root().display())
+                } else {
+                    format!("available versions: {}", available.join(", "))
+                };
+                self.error(&id, format!("plugin `{name}@{version}` is not in the registry"), &def.uses.span()).hint =
+                    Some(hint);
+                return None;
+            };
+            // The registry's index is the first pin: read_verified hashes the blob
+            // and returns it only if it matches the index.
+            let bytes = match registry.read_verified(&entry.digest) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.error(&id, format!("plugin `{name}@{version}` failed verification: {e}"), &def.uses.span());
+                    return None;
+                }
+            };
+            (Origin::Registry { name, version, registry: registry.root().to_path_buf() }, bytes)
+        };
+        let digest = Digest::of(&bytes);
+        if let Some((expected, span)) = pin
+            && expected != digest
+        {
+            self.error(
+                &id,
+                format!("plugin `{uses}` does not match its `sha256` pin: expected `{expected}`, computed `{digest}`"),
+                &span,
+            )
+            .hint = Some("the plugin's bytes changed since the runbook was pinned; nothing was compiled or run".into());
+            return None;
+        }
+        if let Some((plugin, info)) = self.loaded.get(&digest) {
+            return Some((origin, digest, bytes.len() as u64, plugin.clone(), info.clone()));
+        }
+        let plugin = match self.runtime.load(&bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error(&id, format!("plugin `{uses}` cannot be used: {e}"), &def.uses.span());
+                return None;
+            }
+        };
+        let grants = Grants::default();
+        let ctx = CallContext {
+            step: &id,
+            grants: &grants,
+            limits: Limits::default(),
+            observer: self.options.observer.clone(),
+        };
+        let info = match plugin.describe(&ctx).await.result {
+            Ok(info) => info,
+            Err(failure) => {
+                self.error(&id, format!("plugin `{uses}` failed to describe itself: {failure}"), &def.uses.span());
+                return None;
+            }
+        };
+        if let Origin::Registry { name, version, .. } = &origin
+            && (&info.name != name || &info.version != version)
+        {
+            self.problems.push(
+                Diagnostic::warning(format!(
+                    "registry entry `{name}@{version}` holds a plugin that calls itself `{}@{}`",
+                    info.name, info.version
+                ))
+                .in_step(&id)
+                .at(self.at(&def.uses.span())),
+            );
+        }
+        self.loaded.insert(digest, (plugin.clone(), info.clone()));
+        Some((origin, digest, bytes.len() as u64, plugin, info))
+    }
+
+    fn registry(&mut self) -> Result<&Registry, String> {
+        let root = self.options.registry.clone();
+        let opened = self.registry.get_or_insert_with(|| Registry::open(&root).map_err(|e| e.to_string()));
+        opened.as_ref().map_err(|e| e.clone())
+    }
+
+    fn relative_to_runbook(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        self.parsed.source.path.parent().map(|dir| dir.join(path)).unwrap_or_else(|| path.to_path_buf())
+    }
+
+    /// A need that is not granted is an error; a grant that is not needed is
+    /// a warning (least privilege: the runbook should grant no more than needed).
+    fn check_needs(&mut self, id: &str, def: &StepDef, info: &PluginInfo, grants: &Grants) {
+        let at = def.grants.as_ref().map(|g| g.span()).unwrap_or_else(|| def.uses.span());
+        let has_rw = grants.dirs.iter().any(|d| d.access == capability::files::Access::ReadWrite);
+        let name = &info.name;
+        match info.needs.files {
+            FileNeed::ReadWrite if !has_rw => {
+                self.error(id, format!("`{name}` writes files, but the step grants no read-write directory"), &at)
+                    .hint = Some(
+                    "grant the directory it writes in: `dirs = [{ host = \"…\", guest = \"/…\", mode = \"rw\" }]`"
+                        .into(),
+                );
+            }
+            FileNeed::Read if grants.dirs.is_empty() => {
+                self.error(id, format!("`{name}` reads files, but the step grants no directory"), &at).hint = Some(
+                    "grant the directory it reads: `dirs = [{ host = \"…\", guest = \"/…\", mode = \"ro\" }]`".into(),
+                );
+            }
+            FileNeed::None if !grants.dirs.is_empty() => {
+                self.problems.push(
+                    Diagnostic::warning(format!("`{name}` does not use files; its directory grants are not needed"))
+                        .in_step(id)
+                        .at(self.at(&at)),
+                );
+            }
+            FileNeed::Read if has_rw => {
+                self.problems.push(
+                    Diagnostic::warning(format!(
+                        "`{name}` only reads files; grant its directories with `mode = \"ro\"`"
+                    ))
+                    .in_step(id)
+                    .at(self.at(&at)),
+                );
+            }
+            _ => {}
+        }
+        for var in &info.needs.env {
+            if !grants.env.iter().any(|g| &g.name == var) {
+                self.error(
+                    id,
+                    format!("`{name}` needs environment variable `{var}`, which the step does not grant"),
+                    &at,
+                )
+                .hint = Some(format!("add `env = [\"{var}\"]` to `[step.grants]`"));
+            }
+        }
+        if info.needs.network {
+            self.error(id, format!("`{name}` needs network access, which this version of backout cannot grant"), &at);
+        }
+    }
+}
+
+fn with_span(def: &StepDef) -> Range<usize> {
+    def.with.as_ref().map(Spanned::span).unwrap_or_else(|| def.uses.span())
+}
+
+/// `uses` names a file when it ends in `.wasm` or contains a path separator.
+fn looks_like_path(uses: &str) -> bool {
+    uses.ends_with(".wasm") || uses.contains('/')
+}
+
+fn parse_name_version(uses: &str) -> Result<(String, String), String> {
+    let (name, version) = uses.split_once('@').ok_or_else(|| format!("`{uses}` names no version"))?;
+    backout_registry::validate_name(name).map_err(|e| e.to_string())?;
+    backout_registry::validate_version(version).map_err(|e| e.to_string())?;
+    Ok((name.to_string(), version.to_string()))
+}
+
+fn toml_to_json(value: &toml::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+    }
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if s.contains('$') => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uses_is_a_path_or_name_at_version() {
+        assert!(looks_like_path("./p.wasm") && looks_like_path("/x/y") && !looks_like_path("env-toggle@0.1.0"));
+        assert_eq!(parse_name_version("env-toggle@0.1.0").unwrap(), ("env-toggle".into(), "0.1.0".into()));
+        assert!(parse_name_version("env-toggle").unwrap_err().contains("names no version"));
+        assert!(parse_name_version("Env@0.1.0").is_err());
+    }
+
+    #[test]
+    fn toml_values_become_json() {
+        let v: toml::Value = toml::from_str("a = 1\nb = [true, \"x\"]\n[c]\nd = 1.5").unwrap();
+        assert_eq!(toml_to_json(&v), serde_json::json!({"a": 1, "b": [true, "x"], "c": {"d": 1.5}}));
+    }
+}

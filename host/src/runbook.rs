@@ -1,0 +1,165 @@
+//! What a runbook file says: TOML syntax into typed structs, and nothing more.
+//!
+//! This module knows TOML and the runbook's shape; it never touches the file
+//! system beyond reading the runbook, never looks at a registry or a plugin.
+//! Unknown keys are errors (a misspelled `timeout` must not silently become
+//! the default). Every value keeps its byte span so later stages can say
+//! where in the file a problem is. [`crate::resolve`] turns a [`Runbook`] into
+//! a checked [`crate::plan::Plan`].
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diagnostic::{Diagnostic, Location, SourceFile};
+
+/// The only runbook format this version reads.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// A runbook as written, with spans.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    pub version: Spanned<i64>,
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, Spanned<String>>,
+    #[serde(default, rename = "step")]
+    pub steps: Vec<StepDef>,
+}
+
+/// One `[[step]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    pub id: Spanned<String>,
+    /// `name@version` from the registry, or a path to a `.wasm` file.
+    pub uses: Spanned<String>,
+    /// An extra pin: the sha256 the plugin's bytes must have.
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub memory: Option<Spanned<String>>,
+    /// The plugin's config; `${...}` references are substituted in strings.
+    #[serde(default, rename = "with")]
+    pub with: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    pub grants: Option<Spanned<GrantsDef>>,
+}
+
+/// `[step.grants]`: everything a step may use. Absent means nothing.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsDef {
+    #[serde(default)]
+    pub dirs: Vec<Spanned<DirDef>>,
+    #[serde(default)]
+    pub env: Vec<Spanned<String>>,
+}
+
+/// One directory grant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirDef {
+    /// Absolute path on the host; may use `${vars.*}`.
+    pub host: Spanned<String>,
+    /// Absolute path the plugin sees.
+    pub guest: Spanned<String>,
+    /// `ro` (the default) or `rw`.
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
+}
+
+/// A parsed runbook and the text it came from.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub runbook: Runbook,
+    pub source: SourceFile,
+}
+
+impl Parsed {
+    pub fn locate(&self, span: &Range<usize>) -> Location {
+        self.source.locate(span)
+    }
+}
+
+/// Reads and parses a runbook file. A syntax or shape error is one diagnostic
+/// with the file, line and column (TOML parsing stops at the first one).
+pub fn load(path: &Path) -> Result<Parsed, Diagnostic> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::error(format!("failed to read runbook `{}`: {e}", path.display()))
+            .hint("pass the path of a runbook file (TOML)")
+    })?;
+    parse(SourceFile::new(path, text))
+}
+
+/// Parses runbook text.
+pub fn parse(source: SourceFile) -> Result<Parsed, Diagnostic> {
+    let runbook: Runbook = toml::from_str(&source.text).map_err(|e| {
+        let location = e.span().map(|span| source.locate(&span));
+        Diagnostic::error(first_line(e.message())).at_opt(location).hint(hint_for(e.message()))
+    })?;
+    if *runbook.version.get_ref() != FORMAT_VERSION {
+        return Err(Diagnostic::error(format!(
+            "unsupported runbook version `{}`; this backout reads version {FORMAT_VERSION}",
+            runbook.version.get_ref()
+        ))
+        .at(source.locate(&runbook.version.span())));
+    }
+    Ok(Parsed { runbook, source })
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim_end_matches('.').to_string()
+}
+
+fn hint_for(message: &str) -> String {
+    if message.contains("unknown field") {
+        "check the spelling against the runbook reference in the README".to_string()
+    } else if message.contains("missing field") {
+        "every runbook needs `version = 1` and `name`; every step needs `id` and `uses`".to_string()
+    } else {
+        "see the runbook reference in the README".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Parsed, Diagnostic> {
+        parse(SourceFile::new("r.toml", text))
+    }
+
+    #[test]
+    fn minimal_runbook_parses() {
+        let p = parse_str("version = 1\nname = \"x\"\n[[step]]\nid = \"a\"\nuses = \"env-toggle@0.1.0\"\n").unwrap();
+        assert_eq!(p.runbook.steps.len(), 1);
+        assert_eq!(p.runbook.steps[0].id.get_ref(), "a");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_line_and_column() {
+        let e = parse_str("version = 1\nname = \"x\"\n[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\ntimeuot = \"3s\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("unknown field `timeuot`"), "{}", e.message);
+        let loc = e.location.unwrap();
+        assert_eq!((loc.line, loc.column), (6, 1));
+    }
+
+    #[test]
+    fn other_versions_are_refused() {
+        let e = parse_str("version = 2\nname = \"x\"\n").unwrap_err();
+        assert!(e.message.contains("unsupported runbook version `2`"));
+        assert_eq!(e.location.unwrap().line, 1);
+    }
+}

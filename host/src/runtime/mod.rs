@@ -1,0 +1,535 @@
+//! The sandbox: compiles verified component bytes and calls into them under
+//! the step's grants and limits.
+//!
+//! Invariants this module keeps:
+//! - it compiles only bytes handed to it by [`crate::resolve`], which hashed
+//!   exactly those bytes against their pins; it never deserializes
+//!   precompiled code;
+//! - every call gets a fresh `Store` and instance, built from the step's
+//!   grants for that phase ([`Phase`]); nothing survives between calls, and a
+//!   store that trapped is dropped with the call;
+//! - every call is bounded by the step's timeout (epoch deadline and an async
+//!   timeout) and memory limit, and a hit limit is reported as such;
+//! - a plugin's failure, trap or hang is that call's [`Failure`]; the host
+//!   process and other steps are unaffected.
+
+pub mod host_api;
+pub mod limits;
+pub mod output;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::capability::{Grants, Phase};
+use host_api::{CallLog, LogLevel, LogRecord, Observer};
+use limits::{Limits, MemoryLimiter};
+use output::CapturedOutput;
+
+#[allow(missing_debug_implementations, clippy::all)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "plugin",
+        imports: { default: trappable },
+        exports: { default: async },
+    });
+}
+
+use bindings::backout::step::types as wit;
+
+/// The world every plugin must target.
+pub const WORLD: &str = "backout:step/plugin@0.1.0";
+/// The interface every plugin must export.
+pub const STEP_INTERFACE: &str = "backout:step/step@0.1.0";
+
+/// Bytes of stdout (and of stderr) kept per call.
+const OUTPUT_CAPTURE: usize = 64 * 1024;
+/// Most bytes a plugin may hand to the host in one call (its outputs, a log
+/// line): bounds what a hostile plugin can make the host allocate.
+const HOSTCALL_FUEL: usize = 16 << 20;
+/// How often the epoch ticks; a timeout is noticed within about this long.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Per-call state of a store.
+pub struct StepState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    pub(crate) log: CallLog,
+}
+
+impl std::fmt::Debug for StepState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepState").field("limiter", &self.limiter).field("log", &self.log).finish_non_exhaustive()
+    }
+}
+
+impl WasiView for StepState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// One wasmtime engine with the WASI and `backout:step/host` imports linked.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<StepState>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine (component model, Cranelift, epoch interruption;
+    /// no GC, threads or component-model-async: those features are compiled
+    /// out) and starts the epoch ticker, which stops when the engine is dropped.
+    pub fn new() -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.parallel_compilation(true);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        bindings::backout::step::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new().name("backout-epoch".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+        Ok(Self { engine, linker: Arc::new(linker) })
+    }
+
+    /// Compiles component bytes and links them against the host. The caller
+    /// must have verified the bytes' digest: these exact bytes are compiled.
+    pub fn load(&self, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        if wasmparser_is_core_module(bytes) {
+            return Err(LoadError::NotAComponent);
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Compile(format!("{:#}", anyhow::Error::from(e))))?;
+        let imports: Vec<String> =
+            component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let exports: Vec<String> =
+            component.component_type().exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        if !exports.iter().any(|e| e == STEP_INTERFACE) {
+            return Err(LoadError::NotAStep { exports });
+        }
+        if let Some(unsupported) = imports.iter().find(|i| !supported_import(i)) {
+            return Err(LoadError::UnsupportedImport { import: unsupported.clone() });
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{:#}", anyhow::Error::from(e))))?;
+        let pre =
+            bindings::PluginPre::new(pre).map_err(|e| LoadError::Link(format!("{:#}", anyhow::Error::from(e))))?;
+        Ok(Plugin { engine: self.engine.clone(), pre, imports, exports })
+    }
+}
+
+/// Core modules start with the wasm magic and version 1; components with
+/// the same magic and a different version/layer field.
+fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+/// Imports the host can satisfy. Capability-bearing interfaces that the host
+/// does not grant yet (`wasi:http`) are refused at load time, with a clear
+/// message, instead of failing at instantiation.
+fn supported_import(name: &str) -> bool {
+    let base = name.split('@').next().unwrap_or(name);
+    base == "backout:step/host"
+        || base == "backout:step/types"
+        || ["wasi:cli/", "wasi:io/", "wasi:clocks/", "wasi:filesystem/", "wasi:random/", "wasi:sockets/"]
+            .iter()
+            .any(|p| base.starts_with(p))
+}
+
+/// Why component bytes could not become a runnable plugin.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error("the file is a core WebAssembly module, not a component")]
+    NotAComponent,
+    #[error("failed to compile the component: {0}")]
+    Compile(String),
+    #[error("the component does not export `{STEP_INTERFACE}` (it exports: {})", list(.exports))]
+    NotAStep { exports: Vec<String> },
+    #[error("the component imports `{import}`, which backout does not provide")]
+    UnsupportedImport { import: String },
+    #[error("failed to link the component: {0}")]
+    Link(String),
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "nothing".to_string()
+    } else {
+        items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A compiled, linked plugin, ready to instantiate once per call.
+#[derive(Clone)]
+pub struct Plugin {
+    engine: Engine,
+    pre: bindings::PluginPre<StepState>,
+    /// Interfaces the component imports, e.g. `wasi:filesystem/types@0.2.3`.
+    pub imports: Vec<String>,
+    /// Interfaces the component exports.
+    pub exports: Vec<String>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("imports", &self.imports).finish_non_exhaustive()
+    }
+}
+
+/// Who a step is, per its own `describe`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub config_schema: serde_json::Value,
+    pub needs: Needs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileNeed {
+    None,
+    Read,
+    ReadWrite,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Needs {
+    pub files: FileNeed,
+    pub env: Vec<String>,
+    pub network: bool,
+}
+
+/// One thing a step would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// What `run` or `undo` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub summary: String,
+    pub outputs: serde_json::Value,
+}
+
+/// The kind of error a plugin reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepErrorKind {
+    InvalidConfig,
+    Precondition,
+    Transient,
+    Failed,
+}
+
+impl StepErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidConfig => "invalid config",
+            Self::Precondition => "precondition failed",
+            Self::Transient => "transient error",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Why a call into a plugin did not succeed.
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Failure {
+    /// The plugin returned an error.
+    #[error("{}", step_message(*error, message))]
+    Step { error: StepErrorKind, message: String },
+    /// The call ran past the step's timeout and was stopped.
+    #[error("timed out after {} (the step's `timeout`)", crate::quantity::format_duration(*limit))]
+    Timeout {
+        #[serde(serialize_with = "secs")]
+        limit: Duration,
+    },
+    /// The plugin tried to use more memory than the step's limit.
+    #[error("memory limit of {} exceeded (the step's `memory`)", crate::quantity::format_size(*limit))]
+    MemoryLimit { limit: u64 },
+    /// The plugin crashed (a panic, an `unreachable`, an out-of-bounds access).
+    #[error("the plugin crashed: {message}")]
+    Trap { message: String },
+    /// The host could not set up or finish the call (a granted directory
+    /// vanished, outputs were not a JSON object).
+    #[error("{message}")]
+    Host { message: String },
+}
+
+/// `precondition failed: …`, `invalid config: …`; a plain failure is just its message.
+fn step_message(kind: StepErrorKind, message: &str) -> String {
+    match kind {
+        StepErrorKind::Failed => message.to_string(),
+        other => format!("{}: {message}", other.as_str()),
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::quantity::format_duration(*d))
+}
+
+impl Failure {
+    fn host(message: impl Into<String>) -> Self {
+        Failure::Host { message: message.into() }
+    }
+}
+
+impl From<wit::StepError> for Failure {
+    fn from(e: wit::StepError) -> Self {
+        let (error, message) = match e {
+            wit::StepError::InvalidConfig(m) => (StepErrorKind::InvalidConfig, m),
+            wit::StepError::Precondition(m) => (StepErrorKind::Precondition, m),
+            wit::StepError::Transient(m) => (StepErrorKind::Transient, m),
+            wit::StepError::Failed(m) => (StepErrorKind::Failed, m),
+        };
+        Failure::Step { error, message }
+    }
+}
+
+/// Who is calling and with what: one step's identity, grants and limits.
+#[derive(Clone)]
+pub struct CallContext<'a> {
+    pub step: &'a str,
+    pub grants: &'a Grants,
+    pub limits: Limits,
+    pub observer: Observer,
+}
+
+impl std::fmt::Debug for CallContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext").field("step", &self.step).field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// The result of one call, with everything the plugin logged during it.
+#[derive(Debug, Clone)]
+pub struct Called<T> {
+    pub result: Result<T, Failure>,
+    pub log: Vec<LogRecord>,
+    /// Log lines and output bytes dropped past the bounds.
+    pub dropped: u64,
+    pub elapsed: Duration,
+}
+
+enum Call<'a> {
+    Describe,
+    Plan(&'a str),
+    Run(&'a str),
+    Verify(&'a str, &'a str),
+    Undo(&'a str, &'a str),
+}
+
+enum Reply {
+    Info(wit::Info),
+    Actions(Vec<wit::Action>),
+    Outcome(wit::Outcome),
+    Verified,
+}
+
+impl Plugin {
+    /// `describe`, with no grants at all.
+    pub async fn describe(&self, ctx: &CallContext<'_>) -> Called<PluginInfo> {
+        self.call(Phase::Describe, ctx, Call::Describe).await.map(|reply| match reply {
+            Reply::Info(info) => convert_info(info),
+            _ => Err(Failure::host("unexpected reply to describe")),
+        })
+    }
+
+    /// `plan`, with every directory read-only.
+    pub async fn plan(&self, ctx: &CallContext<'_>, config: &str) -> Called<Vec<Action>> {
+        self.call(Phase::Plan, ctx, Call::Plan(config)).await.map(|reply| match reply {
+            Reply::Actions(actions) => {
+                Ok(actions.into_iter().map(|a| Action { summary: a.summary, detail: a.detail }).collect())
+            }
+            _ => Err(Failure::host("unexpected reply to plan")),
+        })
+    }
+
+    /// `run`, with exactly the step's grants.
+    pub async fn run(&self, ctx: &CallContext<'_>, config: &str) -> Called<Outcome> {
+        self.call(Phase::Run, ctx, Call::Run(config)).await.map(convert_outcome)
+    }
+
+    /// `verify`, with every directory read-only.
+    pub async fn verify(&self, ctx: &CallContext<'_>, config: &str, outputs: &str) -> Called<()> {
+        self.call(Phase::Verify, ctx, Call::Verify(config, outputs)).await.map(|_| Ok(()))
+    }
+
+    /// `undo`, with exactly the step's grants.
+    pub async fn undo(&self, ctx: &CallContext<'_>, config: &str, outputs: &str) -> Called<Outcome> {
+        self.call(Phase::Undo, ctx, Call::Undo(config, outputs)).await.map(convert_outcome)
+    }
+
+    async fn call(&self, phase: Phase, ctx: &CallContext<'_>, call: Call<'_>) -> Called<Reply> {
+        let started = Instant::now();
+        let stdout = CapturedOutput::new(OUTPUT_CAPTURE);
+        let stderr = CapturedOutput::new(OUTPUT_CAPTURE);
+        let log = CallLog::new(ctx.step, phase, ctx.observer.clone(), ctx.grants.secrets());
+        let wasi = match ctx.grants.wasi_ctx(phase, stdout.clone(), stderr.clone()) {
+            Ok(wasi) => wasi,
+            Err(e) => {
+                return Called {
+                    result: Err(Failure::host(format!("{e:#}"))),
+                    log: Vec::new(),
+                    dropped: 0,
+                    elapsed: started.elapsed(),
+                };
+            }
+        };
+        let state =
+            StepState { wasi, table: ResourceTable::new(), limiter: MemoryLimiter::new(ctx.limits.memory), log };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(HOSTCALL_FUEL);
+        let deadline = started + ctx.limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
+        });
+
+        let outcome = {
+            let work = invoke(&self.pre, &mut store, call);
+            tokio::time::timeout(ctx.limits.timeout, work).await
+        };
+        let result = match outcome {
+            Err(_elapsed) => Err(Failure::Timeout { limit: ctx.limits.timeout }),
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(step_error))) => Err(Failure::from(step_error)),
+            Ok(Err(trap)) => Err(classify(trap, store.data(), ctx.limits)),
+        };
+
+        let state = store.data_mut();
+        for (level, capture) in [(LogLevel::Stdout, &stdout), (LogLevel::Stderr, &stderr)] {
+            let (text, dropped) = capture.take();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                state.log.record(level, line);
+            }
+            state.log.dropped += dropped;
+        }
+        let log = std::mem::take(&mut state.log.records);
+        let dropped = state.log.dropped;
+        Called { result, log, dropped, elapsed: started.elapsed() }
+    }
+}
+
+/// Instantiates and makes one call; the outer `Result` is a trap, the inner
+/// one the plugin's own answer.
+async fn invoke(
+    pre: &bindings::PluginPre<StepState>,
+    store: &mut Store<StepState>,
+    call: Call<'_>,
+) -> wasmtime::Result<Result<Reply, wit::StepError>> {
+    let plugin = pre.instantiate_async(&mut *store).await?;
+    let step = plugin.backout_step_step();
+    Ok(match call {
+        Call::Describe => Ok(Reply::Info(step.call_describe(&mut *store).await?)),
+        Call::Plan(config) => step.call_plan(&mut *store, &config.to_string()).await?.map(Reply::Actions),
+        Call::Run(config) => step.call_run(&mut *store, &config.to_string()).await?.map(Reply::Outcome),
+        Call::Verify(config, outputs) => {
+            step.call_verify(&mut *store, &config.to_string(), &outputs.to_string()).await?.map(|()| Reply::Verified)
+        }
+        Call::Undo(config, outputs) => {
+            step.call_undo(&mut *store, &config.to_string(), &outputs.to_string()).await?.map(Reply::Outcome)
+        }
+    })
+}
+
+/// Names the cause of a trap: a limit the host enforced, or the plugin's own crash.
+fn classify(error: wasmtime::Error, state: &StepState, limits: Limits) -> Failure {
+    if state.limiter.exceeded.is_some() {
+        return Failure::MemoryLimit { limit: limits.memory };
+    }
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return Failure::Timeout { limit: limits.timeout };
+    }
+    Failure::Trap { message: format!("{:#}", anyhow::Error::from(error)) }
+}
+
+impl<T> Called<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> Result<U, Failure>) -> Called<U> {
+        Called { result: self.result.and_then(f), log: self.log, dropped: self.dropped, elapsed: self.elapsed }
+    }
+}
+
+fn convert_info(info: wit::Info) -> Result<PluginInfo, Failure> {
+    let config_schema = serde_json::from_str(&info.config_schema)
+        .map_err(|e| Failure::host(format!("the plugin's config schema is not JSON: {e}")))?;
+    Ok(PluginInfo {
+        name: info.name,
+        version: info.version,
+        summary: info.summary,
+        config_schema,
+        needs: Needs {
+            files: match info.needs.files {
+                wit::FileAccess::None => FileNeed::None,
+                wit::FileAccess::Read => FileNeed::Read,
+                wit::FileAccess::ReadWrite => FileNeed::ReadWrite,
+            },
+            env: info.needs.env,
+            network: info.needs.network,
+        },
+    })
+}
+
+fn convert_outcome(reply: Reply) -> Result<Outcome, Failure> {
+    let Reply::Outcome(outcome) = reply else {
+        return Err(Failure::host("unexpected reply"));
+    };
+    let outputs: serde_json::Value = serde_json::from_str(&outcome.outputs)
+        .map_err(|e| Failure::host(format!("the plugin's outputs are not valid JSON: {e}")))?;
+    if !outputs.is_object() {
+        return Err(Failure::host("the plugin's outputs are not a JSON object"));
+    }
+    Ok(Outcome { summary: outcome.summary, outputs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_non_capability_wasi_imports_are_supported() {
+        assert!(supported_import("wasi:filesystem/types@0.2.3"));
+        assert!(supported_import("backout:step/host@0.1.0"));
+        assert!(!supported_import("wasi:http/outgoing-handler@0.2.3"));
+        assert!(!supported_import("acme:secret/keys"));
+    }
+
+    #[test]
+    fn core_modules_are_told_apart_from_components() {
+        assert!(wasmparser_is_core_module(b"\0asm\x01\0\0\0"));
+        assert!(!wasmparser_is_core_module(b"\0asm\x0d\0\x01\0"));
+    }
+}

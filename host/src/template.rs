@@ -1,0 +1,177 @@
+//! `${...}` references inside runbook strings.
+//!
+//! Two kinds exist: `${vars.NAME}`, known before anything runs, and
+//! `${steps.ID.outputs.KEY}` (KEY may be a dotted path into the outputs
+//! object), known only once step ID has run. `$$` writes a literal `$`.
+//! Anything else inside `${...}` is an error: a typo must not pass through
+//! as literal text into a production config.
+
+use std::collections::BTreeMap;
+
+/// One piece of a parsed string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Text(String),
+    Var { name: String, raw: String },
+    StepOutput { step: String, path: Vec<String>, raw: String },
+}
+
+/// A string split into literal text and references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(pub Vec<Segment>);
+
+impl Template {
+    /// Parses `text`. Errors name the offending reference.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find('$') {
+            literal.push_str(&rest[..i]);
+            rest = &rest[i..];
+            if let Some(after) = rest.strip_prefix("$$") {
+                literal.push('$');
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("${") {
+                let end = after
+                    .find('}')
+                    .ok_or_else(|| format!("unterminated `${{` in `{text}`; write `$$` for a literal `$`"))?;
+                let inner = &after[..end];
+                let raw = format!("${{{inner}}}");
+                if !literal.is_empty() {
+                    segments.push(Segment::Text(std::mem::take(&mut literal)));
+                }
+                segments.push(parse_reference(inner, raw)?);
+                rest = &after[end + 1..];
+            } else {
+                literal.push('$');
+                rest = &rest[1..];
+            }
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            segments.push(Segment::Text(literal));
+        }
+        Ok(Self(segments))
+    }
+
+    pub fn references(&self) -> impl Iterator<Item = &Segment> {
+        self.0.iter().filter(|s| !matches!(s, Segment::Text(_)))
+    }
+
+    /// Whether the string needs outputs of earlier steps.
+    pub fn needs_outputs(&self) -> bool {
+        self.0.iter().any(|s| matches!(s, Segment::StepOutput { .. }))
+    }
+
+    /// Substitutes references. `vars` must hold every var; `outputs` the
+    /// outputs of every step referenced (missing ones are errors).
+    pub fn render(
+        &self,
+        vars: &BTreeMap<String, String>,
+        outputs: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<String, String> {
+        let mut out = String::new();
+        for segment in &self.0 {
+            match segment {
+                Segment::Text(t) => out.push_str(t),
+                Segment::Var { name, raw } => {
+                    out.push_str(vars.get(name).ok_or_else(|| format!("unknown var in `{raw}`"))?);
+                }
+                Segment::StepOutput { step, path, raw } => {
+                    let value =
+                        outputs.get(step).ok_or_else(|| format!("step `{step}` has no outputs yet for `{raw}`"))?;
+                    out.push_str(&lookup(value, path).map_err(|e| format!("`{raw}`: {e}"))?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_reference(inner: &str, raw: String) -> Result<Segment, String> {
+    let parts: Vec<&str> = inner.trim().split('.').collect();
+    let valid = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !parts.iter().all(valid) {
+        return Err(format!("malformed reference `{raw}`"));
+    }
+    match parts.as_slice() {
+        ["vars", name] => Ok(Segment::Var { name: name.to_string(), raw }),
+        ["steps", step, "outputs", path @ ..] if !path.is_empty() => {
+            Ok(Segment::StepOutput { step: step.to_string(), path: path.iter().map(|s| s.to_string()).collect(), raw })
+        }
+        ["steps", ..] => Err(format!("malformed reference `{raw}`; write `${{steps.<id>.outputs.<key>}}`")),
+        _ => Err(format!("unknown reference `{raw}`; use `${{vars.<name>}}` or `${{steps.<id>.outputs.<key>}}`")),
+    }
+}
+
+/// Follows a dotted path into a JSON value; strings render bare, other
+/// scalars as JSON; objects and arrays are refused (a config string cannot
+/// hold them unambiguously).
+fn lookup(value: &serde_json::Value, path: &[String]) -> Result<String, String> {
+    let mut current = value;
+    for (i, key) in path.iter().enumerate() {
+        current = match current {
+            serde_json::Value::Object(map) => map.get(key),
+            serde_json::Value::Array(items) => key.parse::<usize>().ok().and_then(|n| items.get(n)),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            let at = if i == 0 { "the outputs".to_string() } else { format!("`{}`", path[..i].join(".")) };
+            let known = match current {
+                serde_json::Value::Object(map) => {
+                    format!("; known keys: {}", map.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+                }
+                _ => String::new(),
+            };
+            format!("no key `{key}` in {at}{known}")
+        })?;
+    }
+    match current {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Null => Ok(String::new()),
+        serde_json::Value::Bool(_) | serde_json::Value::Number(_) => Ok(current.to_string()),
+        _ => Err("is an object or a list, not a single value".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_vars_and_outputs_are_split() {
+        let t = Template::parse("a ${vars.x} b ${steps.s1.outputs.path} $$5").unwrap();
+        assert_eq!(t.0.len(), 5);
+        assert!(t.needs_outputs());
+        let vars = BTreeMap::from([("x".to_string(), "X".to_string())]);
+        let outputs = BTreeMap::from([("s1".to_string(), json!({"path": "/p"}))]);
+        assert_eq!(t.render(&vars, &outputs).unwrap(), "a X b /p $5");
+    }
+
+    #[test]
+    fn a_lone_dollar_is_literal() {
+        let t = Template::parse("cost $5").unwrap();
+        assert_eq!(t.render(&BTreeMap::new(), &BTreeMap::new()).unwrap(), "cost $5");
+    }
+
+    #[test]
+    fn unknown_and_malformed_references_are_errors() {
+        assert!(Template::parse("${env.HOME}").unwrap_err().contains("unknown reference `${env.HOME}`"));
+        assert!(Template::parse("${steps.a.path}").unwrap_err().contains("malformed reference"));
+        assert!(Template::parse("${vars.a").unwrap_err().contains("unterminated"));
+        assert!(Template::parse("${vars.a b}").unwrap_err().contains("malformed"));
+    }
+
+    #[test]
+    fn nested_output_paths_and_missing_keys() {
+        let outputs = BTreeMap::from([("s".to_string(), json!({"a": {"b": 3}, "l": ["x"]}))]);
+        let render = |t: &str| Template::parse(t).unwrap().render(&BTreeMap::new(), &outputs);
+        assert_eq!(render("${steps.s.outputs.a.b}").unwrap(), "3");
+        assert_eq!(render("${steps.s.outputs.l.0}").unwrap(), "x");
+        let e = render("${steps.s.outputs.c}").unwrap_err();
+        assert!(e.contains("no key `c`") && e.contains("`a`, `l`"), "{e}");
+        assert!(render("${steps.s.outputs.a}").unwrap_err().contains("object"));
+    }
+}

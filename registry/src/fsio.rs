@@ -1,0 +1,154 @@
+//! Crash-safe file writes.
+//!
+//! Every file is written to a temporary sibling, flushed to disk, renamed over
+//! its final name and the directory flushed, so a reader (or a machine that
+//! lost power) sees either the old file or the new one, never a torn one.
+//! Temporary names start with `.` and contain `.tmp.`; they are never a blob
+//! name or `index.toml`, so a crash leaves at most an ignorable stray file.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::Error;
+
+/// Writes `bytes` to `path` atomically and durably.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = parent_dir(path);
+    let (temp_path, mut file) = create_temp(dir, path.file_name().unwrap_or(OsStr::new("file")))?;
+    let temp = RemoveOnDrop(Some(temp_path));
+    let temp_path = temp.path();
+
+    file.write_all(bytes).map_err(|source| Error::Write { path: temp_path.to_owned(), source })?;
+    file.sync_all().map_err(|source| Error::Sync { path: temp_path.to_owned(), source })?;
+    drop(file);
+
+    fs::rename(temp_path, path).map_err(|source| Error::Rename {
+        from: temp_path.to_owned(),
+        to: path.to_owned(),
+        source,
+    })?;
+    temp.keep();
+    sync_dir(dir)
+}
+
+/// Creates `dir` and any missing parents, and makes the new directory entries
+/// durable.
+pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), Error> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(|source| Error::CreateDir { path: dir.to_owned(), source })?;
+    // Outermost first: each new directory is recorded in its parent.
+    for created in missing.iter().rev() {
+        sync_dir(parent_dir(created))?;
+    }
+    Ok(())
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates a new, empty temporary file in `dir` for `name`.
+fn create_temp(dir: &Path, name: &OsStr) -> Result<(PathBuf, File), Error> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut attempts = 0;
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".{}.tmp.{}.{n}", name.to_string_lossy(), process::id()));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((path, file)),
+            // A stray from a crashed process that had our pid: try the next.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => attempts += 1,
+            Err(source) => return Err(Error::Write { path, source }),
+        }
+    }
+}
+
+/// Flushes a directory's entries (renames, new files) to disk.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Sync { path: dir.to_owned(), source })
+}
+
+/// Elsewhere (Windows) std cannot open a directory as a `File`. The rename
+/// is still atomic; only its durability across a power loss is weaker.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), Error> {
+    Ok(())
+}
+
+/// Removes a temporary file unless it was renamed into place.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("path is set until keep")
+    }
+
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            // Best effort: the write already failed and that error is what
+            // the caller needs to see.
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_the_file_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.toml");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["index.toml"]);
+    }
+
+    #[test]
+    fn create_dir_durable_creates_missing_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b/c");
+        create_dir_durable(&nested).unwrap();
+        assert!(nested.is_dir());
+        create_dir_durable(&nested).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_failed_write_reports_the_path_and_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.toml");
+        write_atomic(&path, b"old").unwrap();
+        // Renaming a file over a directory fails after the temporary exists.
+        let blocked = dir.path().join("blocked");
+        fs::create_dir_all(blocked.join("inner")).unwrap();
+        let err = write_atomic(&blocked, b"new").unwrap_err();
+        assert!(matches!(&err, Error::Rename { to, .. } if *to == blocked), "{err:?}");
+        assert!(err.to_string().starts_with("failed to rename `"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        let mut names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["blocked", "index.toml"], "the temporary was removed");
+    }
+}

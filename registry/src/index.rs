@@ -1,0 +1,138 @@
+//! `index.toml`: what is pinned, strictly parsed and deterministically written.
+
+use std::cmp::Ordering;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::time::validate_timestamp;
+use crate::validate::{compare_versions, validate_label};
+use crate::{Error, validate_name, validate_version};
+
+/// The on-disk format this crate reads and writes. Bumped whenever older
+/// readers must not use an index; they refuse it with
+/// [`Error::UnsupportedFormat`]. Unknown keys are refused as well, so nothing
+/// in an index is ever silently ignored.
+pub(crate) const FORMAT: i64 = 1;
+
+/// The publisher of entries added locally (the default when absent).
+pub(crate) const LOCAL_PUBLISHER: &str = "local";
+
+/// One pinned plugin version: `name@version` is exactly the component whose
+/// sha256 is `digest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub name: String,
+    pub version: String,
+    pub digest: Digest,
+    /// Size of the component in bytes.
+    pub size: u64,
+    /// The WIT world the component was built for, e.g.
+    /// `backout:step/plugin@0.1.0`.
+    pub world: String,
+    /// Who published the component; `local` for `Registry::add`.
+    #[serde(default = "local_publisher")]
+    pub publisher: String,
+    /// When the entry was added, UTC `YYYY-MM-DDTHH:MM:SSZ`.
+    pub added: String,
+}
+
+fn local_publisher() -> String {
+    LOCAL_PUBLISHER.to_owned()
+}
+
+impl Entry {
+    /// The order entries are kept in: by name, then by version precedence.
+    fn order(&self, other: &Entry) -> Ordering {
+        self.name.cmp(&other.name).then_with(|| compare_versions(&self.version, &other.version))
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        validate_name(&self.name)?;
+        validate_version(&self.version)?;
+        validate_label("world", &self.world)?;
+        validate_label("publisher", &self.publisher)?;
+        validate_timestamp("added", &self.added)
+    }
+}
+
+/// A parsed, validated index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Index {
+    /// Increases by one on every change.
+    pub(crate) serial: u64,
+    /// Sorted by [`Entry::order`], no two with the same `name@version`.
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// The file as TOML sees it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndexFile {
+    format: i64,
+    serial: u64,
+    #[serde(default, rename = "plugin", skip_serializing_if = "Vec::is_empty")]
+    plugins: Vec<Entry>,
+}
+
+/// Just the format, read leniently first so a newer index is reported as a
+/// newer format, not as a pile of unknown keys.
+#[derive(Deserialize)]
+struct FormatProbe {
+    format: Option<i64>,
+}
+
+impl Index {
+    /// Parses and validates the text of the index at `path` (used in errors).
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Index, Error> {
+        let parse_error = |e: toml::de::Error| Error::ParseIndex {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        };
+        let probe: FormatProbe = toml::from_str(text).map_err(parse_error)?;
+        if let Some(found) = probe.format.filter(|&f| f != FORMAT) {
+            return Err(Error::UnsupportedFormat { path: path.to_owned(), found, supported: FORMAT });
+        }
+        let file: IndexFile = toml::from_str(text).map_err(parse_error)?;
+
+        let mut entries = file.plugins;
+        for entry in &entries {
+            entry.validate().map_err(|source| Error::InvalidEntry {
+                path: path.to_owned(),
+                name: entry.name.clone(),
+                version: entry.version.clone(),
+                source: Box::new(source),
+            })?;
+        }
+        entries.sort_by(Entry::order);
+        if let Some(pair) =
+            entries.windows(2).find(|pair| pair[0].name == pair[1].name && pair[0].version == pair[1].version)
+        {
+            return Err(Error::DuplicateEntry {
+                path: path.to_owned(),
+                name: pair[0].name.clone(),
+                version: pair[0].version.clone(),
+            });
+        }
+        Ok(Index { serial: file.serial, entries })
+    }
+
+    /// The text of the index; `path` is only used in errors.
+    pub(crate) fn render(&self, path: &Path) -> Result<String, Error> {
+        let file = IndexFile { format: FORMAT, serial: self.serial, plugins: self.entries.clone() };
+        toml::to_string(&file).map_err(|e| Error::SerializeIndex { path: path.to_owned(), message: e.to_string() })
+    }
+
+    pub(crate) fn find(&self, name: &str, version: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name && e.version == version)
+    }
+
+    /// Adds an entry that is not yet present, keeping the order.
+    pub(crate) fn insert(&mut self, entry: Entry) {
+        debug_assert!(self.find(&entry.name, &entry.version).is_none());
+        let at = self.entries.partition_point(|e| e.order(&entry) == Ordering::Less);
+        self.entries.insert(at, entry);
+    }
+}

@@ -1,0 +1,96 @@
+#![forbid(unsafe_code)]
+//! The pinned plugin registry of backout.
+//!
+//! backout runs rollback steps as sandboxed WebAssembly components, usually
+//! while something is already on fire. The sandbox limits what a component
+//! may do; this crate makes sure it is the component the operator meant to
+//! run. A runbook names plugins as `name@version`; the host looks that up in
+//! a local registry, which pins it to a sha256 digest, and compiles only
+//! bytes that hash to that digest. A swapped, truncated or bit-rotted file is
+//! refused instead of run.
+//!
+//! The registry is plain files, so it can be copied with `cp -r` or `rsync`
+//! to an air-gapped host and verified there, with no server and no network:
+//!
+//! ```text
+//! <registry dir>/
+//!   index.toml                          # what is pinned (format = 1)
+//!   blobs/sha256/<64 lowercase hex>     # component bytes, named by their digest
+//! ```
+//!
+//! ```toml
+//! format = 1
+//! serial = 3          # increases by one on every change of the index
+//!
+//! [[plugin]]
+//! name = "env-toggle"
+//! version = "0.1.0"
+//! digest = "sha256:<hex>"
+//! size = 123456
+//! world = "backout:step/plugin@0.1.0"
+//! publisher = "local"          # optional, default "local"
+//! added = "2026-11-23T11:18:41Z"
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Blobs are addressed by digest only.** Names and versions never become
+//!   paths; they are validated anyway ([`validate_name`],
+//!   [`validate_version`]) so `../x` or look-alike unicode never enters an
+//!   index.
+//! - **What is hashed is what is compiled.** [`Registry::read_verified`]
+//!   reads a blob once and returns those very bytes only if they match.
+//! - **Pins are never replaced.** Adding other bytes under an existing
+//!   `name@version` is [`Error::Conflict`].
+//! - **Writes are atomic and durable.** Blobs and the index are written to a
+//!   temporary file, flushed, renamed into place and the directory flushed: a
+//!   reader sees the old index or the new one, never a torn one.
+//! - **The index is strict.** Unknown keys, another `format`, invalid names,
+//!   versions or timestamps and duplicate entries are errors, never ignored.
+//!   Entries are written sorted by name and semver precedence, so the same
+//!   registry always has the same bytes.
+//!
+//! # Room to grow
+//!
+//! `format` names the layout; a reader refuses formats it does not know
+//! instead of guessing. Digests carry their algorithm (`sha256:`) and blobs
+//! live under `blobs/sha256/`, so another algorithm can sit beside it. The
+//! `serial` identifies one state of the index, for lockfiles and signatures
+//! to refer to; `publisher` is where signed third-party entries will differ
+//! from `local` ones.
+//!
+//! # Example
+//!
+//! ```
+//! use backout_registry::Registry;
+//!
+//! # fn main() -> Result<(), backout_registry::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let root = dir.path();
+//! # let component_bytes: &[u8] = b"\0asm component";
+//! let mut registry = Registry::open_or_init(root)?;
+//! let entry = registry.add("env-toggle", "0.1.0", "backout:step/plugin@0.1.0", component_bytes)?;
+//!
+//! // Later, possibly on another host after `rsync`:
+//! let registry = Registry::open(root)?;
+//! let entry = registry.find("env-toggle", "0.1.0").expect("pinned");
+//! let bytes = registry.read_verified(&entry.digest)?; // compile exactly these
+//! # assert_eq!(bytes, component_bytes);
+//! # Ok(())
+//! # }
+//! ```
+
+mod digest;
+mod error;
+mod fsio;
+mod index;
+mod registry;
+mod time;
+mod validate;
+
+pub use digest::{Digest, DigestError};
+pub use error::Error;
+pub use index::Entry;
+pub use registry::Registry;
+pub use time::utc_timestamp;
+pub use validate::{validate_name, validate_version};

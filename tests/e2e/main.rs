@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `backout` binary, real components built from
+//! source (`tests/build.rs`), real files in temp directories.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod sandbox;
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_backout")
+}

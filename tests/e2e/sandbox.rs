@@ -1,0 +1,290 @@
+//! Every way out of the sandbox, tried by a real plugin (`tests/plugins/hostile`)
+//! through the real CLI: each attempt fails cleanly, with a clear message,
+//! the host stays healthy, and files outside the grants are untouched.
+
+use std::path::PathBuf;
+
+use backout_tests::HOSTILE;
+use backout_tests::cli::{Output, Sandbox, snapshot};
+
+use crate::bin;
+
+/// A sandbox with the hostile plugin registered, a granted directory `data/`
+/// holding `data/inside.txt`, and an ungranted `outside/secret.txt`.
+struct Arena {
+    sb: Sandbox,
+    data: PathBuf,
+    secret: PathBuf,
+}
+
+const SECRET: &str = "TOPSECRET-do-not-leak";
+
+impl Arena {
+    fn new() -> Self {
+        let sb = Sandbox::new(bin());
+        sb.add(HOSTILE);
+        let data = sb.mkdir("data");
+        sb.write("data/inside.txt", "inside\n");
+        let secret = sb.write("outside/secret.txt", SECRET);
+        Self { sb, data, secret }
+    }
+
+    /// Writes a one-step runbook: `with` is the inside of the `with` table,
+    /// `mode` the grant of `data/` (or `None` for no grant), `extra` more step keys.
+    fn runbook(&self, with: &str, mode: Option<&str>, extra: &str) -> PathBuf {
+        let grants = match mode {
+            Some(mode) => format!(
+                "[step.grants]\ndirs = [{{ host = \"{}\", guest = \"/data\", mode = \"{mode}\" }}]\n",
+                self.data.display()
+            ),
+            None => String::new(),
+        };
+        let text = format!(
+            "version = 1\nname = \"attack\"\n\n[[step]]\nid = \"attack\"\nuses = \"hostile@0.1.0\"\n{extra}\nwith = {{ {with} }}\n{grants}"
+        );
+        self.sb.write("runbook.toml", text)
+    }
+
+    fn run(&self, with: &str, mode: Option<&str>, extra: &str) -> Output {
+        let runbook = self.runbook(with, mode, extra);
+        self.sb.run(&["run", "--yes", runbook.to_str().unwrap()])
+    }
+
+    fn outside_untouched(&self) {
+        assert_eq!(std::fs::read_to_string(&self.secret).unwrap(), SECRET, "the file outside the grant changed");
+    }
+}
+
+/// The attack was stopped: the step failed with `blocked: …`, nothing leaked.
+fn assert_blocked(out: &Output) {
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("blocked:"), "expected the attack to be blocked:\n{}", out.all());
+    assert!(!out.stdout.contains("ESCAPED") && !out.stderr.contains("ESCAPED"), "{}", out.all());
+    assert!(!out.stdout.contains(SECRET) && !out.stderr.contains(SECRET), "the secret leaked:\n{}", out.all());
+    assert!(out.stdout.contains("Run failed at step `attack`"), "{}", out.all());
+}
+
+#[test]
+fn reading_a_host_path_outside_the_grant_is_impossible() {
+    let a = Arena::new();
+    let host_path = a.secret.display().to_string();
+    for path in [host_path.as_str(), "/outside/secret.txt", "/etc/hostname", "/etc/passwd"] {
+        let out = a.run(&format!(r#"attack = "read", path = "{path}""#), Some("ro"), "");
+        assert_blocked(&out);
+    }
+    a.outside_untouched();
+}
+
+#[test]
+fn dot_dot_cannot_climb_out_of_a_grant() {
+    let a = Arena::new();
+    for path in ["/data/../outside/secret.txt", "/data/../../../../../etc/passwd", "../outside/secret.txt"] {
+        let out = a.run(&format!(r#"attack = "read", path = "{path}""#), Some("rw"), "");
+        assert_blocked(&out);
+        let out = a.run(&format!(r#"attack = "write", path = "{path}", contents = "pwned""#), Some("rw"), "");
+        assert_blocked(&out);
+    }
+    a.outside_untouched();
+}
+
+#[test]
+fn symlinks_inside_a_grant_cannot_point_out_of_it() {
+    let a = Arena::new();
+    std::os::unix::fs::symlink(&a.secret, a.data.join("absolute-link")).unwrap();
+    std::os::unix::fs::symlink("../outside/secret.txt", a.data.join("relative-link")).unwrap();
+    std::os::unix::fs::symlink(a.secret.parent().unwrap(), a.data.join("dir-link")).unwrap();
+    for path in ["/data/absolute-link", "/data/relative-link", "/data/dir-link/secret.txt"] {
+        let out = a.run(&format!(r#"attack = "read", path = "{path}""#), Some("rw"), "");
+        assert_blocked(&out);
+        let out = a.run(&format!(r#"attack = "write", path = "{path}", contents = "pwned""#), Some("rw"), "");
+        assert_blocked(&out);
+        let out = a.run(&format!(r#"attack = "append", path = "{path}", contents = "pwned""#), Some("rw"), "");
+        assert_blocked(&out);
+    }
+    a.outside_untouched();
+}
+
+#[test]
+fn a_read_only_grant_cannot_be_written() {
+    let a = Arena::new();
+    let before = snapshot(&a.data);
+    for with in [
+        r#"attack = "write", path = "/data/inside.txt", contents = "changed""#,
+        r#"attack = "write", path = "/data/new.txt", contents = "new""#,
+        r#"attack = "append", path = "/data/inside.txt", contents = "more""#,
+        r#"attack = "delete", path = "/data/inside.txt""#,
+    ] {
+        assert_blocked(&a.run(with, Some("ro"), ""));
+    }
+    assert_eq!(snapshot(&a.data), before, "a read-only grant was changed");
+}
+
+#[test]
+fn no_grant_means_no_files_at_all() {
+    let a = Arena::new();
+    assert_blocked(&a.run(r#"attack = "list", path = "/""#, None, ""));
+    assert_blocked(&a.run(r#"attack = "read", path = "/data/inside.txt""#, None, ""));
+    assert_blocked(&a.run(r#"attack = "list", path = ".""#, None, ""));
+}
+
+#[test]
+fn plan_cannot_change_anything_even_with_a_read_write_grant() {
+    let a = Arena::new();
+    let before = snapshot(&a.data);
+    for with in [
+        r#"attack = "write", path = "/data/new.txt", contents = "x", in_plan = true"#,
+        r#"attack = "write", path = "/data/inside.txt", contents = "x", in_plan = true"#,
+        r#"attack = "delete", path = "/data/inside.txt", in_plan = true"#,
+    ] {
+        let runbook = a.runbook(with, Some("rw"), "");
+        let out = a.sb.run(&["plan", runbook.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert!(out.stdout.contains("blocked:"), "{}", out.all());
+        assert!(out.stdout.contains("nothing has been changed"), "{}", out.all());
+        // validate plans too, and is just as read-only
+        let out = a.sb.run(&["validate", runbook.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{}", out.all());
+    }
+    assert_eq!(snapshot(&a.data), before, "plan changed a granted directory");
+}
+
+#[test]
+fn a_guest_spinning_forever_is_stopped_at_its_timeout() {
+    let a = Arena::new();
+    let out = a.run(r#"attack = "spin""#, None, "timeout = \"1s\"");
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("timed out after 1s"), "{}", out.all());
+}
+
+#[test]
+fn a_guest_parked_in_a_host_call_is_stopped_at_its_timeout() {
+    let a = Arena::new();
+    let out = a.run(r#"attack = "sleep""#, None, "timeout = \"1s\"");
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("timed out after 1s"), "{}", out.all());
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_limit() {
+    let a = Arena::new();
+    let out = a.run(r#"attack = "allocate""#, None, "memory = \"32MiB\"");
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("memory limit of 32MiB exceeded"), "{}", out.all());
+}
+
+#[test]
+fn a_panic_is_the_step_failing_not_the_host() {
+    let a = Arena::new();
+    let out = a.run(r#"attack = "panic""#, None, "");
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("the plugin crashed"), "{}", out.all());
+    assert!(out.stderr.contains("hostile plugin panicked on purpose"), "the panic message is shown:\n{}", out.all());
+}
+
+#[test]
+fn environment_variables_are_invisible_unless_granted() {
+    let a = Arena::new();
+    let runbook = a.runbook(r#"attack = "env", name = "BACKOUT_TEST_TOKEN""#, None, "");
+    let out =
+        a.sb.command().arg("run").arg("--yes").arg(&runbook).env("BACKOUT_TEST_TOKEN", "tok-123456").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("blocked: env BACKOUT_TEST_TOKEN"), "{stdout}");
+    assert!(!stdout.contains("tok-123456"));
+
+    // The plugin sees no variable at all, not even PATH or HOME.
+    let runbook = a.runbook(r#"attack = "env-all""#, None, "");
+    let out = a.sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["run"]["steps"][0]["outputs"]["names"], serde_json::json!([]));
+}
+
+#[test]
+fn a_granted_variable_is_visible_to_the_plugin_but_masked_in_what_is_shown() {
+    let a = Arena::new();
+    let runbook = a.runbook(r#"attack = "env", name = "BACKOUT_TEST_TOKEN""#, None, "");
+    let text = std::fs::read_to_string(&runbook).unwrap() + "[step.grants]\nenv = [\"BACKOUT_TEST_TOKEN\"]\n";
+    std::fs::write(&runbook, text).unwrap();
+    let out =
+        a.sb.command().arg("run").arg("--yes").arg(&runbook).env("BACKOUT_TEST_TOKEN", "tok-123456").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The hostile plugin reports reading it as an escape; here that is the grant working.
+    assert!(stdout.contains("ESCAPED: env BACKOUT_TEST_TOKEN=***"), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains("tok-123456") && !stderr.contains("tok-123456"),
+        "the granted value leaked:\n{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn sockets_are_denied() {
+    let a = Arena::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let out = a.run(&format!(r#"attack = "connect", target = "{addr}""#), None, "");
+    assert_blocked(&out);
+    assert!(listener.accept().is_err(), "the plugin reached the listener");
+}
+
+#[test]
+fn log_floods_are_bounded() {
+    let a = Arena::new();
+    let runbook = a.runbook(r#"attack = "log-flood", count = 5000"#, None, "");
+    let out = a.sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let step = &report["run"]["steps"][0];
+    assert_eq!(step["log"].as_array().unwrap().len(), 1000);
+    assert!(step["log_dropped"].as_u64().unwrap() >= 4000, "{step}");
+}
+
+#[test]
+fn stdout_floods_are_bounded_and_do_not_kill_the_step() {
+    let a = Arena::new();
+    // 16 MiB of output; the host keeps 64 KiB.
+    let runbook = a.runbook(r#"attack = "stdout-flood", count = 16384"#, None, "");
+    let out = a.sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let step = &report["run"]["steps"][0];
+    assert_eq!(step["status"], "succeeded");
+    assert!(step["log_dropped"].as_u64().unwrap() > 15 << 20, "{}", step["log_dropped"]);
+}
+
+#[test]
+fn oversized_outputs_fail_the_step_cleanly() {
+    let a = Arena::new();
+    let out = a.run(r#"attack = "huge-outputs", count = 33554432"#, None, "memory = \"256MiB\"");
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("FAILED"), "{}", out.all());
+}
+
+/// The library view: one runtime survives a timeout, a memory blow-up and a
+/// panic, and then runs a well-behaved call.
+#[test]
+fn the_runtime_stays_healthy_after_every_kind_of_failure() {
+    use backout::capability::Grants;
+    use backout::runtime::host_api::quiet;
+    use backout::runtime::limits::Limits;
+    use backout::runtime::{CallContext, Failure, Runtime};
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let runtime = Runtime::new().unwrap();
+        let plugin = runtime.load(&std::fs::read(HOSTILE).unwrap()).unwrap();
+        let grants = Grants::default();
+        let limits = Limits { timeout: std::time::Duration::from_millis(500), memory: 32 << 20 };
+        let ctx = CallContext { step: "s", grants: &grants, limits, observer: quiet() };
+        let spin = plugin.run(&ctx, r#"{"attack":"spin"}"#).await;
+        assert!(matches!(spin.result, Err(Failure::Timeout { .. })), "{:?}", spin.result);
+        let alloc = plugin.run(&ctx, r#"{"attack":"allocate"}"#).await;
+        assert!(matches!(alloc.result, Err(Failure::MemoryLimit { .. })), "{:?}", alloc.result);
+        let panic = plugin.run(&ctx, r#"{"attack":"panic"}"#).await;
+        assert!(matches!(panic.result, Err(Failure::Trap { .. })), "{:?}", panic.result);
+        let echo = plugin.run(&ctx, r#"{"attack":"echo","contents":"still here"}"#).await;
+        assert_eq!(echo.result.unwrap().outputs["value"], "still here");
+    });
+}

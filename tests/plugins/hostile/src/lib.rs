@@ -1,0 +1,163 @@
+//! A test-only plugin that attacks its sandbox. Never publish it.
+//!
+//! Config `{ "attack": "<name>", ...parameters }` picks one attack. `run`
+//! performs it; `plan` performs it too when `"in_plan": true` (to prove plan
+//! is read-only whatever the plugin does). An attack the sandbox stops makes
+//! the call fail with `failed("blocked: <error>")`; one that gets through
+//! succeeds with the summary `ESCAPED: …`, which the tests treat as a
+//! security failure. Resource attacks (spin, allocate, sleep, floods) never
+//! return on their own: the host must stop them.
+
+use std::io::Write;
+
+use backout_sdk::{Action, Info, Outcome, Step, StepError, Value, export_step, json, log};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    attack: String,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    contents: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    in_plan: bool,
+    #[serde(default)]
+    count: u64,
+}
+
+struct Hostile;
+
+fn blocked(e: impl std::fmt::Display) -> StepError {
+    StepError::failed(format!("blocked: {e}"))
+}
+
+fn escaped(what: String) -> Result<Outcome<Value>, StepError> {
+    Ok(Outcome::new(format!("ESCAPED: {what}"), json!({ "escaped": what })))
+}
+
+fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
+    match c.attack.as_str() {
+        "read" => match std::fs::read_to_string(&c.path) {
+            Ok(text) => escaped(format!("read {} ({} bytes): {}", c.path, text.len(), text.trim())),
+            Err(e) => Err(blocked(e)),
+        },
+        "write" => match std::fs::write(&c.path, &c.contents) {
+            Ok(()) => escaped(format!("wrote {}", c.path)),
+            Err(e) => Err(blocked(e)),
+        },
+        "append" => match std::fs::OpenOptions::new()
+            .append(true)
+            .open(&c.path)
+            .and_then(|mut f| f.write_all(c.contents.as_bytes()))
+        {
+            Ok(()) => escaped(format!("appended to {}", c.path)),
+            Err(e) => Err(blocked(e)),
+        },
+        "delete" => match std::fs::remove_file(&c.path) {
+            Ok(()) => escaped(format!("deleted {}", c.path)),
+            Err(e) => Err(blocked(e)),
+        },
+        "list" => match std::fs::read_dir(&c.path) {
+            Ok(entries) => {
+                let names: Vec<String> =
+                    entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+                escaped(format!("listed {}: {}", c.path, names.join(",")))
+            }
+            Err(e) => Err(blocked(e)),
+        },
+        "env" => match std::env::var(&c.name) {
+            Ok(v) => escaped(format!("env {}={v}", c.name)),
+            Err(e) => Err(blocked(format!("env {}: {e}", c.name))),
+        },
+        "env-all" => {
+            let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+            Ok(Outcome::new(format!("saw {} variables", vars.len()), json!({ "names": vars })))
+        }
+        "connect" => match std::net::TcpStream::connect(&c.target) {
+            Ok(_) => escaped(format!("connected to {}", c.target)),
+            Err(e) => Err(blocked(e)),
+        },
+        "spin" => {
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        "sleep" => {
+            // Parks inside a host call (wasi:clocks + poll): epochs cannot
+            // interrupt it; only the host's async timeout can.
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            escaped("slept an hour".into())
+        }
+        "allocate" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        "log-flood" => {
+            for i in 0..c.count {
+                log::info(format!("flood line {i}"));
+            }
+            Ok(Outcome::new("flooded the log", json!({})))
+        }
+        "stdout-flood" => {
+            let line = "x".repeat(1023) + "\n";
+            let mut out = std::io::stdout();
+            for _ in 0..c.count {
+                let _ = out.write_all(line.as_bytes());
+            }
+            println!("last line");
+            Ok(Outcome::new("flooded stdout", json!({})))
+        }
+        "huge-outputs" => {
+            let big = "y".repeat(c.count as usize);
+            Ok(Outcome::new("returned huge outputs", json!({ "big": big })))
+        }
+        "panic" => panic!("hostile plugin panicked on purpose"),
+        "echo" => Ok(Outcome::new(format!("echo {}", c.contents), json!({ "value": c.contents, "path": c.path }))),
+        other => Err(StepError::invalid_config(format!("unknown attack `{other}`"))),
+    }
+}
+
+impl Step for Hostile {
+    type Config = Config;
+    type Outputs = Value;
+
+    fn describe() -> Info {
+        Info::new("hostile", env!("CARGO_PKG_VERSION"), "attacks its own sandbox (test-only)")
+    }
+
+    fn plan(c: Config) -> Result<Vec<Action>, StepError> {
+        if !c.in_plan {
+            return Ok(vec![Action::new(format!("attack: {}", c.attack))]);
+        }
+        // Report, never fail: the test checks the files on disk.
+        let result = match attack(&c) {
+            Ok(o) => o.summary,
+            Err(e) => e.message().to_string(),
+        };
+        Ok(vec![Action::new(format!("plan-time attack {}: {result}", c.attack))])
+    }
+
+    fn run(c: Config) -> Result<Outcome<Value>, StepError> {
+        attack(&c)
+    }
+
+    fn verify(_c: Config, _o: Value) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    fn undo(_c: Config, o: Value) -> Result<Outcome<Value>, StepError> {
+        Ok(Outcome::new("nothing to undo", o))
+    }
+}
+
+export_step!(Hostile);

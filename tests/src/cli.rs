@@ -1,0 +1,124 @@
+//! Drives the real `backout` binary in an isolated temp directory: its own
+//! registry, its own state directory, no inherited `BACKOUT_*` settings.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use tempfile::TempDir;
+
+/// One isolated place to run `backout` in.
+#[derive(Debug)]
+pub struct Sandbox {
+    pub dir: TempDir,
+    bin: PathBuf,
+}
+
+/// What a `backout` invocation printed and how it exited.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Both streams, for assertion messages.
+    pub fn all(&self) -> String {
+        format!("exit code {}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+impl Sandbox {
+    /// `bin` is the binary under test (`env!("CARGO_BIN_EXE_backout")`).
+    pub fn new(bin: &str) -> Self {
+        Self { dir: tempfile::tempdir().expect("create temp dir"), bin: PathBuf::from(bin) }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn registry(&self) -> PathBuf {
+        self.path().join("registry")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    /// A `backout` command with this sandbox's registry and state directory.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.env("BACKOUT_REGISTRY", self.registry())
+            .env("BACKOUT_STATE_DIR", self.state())
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .current_dir(self.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `backout ARGS` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.command().args(args).output().expect("run backout");
+        Output {
+            code: out.status.code().expect("backout exited with a code, not a signal"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `backout registry add FILE`; panics unless it succeeds.
+    pub fn add(&self, wasm: &str) {
+        let out = self.run(&["registry", "add", wasm]);
+        assert_eq!(out.code, 0, "registry add failed:\n{}", out.all());
+    }
+
+    /// Creates `dir` (and parents) under the sandbox and returns its path.
+    pub fn mkdir(&self, dir: &str) -> PathBuf {
+        let path = self.path().join(dir);
+        std::fs::create_dir_all(&path).expect("create dir");
+        path
+    }
+
+    /// Writes a file under the sandbox and returns its path.
+    pub fn write(&self, file: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path().join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+}
+
+/// sha256 of a file, lowercase hex.
+pub fn sha256_file(path: impl AsRef<Path>) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("read file")))
+}
+
+/// A snapshot of every file under a directory (path → bytes), to prove a
+/// failed step changed nothing.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let entry = entry.expect("dir entry");
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).expect("metadata");
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                files.insert(path.clone(), std::fs::read(&path).expect("read"));
+            } else {
+                files.insert(
+                    path.clone(),
+                    format!("-> {}", std::fs::read_link(&path).expect("link").display()).into_bytes(),
+                );
+            }
+        }
+    }
+    files
+}
