@@ -2,6 +2,9 @@
 //! source (`tests/build.rs`), real files in temp directories.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod cli;
+mod golden;
+mod pins;
 mod sandbox;
 
 /// The binary under test.

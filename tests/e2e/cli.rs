@@ -1,0 +1,211 @@
+//! The command line as an operator meets it: help, confirmation, exit codes,
+//! outputs flowing between steps, reports, journals, inspect and the registry.
+
+use backout_tests::cli::Sandbox;
+use backout_tests::{ENV_TOGGLE, HOSTILE};
+
+use crate::bin;
+
+/// A sandbox with the hostile plugin registered (its `echo` attack is a
+/// well-behaved step: it returns its `contents` as the output `value`).
+fn sandbox() -> Sandbox {
+    let sb = Sandbox::new(bin());
+    sb.add(HOSTILE);
+    sb
+}
+
+fn three_steps(sb: &Sandbox, second: &str) -> std::path::PathBuf {
+    sb.write(
+        "runbook.toml",
+        format!(
+            r#"version = 1
+name = "three steps"
+
+[vars]
+greeting = "hello"
+
+[[step]]
+id = "first"
+uses = "hostile@0.1.0"
+with = {{ attack = "echo", contents = "${{vars.greeting}}" }}
+
+[[step]]
+id = "second"
+uses = "hostile@0.1.0"
+with = {{ attack = "{second}", contents = "${{steps.first.outputs.value}} world" }}
+
+[[step]]
+id = "third"
+uses = "hostile@0.1.0"
+with = {{ attack = "echo", contents = "${{steps.second.outputs.value}}!" }}
+"#
+        ),
+    )
+}
+
+#[test]
+fn help_teaches_the_commands_and_documents_exit_codes() {
+    let sb = Sandbox::new(bin());
+    let out = sb.run(&["--help"]);
+    assert_eq!(out.code, 0);
+    for text in [
+        "validate",
+        "plan",
+        "run",
+        "inspect",
+        "registry",
+        "Exit codes:",
+        "2  invalid input",
+        "--registry",
+        "BACKOUT_REGISTRY",
+    ] {
+        assert!(out.stdout.contains(text), "`{text}` missing from --help:\n{}", out.stdout);
+    }
+    let out = sb.run(&["run", "--help"]);
+    assert!(out.stdout.contains("--yes") && out.stdout.contains("--var"), "{}", out.stdout);
+}
+
+#[test]
+fn run_without_a_terminal_requires_yes() {
+    let sb = sandbox();
+    let runbook = three_steps(&sb, "echo");
+    let out = sb.run(&["run", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("error: refusing to run without confirmation"), "{}", out.all());
+    assert!(out.stderr.contains("hint: pass `--yes`"), "{}", out.all());
+}
+
+#[test]
+fn outputs_flow_to_later_steps() {
+    let sb = sandbox();
+    let runbook = three_steps(&sb, "echo");
+    let plan = sb.run(&["plan", runbook.to_str().unwrap()]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(plan.stdout.contains("planned when it runs (its config uses outputs of `first`)"), "{}", plan.all());
+
+    let out = sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["run"]["succeeded"], true);
+    assert_eq!(report["run"]["steps"][2]["outputs"]["value"], "hello world!");
+}
+
+#[test]
+fn var_overrides_replace_declared_vars() {
+    let sb = sandbox();
+    let runbook = three_steps(&sb, "echo");
+    let out = sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap(), "--var", "greeting=goodbye"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["run"]["steps"][2]["outputs"]["value"], "goodbye world!");
+}
+
+#[test]
+fn a_failing_step_stops_the_run_and_the_report_says_what_completed() {
+    let sb = sandbox();
+    let runbook = three_steps(&sb, "panic");
+    let out = sb.run(&["run", "--yes", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("ok       first  echo hello"), "{}", out.all());
+    assert!(out.stdout.contains("FAILED   second  in run: the plugin crashed"), "{}", out.all());
+    assert!(out.stdout.contains("not run  third"), "{}", out.all());
+    assert!(out.stdout.contains("Run failed at step `second`: 1 of 3 steps completed (`first`)"), "{}", out.all());
+
+    // The journal recorded every state change, durable on disk.
+    let runs: Vec<_> = std::fs::read_dir(sb.state().join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 1);
+    assert!(out.stdout.contains(&format!("Journal: {}", runs[0].display())), "{}", out.all());
+    let events: Vec<String> = std::fs::read_to_string(&runs[0])
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        events,
+        ["run-started", "step-started", "step-finished", "step-started", "step-finished", "run-finished"]
+    );
+}
+
+#[test]
+fn plan_as_json_lists_steps_grants_and_actions() {
+    let sb = sandbox();
+    let runbook = three_steps(&sb, "echo");
+    let out = sb.run(&["plan", runbook.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["runbook"], "three steps");
+    assert_eq!(plan["steps"][0]["preview"]["actions"][0]["summary"], "attack: echo");
+    assert_eq!(plan["steps"][1]["preview"]["after"], serde_json::json!(["first"]));
+    assert_eq!(plan["steps"][0]["limits"]["timeout"], "1m");
+    assert_eq!(plan["steps"][0]["limits"]["memory"], 128 << 20);
+}
+
+#[test]
+fn invalid_input_as_json_lists_diagnostics() {
+    let sb = sandbox();
+    let runbook = sb.write("bad.toml", "version = 1\nname = \"x\"\n[[step]]\nid = \"a\"\nuses = \"missing@1.0.0\"\n");
+    let out = sb.run(&["--output", "json", "validate", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["diagnostics"][0]["location"]["line"], 5);
+    assert_eq!(v["diagnostics"][0]["step"], "a");
+}
+
+#[test]
+fn inspect_shows_digest_world_imports_needs_and_schema() {
+    let sb = Sandbox::new(bin());
+    sb.add(ENV_TOGGLE);
+    for target in [ENV_TOGGLE, "env-toggle@0.1.0"] {
+        let out = sb.run(&["inspect", target]);
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert!(
+            out.stdout.contains(&format!("sha256:{}", backout_tests::cli::sha256_file(ENV_TOGGLE))),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("world     backout:step/plugin@0.1.0"), "{}", out.stdout);
+        assert!(out.stdout.contains("wasi:filesystem/types"), "{}", out.stdout);
+        assert!(out.stdout.contains("needs     files: read-write"), "{}", out.stdout);
+        assert!(out.stdout.contains("\"create_missing\""), "the config schema is shown:\n{}", out.stdout);
+    }
+    let out = sb.run(&["--output", "json", "inspect", "env-toggle@0.1.0"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["info"]["name"], "env-toggle");
+    assert_eq!(v["exports"], serde_json::json!(["backout:step/step@0.1.0"]));
+}
+
+#[test]
+fn inspect_refuses_what_is_not_a_plugin() {
+    let sb = Sandbox::new(bin());
+    let junk = sb.write("junk.wasm", "not wasm at all");
+    let out = sb.run(&["inspect", junk.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.starts_with("error: `"), "{}", out.all());
+    assert!(out.stderr.contains("is not a usable backout plugin"), "{}", out.all());
+    assert!(out.stderr.contains("caused by: failed to compile the component"), "{}", out.all());
+}
+
+#[test]
+fn registry_add_and_list_round_trip() {
+    let sb = Sandbox::new(bin());
+    let out = sb.run(&["registry", "list"]);
+    assert_eq!(out.code, 2, "an absent registry is an error:\n{}", out.all());
+    assert!(out.stderr.contains("hint: add a plugin with `backout registry add FILE`"), "{}", out.all());
+
+    sb.add(HOSTILE);
+    let out = sb.run(&["registry", "add", HOSTILE, "--name", "renamed", "--version", "2.0.0"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = sb.run(&["--output", "json", "registry", "list"]);
+    let entries: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<String> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}@{}", e["name"].as_str().unwrap(), e["version"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, ["hostile@0.1.0", "renamed@2.0.0"]);
+    assert_eq!(entries[0]["digest"], entries[1]["digest"]);
+    // the registry is plain files: one blob, content-addressed
+    assert_eq!(std::fs::read_dir(sb.registry().join("blobs/sha256")).unwrap().count(), 1);
+}
