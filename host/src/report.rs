@@ -181,7 +181,7 @@ pub fn run_text(plan: &Plan, report: &RunReport) -> String {
     for step in &report.steps {
         let planned = plan.step(&step.id);
         let secrets = planned.map(|p| p.grants.secrets()).unwrap_or_default();
-        let elapsed = format!("{:.2}s", step.elapsed.as_secs_f64());
+        let elapsed = format!("{:.1?}", step.elapsed);
         match step.status {
             StepStatus::Succeeded => {
                 let summary = mask(step.summary.as_deref().unwrap_or(""), &secrets);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build and test backout. Idempotent and
+# quick when everything is already there; called by tests/run.sh, tests/demo.sh
+# and .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
+
+# The pinned toolchain: use it if rustup has it; otherwise, if the default
+# toolchain is that very version, register it under the pinned name.
+if ! rustup toolchain list | grep -q "^${toolchain}-"; then
+  if rustc +stable --version 2>/dev/null | grep -q "^rustc ${toolchain} "; then
+    rustup toolchain link "${toolchain}" "$(rustc +stable --print sysroot)"
+  else
+    rustup toolchain install "${toolchain}" --profile minimal --component rustfmt,clippy
+  fi
+fi
+
+# Plugins are WebAssembly components built for wasm32-wasip2.
+if ! rustup target list --installed | grep -q '^wasm32-wasip2$'; then
+  rustup target add wasm32-wasip2
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^${component}"; then
+    rustup component add "${component}"
+  fi
+done
