@@ -5,7 +5,11 @@
 //! 2. Write to a temporary file in the same directory, fsync it, rename it over
 //!    the target, fsync the directory ([`replace_atomically`]). A reader sees
 //!    the old file or the new one, never a mix, and a crash leaves one of them.
-//! 3. Any write or fsync error is an error, never a warning: every function
+//! 3. Keep the file's permissions and owner: WASI cannot chmod or chown, so
+//!    a new file would get the host's default mode (a 0600 secrets file
+//!    would become 0644). [`copy_permissions`] asks the host, and both
+//!    [`safety_copy`] and [`replace_atomically`] use it.
+//! 4. Any write or fsync error is an error, never a warning: every function
 //!    here returns it.
 //!
 //! Paths are guest paths (`/app/.env`): they resolve inside the directories
@@ -43,6 +47,28 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Gives `target` the permission bits (rwx only), owner and group of
+/// `source`, through the host (`backout:step/host.copy-permissions`). Both
+/// are absolute guest paths in the step's grants; `target` must be in a
+/// read-write grant. Refused during `plan` and `verify`.
+#[cfg(target_family = "wasm")]
+pub fn copy_permissions(source: &Path, target: &Path) -> io::Result<()> {
+    crate::bindings::backout::step::host::copy_permissions(&source.to_string_lossy(), &target.to_string_lossy())
+        .map_err(io::Error::other)
+}
+
+/// Native stand-in for unit tests of plugin logic: the same effect with std.
+#[cfg(not(target_family = "wasm"))]
+pub fn copy_permissions(source: &Path, target: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let from = fs::metadata(source)?;
+    let to = fs::metadata(target)?;
+    if (to.uid(), to.gid()) != (from.uid(), from.gid()) {
+        std::os::unix::fs::chown(target, Some(from.uid()), Some(from.gid()))?;
+    }
+    fs::set_permissions(target, fs::Permissions::from_mode(from.mode() & 0o777))
+}
+
 /// The directory a path lives in (`.` for a bare file name).
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
@@ -58,8 +84,9 @@ fn file_name_of(path: &Path) -> io::Result<String> {
 }
 
 /// Copies `path` to a new file in `dir` (default: beside `path`) named
-/// `<name>.backout-<UTC time>.bak`, fsyncs the copy and the directory, and
-/// returns the copy's path. Never overwrites: an existing name gets a suffix.
+/// `<name>.backout-<UTC time>.bak`, with `path`'s permissions and owner,
+/// fsyncs the copy and the directory, and returns the copy's path. Never
+/// overwrites: an existing name gets a suffix.
 ///
 /// The copy streams in bounded memory, so it works for files of any size.
 pub fn safety_copy(path: &Path, dir: Option<&Path>) -> io::Result<PathBuf> {
@@ -75,7 +102,10 @@ pub fn safety_copy(path: &Path, dir: Option<&Path>) -> io::Result<PathBuf> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         };
-        let result = io::copy(&mut source, &mut copy).and_then(|_| copy.sync_all()).and_then(|_| sync_dir(dir));
+        let result = io::copy(&mut source, &mut copy)
+            .and_then(|_| copy.sync_all())
+            .and_then(|_| copy_permissions(path, &candidate))
+            .and_then(|_| sync_dir(dir));
         if let Err(e) = result {
             let _ = fs::remove_file(&candidate);
             return Err(e);
@@ -89,8 +119,9 @@ pub fn safety_copy(path: &Path, dir: Option<&Path>) -> io::Result<PathBuf> {
 }
 
 /// Replaces `path` with `contents` atomically: temp file in the same
-/// directory, fsync, rename over `path`, fsync the directory. On error the
-/// temp file is removed and `path` is untouched.
+/// directory, fsync, the permissions and owner of the file it replaces (when
+/// there is one), rename over `path`, fsync the directory. On error the temp
+/// file is removed and `path` is untouched.
 pub fn replace_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     replace_atomically_with(path, |file| file.write_all(contents))
 }
@@ -103,8 +134,10 @@ pub fn replace_atomically_with(path: &Path, write: impl FnOnce(&mut File) -> io:
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let temp = dir.join(format!(".{name}.backout-tmp-{nanos:x}"));
     let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+    let replaces_a_file = fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
     let result = write(&mut file)
         .and_then(|_| file.sync_all())
+        .and_then(|_| if replaces_a_file { copy_permissions(path, &temp) } else { Ok(()) })
         .and_then(|_| {
             drop(file);
             fs::rename(&temp, path)

@@ -86,13 +86,18 @@ pub trait Step {
 
 /// Exports a [`Step`] implementation as the component's `backout:step/step`.
 ///
-/// Call it exactly once per plugin crate, at the crate root.
+/// Call it exactly once per plugin crate, at the crate root. It expands to
+/// nothing on non-wasm targets, so the plugin's logic can be unit-tested
+/// natively with `cargo test` (a native cdylib could not link the contract's
+/// export names).
 #[macro_export]
 macro_rules! export_step {
     ($step:ty) => {
+        #[cfg(target_family = "wasm")]
         #[doc(hidden)]
         pub struct __BackoutStepExport;
 
+        #[cfg(target_family = "wasm")]
         impl $crate::bindings::exports::backout::step::step::Guest for __BackoutStepExport {
             fn describe() -> $crate::bindings::backout::step::types::Info {
                 $crate::__glue::describe::<$step>()
@@ -130,6 +135,7 @@ macro_rules! export_step {
             }
         }
 
+        #[cfg(target_family = "wasm")]
         $crate::bindings::__export_bindings!(__BackoutStepExport with_types_in $crate::bindings);
     };
 }

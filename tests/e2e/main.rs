@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cli;
+mod env_toggle;
 mod golden;
 mod pins;
 mod sandbox;

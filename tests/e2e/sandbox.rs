@@ -120,6 +120,42 @@ fn a_read_only_grant_cannot_be_written() {
 }
 
 #[test]
+fn copy_permissions_cannot_reach_outside_the_grant_or_act_during_plan() {
+    use std::os::unix::fs::PermissionsExt;
+    let a = Arena::new();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    a.sb.write("data/open.txt", "o");
+    std::fs::set_permissions(a.data.join("open.txt"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(&a.secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::hard_link(&a.secret, a.data.join("hard-link")).unwrap();
+    std::os::unix::fs::symlink(&a.secret, a.data.join("soft-link")).unwrap();
+    for target in ["/data/hard-link", "/data/soft-link", "/data/../outside/secret.txt", "/outside/secret.txt"] {
+        let out = a.run(&format!(r#"attack = "chmod", path = "/data/open.txt", target = "{target}""#), Some("rw"), "");
+        assert_blocked(&out);
+    }
+    assert_eq!(mode(&a.secret), 0o600, "the file outside the grant changed mode");
+
+    // Read-only grants and plan-time calls change nothing either.
+    let out = a.run(r#"attack = "chmod", path = "/data/open.txt", target = "/data/inside.txt""#, Some("ro"), "");
+    assert_blocked(&out);
+    let before = mode(&a.data.join("inside.txt"));
+    let runbook = a.runbook(
+        r#"attack = "chmod", path = "/data/open.txt", target = "/data/inside.txt", in_plan = true"#,
+        Some("rw"),
+        "",
+    );
+    let out = a.sb.run(&["plan", runbook.to_str().unwrap()]);
+    assert!(out.stdout.contains("blocked: `copy-permissions` is refused during `plan`"), "{}", out.all());
+    assert_eq!(mode(&a.data.join("inside.txt")), before);
+
+    // Inside a read-write grant, during run, it works.
+    let out = a.run(r#"attack = "chmod", path = "/data/open.txt", target = "/data/inside.txt""#, Some("rw"), "");
+    assert!(out.stdout.contains("ESCAPED: copied permissions"), "{}", out.all());
+    assert_eq!(mode(&a.data.join("inside.txt")), 0o666);
+    a.outside_untouched();
+}
+
+#[test]
 fn no_grant_means_no_files_at_all() {
     let a = Arena::new();
     assert_blocked(&a.run(r#"attack = "list", path = "/""#, None, ""));

@@ -117,6 +117,71 @@ pub fn check(
     grants
 }
 
+/// `backout:step/host.copy-permissions`: gives `target` the mode bits (rwx
+/// only), owner and group of `source`. Both are guest paths resolved inside
+/// `dirs` with cap-primitives, which confines every step of the resolution
+/// (no `..` or symlink escapes), exactly as the guest's own view is confined.
+///
+/// Refused unless `target` is a regular file, with no other hard links (a
+/// link could be the same inode as a file outside the grant), inside a
+/// read-write grant. Called at most a few times per step; every call opens
+/// its grant afresh.
+pub fn copy_permissions(dirs: &[DirGrant], source: &str, target: &str) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    let (source_grant, source_rel) = locate(dirs, source)?;
+    let (target_grant, target_rel) = locate(dirs, target)?;
+    if target_grant.access != Access::ReadWrite {
+        return Err(format!("`{target}` is in a read-only grant"));
+    }
+    let source_file = open_confined(source_grant, &source_rel, source)?;
+    let target_file = open_confined(target_grant, &target_rel, target)?;
+    let meta = |f: &std::fs::File, p: &str| f.metadata().map_err(|e| format!("failed to read metadata of `{p}`: {e}"));
+    let (from, to) = (meta(&source_file, source)?, meta(&target_file, target)?);
+    if !from.is_file() || !to.is_file() {
+        return Err(format!("`{}` is not a regular file", if from.is_file() { target } else { source }));
+    }
+    if to.nlink() != 1 {
+        return Err(format!(
+            "`{target}` has {} hard links; refusing to change a file shared with other paths",
+            to.nlink()
+        ));
+    }
+    if (to.uid(), to.gid()) != (from.uid(), from.gid()) {
+        std::os::unix::fs::fchown(&target_file, Some(from.uid()), Some(from.gid())).map_err(|e| {
+            format!(
+                "cannot give `{target}` the owner {}:{} of `{source}`: {e}; run backout as that user or as root",
+                from.uid(),
+                from.gid()
+            )
+        })?;
+    }
+    target_file
+        .set_permissions(std::fs::Permissions::from_mode(from.mode() & 0o777))
+        .map_err(|e| format!("cannot set the mode of `{target}`: {e}"))
+}
+
+/// The grant a guest path is in, and the path relative to it.
+fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBuf), String> {
+    if !guest.starts_with('/') {
+        return Err(format!("`{guest}` is not an absolute guest path"));
+    }
+    dirs.iter()
+        .filter_map(|d| {
+            let rest = guest.strip_prefix(&d.guest)?.strip_prefix('/')?;
+            (!rest.is_empty()).then(|| (d, PathBuf::from(rest)))
+        })
+        .max_by_key(|(d, _)| d.guest.len())
+        .ok_or_else(|| format!("`{guest}` is not inside a directory granted to this step"))
+}
+
+fn open_confined(grant: &DirGrant, rel: &Path, guest: &str) -> Result<std::fs::File, String> {
+    let dir = cap_primitives::fs::open_ambient_dir(&grant.host, cap_primitives::ambient_authority())
+        .map_err(|e| format!("failed to open granted directory `{}`: {e}", grant.guest))?;
+    cap_primitives::fs::open(&dir, rel, cap_primitives::fs::OpenOptions::new().read(true))
+        .map_err(|e| format!("failed to open `{guest}`: {e}"))
+}
+
 fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
     let template = Template::parse(text)?;
     if template.needs_outputs() {
@@ -195,6 +260,36 @@ mod tests {
         assert!(check_host("/definitely/not/here").unwrap_err().contains("cannot be used"));
         assert!(check_host("/").unwrap_err().contains("root of the file system"));
         assert_eq!(check_host(&dir.path().display().to_string()).unwrap(), dir.path().canonicalize().unwrap());
+    }
+
+    fn grant(host: &Path, access: Access) -> DirGrant {
+        DirGrant { host: host.canonicalize().unwrap(), guest: "/app".into(), access }
+    }
+
+    #[test]
+    fn copy_permissions_copies_mode_and_refuses_escapes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        std::fs::set_permissions(dir.path().join("secret"), std::fs::Permissions::from_mode(0o4600)).unwrap();
+        std::fs::write(dir.path().join("new"), "n").unwrap();
+        std::fs::set_permissions(dir.path().join("new"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let rw = [grant(dir.path(), Access::ReadWrite)];
+        copy_permissions(&rw, "/app/secret", "/app/new").unwrap();
+        assert_eq!(mode(&dir.path().join("new")), 0o600, "mode copied without setuid");
+
+        std::fs::write(outside.path().join("victim"), "v").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("victim"), dir.path().join("link")).unwrap();
+        std::fs::hard_link(dir.path().join("new"), dir.path().join("twin")).unwrap();
+        assert!(copy_permissions(&rw, "/app/secret", "/app/link").unwrap_err().contains("failed to open"));
+        assert!(copy_permissions(&rw, "/app/secret", "/app/../etc/passwd").is_err());
+        assert!(copy_permissions(&rw, "/app/secret", "/app/twin").unwrap_err().contains("2 hard links"));
+        assert!(copy_permissions(&rw, "/app/secret", "/elsewhere/x").unwrap_err().contains("not inside"));
+        assert!(copy_permissions(&rw, "/app/secret", "/app").unwrap_err().contains("not inside"));
+        let ro = [grant(dir.path(), Access::ReadOnly)];
+        assert!(copy_permissions(&ro, "/app/secret", "/app/new").unwrap_err().contains("read-only"));
     }
 
     #[test]

@@ -46,6 +46,11 @@ impl Phase {
     fn read_only(self) -> bool {
         matches!(self, Phase::Plan | Phase::Verify)
     }
+
+    /// Whether a call in this phase may change anything (`run` and `undo`).
+    pub fn may_write(self) -> bool {
+        matches!(self, Phase::Run | Phase::Undo)
+    }
 }
 
 /// Everything one step was granted, checked.

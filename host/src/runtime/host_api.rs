@@ -136,6 +136,16 @@ impl Host for StepState {
         Ok(())
     }
 
+    fn copy_permissions(&mut self, source: String, target: String) -> wasmtime::Result<Result<(), String>> {
+        if !self.writable {
+            return Ok(Err(format!(
+                "`copy-permissions` is refused during `{}`: nothing may change",
+                self.log.phase.as_str()
+            )));
+        }
+        Ok(crate::capability::files::copy_permissions(&self.dirs, &source, &target))
+    }
+
     fn progress(&mut self, done: u64, total: Option<u64>, unit: String) -> wasmtime::Result<()> {
         let unit = self.log.clean(&unit.chars().take(32).collect::<String>());
         let event = Event::Progress { step: self.log.step.clone(), phase: self.log.phase, done, total, unit };

@@ -61,6 +61,10 @@ pub struct StepState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     pub(crate) log: CallLog,
+    /// The step's directory grants, for `copy-permissions`.
+    pub(crate) dirs: Vec<crate::capability::files::DirGrant>,
+    /// Whether this call may change files (`run` and `undo` only).
+    pub(crate) writable: bool,
 }
 
 impl std::fmt::Debug for StepState {
@@ -408,8 +412,14 @@ impl Plugin {
                 };
             }
         };
-        let state =
-            StepState { wasi, table: ResourceTable::new(), limiter: MemoryLimiter::new(ctx.limits.memory), log };
+        let state = StepState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(ctx.limits.memory),
+            log,
+            dirs: ctx.grants.dirs.clone(),
+            writable: phase.may_write(),
+        };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(HOSTCALL_FUEL);

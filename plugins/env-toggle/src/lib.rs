@@ -90,11 +90,6 @@ impl Step for EnvToggle {
     }
 }
 
-// Only a wasm build exports the component: natively (for `cargo test`) the
-// cdylib would not link, since the contract's export names (such as
-// `backout:step/step@0.1.0#describe`) are not valid in a native linker's
-// version script.
-#[cfg(target_family = "wasm")]
 backout_sdk::export_step!(EnvToggle);
 
 #[cfg(test)]

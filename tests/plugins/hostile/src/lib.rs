@@ -8,6 +8,8 @@
 //! security failure. Resource attacks (spin, allocate, sleep, floods) never
 //! return on their own: the host must stop them.
 
+#![allow(clippy::print_stdout)] // floods stdout on purpose
+
 use std::io::Write;
 
 use backout_sdk::{Action, Info, Outcome, Step, StepError, Value, export_step, json, log};
@@ -63,6 +65,12 @@ fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
             Ok(()) => escaped(format!("deleted {}", c.path)),
             Err(e) => Err(blocked(e)),
         },
+        "chmod" => {
+            match backout_sdk::fs::copy_permissions(std::path::Path::new(&c.path), std::path::Path::new(&c.target)) {
+                Ok(()) => escaped(format!("copied permissions of {} to {}", c.path, c.target)),
+                Err(e) => Err(blocked(e)),
+            }
+        }
         "list" => match std::fs::read_dir(&c.path) {
             Ok(entries) => {
                 let names: Vec<String> =
