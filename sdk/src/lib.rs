@@ -137,6 +137,17 @@ macro_rules! export_step {
 
         #[cfg(target_family = "wasm")]
         $crate::bindings::__export_bindings!(__BackoutStepExport with_types_in $crate::bindings);
+
+        // Natively nothing is exported; naming the methods keeps the step's
+        // code type-checked and not reported as dead.
+        #[cfg(not(target_family = "wasm"))]
+        const _: () = {
+            let _ = <$step as $crate::Step>::describe;
+            let _ = <$step as $crate::Step>::plan;
+            let _ = <$step as $crate::Step>::run;
+            let _ = <$step as $crate::Step>::verify;
+            let _ = <$step as $crate::Step>::undo;
+        };
     };
 }
 

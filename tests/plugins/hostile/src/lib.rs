@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
+pub struct Config {
     attack: String,
     #[serde(default)]
     path: String,
@@ -33,7 +33,9 @@ struct Config {
     count: u64,
 }
 
-struct Hostile;
+/// The step; `Config.attack` picks what it does.
+#[derive(Debug)]
+pub struct Hostile;
 
 fn blocked(e: impl std::fmt::Display) -> StepError {
     StepError::failed(format!("blocked: {e}"))
