@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::capability::files::Access;
 use crate::diagnostic::Diagnostic;
-use crate::execute::{RunReport, StepReport, StepStatus};
+use crate::execute::{RunReport, StepStatus};
 use crate::plan::{Origin, Plan, PlannedStep, Preview};
 use crate::runtime::limits::Limits;
 
@@ -272,11 +272,6 @@ fn mask_json(value: &mut serde_json::Value, secrets: &[String]) {
         serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_json(v, secrets)),
         _ => {}
     }
-}
-
-/// A failed step's report, for callers that only need the first failure.
-pub fn first_failure(report: &RunReport) -> Option<&StepReport> {
-    report.steps.iter().find(|s| s.status == StepStatus::Failed)
 }
 
 #[cfg(test)]

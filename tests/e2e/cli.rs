@@ -209,3 +209,20 @@ fn registry_add_and_list_round_trip() {
     // the registry is plain files: one blob, content-addressed
     assert_eq!(std::fs::read_dir(sb.registry().join("blobs/sha256")).unwrap().count(), 1);
 }
+
+#[test]
+fn plugin_progress_is_shown_on_stderr_with_the_step_id() {
+    let sb = sandbox();
+    let runbook = sb.write(
+        "progress.toml",
+        "version = 1\nname = \"p\"\n[[step]]\nid = \"copy\"\nuses = \"hostile@0.1.0\"\nwith = { attack = \"progress\", count = 4 }\n",
+    );
+    let out = sb.run(&["run", "--yes", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("[copy] run progress: 0% (0/4 items)"), "{}", out.all());
+    assert!(
+        out.stderr.contains("[copy] run progress: 100% (4/4 items)"),
+        "the final update is always shown:\n{}",
+        out.all()
+    );
+}

@@ -9,3 +9,17 @@ pub mod cli;
 pub const ENV_TOGGLE: &str = env!("GUEST_ENV_TOGGLE");
 /// The test-only plugin that attacks its sandbox, built from `tests/plugins/hostile`.
 pub const HOSTILE: &str = env!("GUEST_HOSTILE");
+
+#[cfg(test)]
+mod tests {
+    /// The README's "Writing a plugin in Rust" example is `sdk/examples/write_file.rs`,
+    /// which `cargo test` compiles: the README cannot drift into code that does not build.
+    #[test]
+    fn readme_plugin_example_is_the_compiled_example() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let example = std::fs::read_to_string(root.join("sdk/examples/write_file.rs")).unwrap();
+        let body = &example[example.find("use backout_sdk").unwrap()..];
+        assert!(readme.contains(&format!("```rust\n{body}```")), "README and sdk/examples/write_file.rs differ");
+    }
+}

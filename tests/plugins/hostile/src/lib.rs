@@ -131,6 +131,12 @@ fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
             let big = "y".repeat(c.count as usize);
             Ok(Outcome::new("returned huge outputs", json!({ "big": big })))
         }
+        "progress" => {
+            for done in 0..=c.count {
+                log::progress(done, Some(c.count), "items");
+            }
+            Ok(Outcome::new(format!("reported progress to {}", c.count), json!({})))
+        }
         "panic" => panic!("hostile plugin panicked on purpose"),
         "echo" => Ok(Outcome::new(format!("echo {}", c.contents), json!({ "value": c.contents, "path": c.path }))),
         other => Err(StepError::invalid_config(format!("unknown attack `{other}`"))),
