@@ -128,8 +128,9 @@ pub async fn execute(plan: &Plan, observer: Observer, mut journal: Option<&mut J
             continue;
         }
         let report = run_step(plan, step, &outputs, observer.clone()).await;
-        if let Err(e) = journal_event(&mut journal, "step-finished", serde_json::to_value(&report).unwrap_or_default())
-        {
+        let mut recorded = serde_json::to_value(&report).unwrap_or_default();
+        crate::redact::json(&mut recorded, &step.grants.secrets());
+        if let Err(e) = journal_event(&mut journal, "step-finished", recorded) {
             (observer)(&crate::runtime::host_api::Event::Log {
                 step: step.id.clone(),
                 phase: crate::capability::Phase::Run,

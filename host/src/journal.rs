@@ -66,7 +66,7 @@ impl Journal {
     pub fn append(&mut self, event: &str, data: serde_json::Value) -> Result<(), JournalError> {
         let line = serde_json::json!({
             "version": FORMAT_VERSION,
-            "time": utc_stamp(SystemTime::now()),
+            "time": backout_registry::utc_timestamp(SystemTime::now()),
             "event": event,
             "data": data,
         });
@@ -89,7 +89,7 @@ pub fn default_state_dir() -> PathBuf {
     home.join(".local/state/backout")
 }
 
-/// `2026-11-23T11-18-41Z`: sortable, and safe in file names.
+/// `2026-11-23T11-18-41Z`: sortable, and safe in file names (no `:`).
 fn utc_stamp(t: SystemTime) -> String {
     backout_registry::utc_timestamp(t).replace(':', "-")
 }
@@ -112,6 +112,8 @@ mod tests {
         assert_eq!(lines[0]["event"], "run-started");
         assert_eq!(lines[1]["data"]["succeeded"], true);
         assert_eq!(lines[0]["version"], 1);
+        let time = lines[0]["time"].as_str().unwrap();
+        assert!(time.len() == 20 && time.ends_with('Z') && time.as_bytes()[13] == b':', "RFC 3339 UTC: {time}");
     }
 
     #[test]

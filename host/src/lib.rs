@@ -20,6 +20,7 @@ pub mod execute;
 pub mod journal;
 pub mod plan;
 pub mod quantity;
+pub mod redact;
 pub mod report;
 pub mod resolve;
 pub mod runbook;

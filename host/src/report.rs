@@ -254,24 +254,15 @@ fn outputs_text(out: &mut String, outputs: &serde_json::Value, step: &PlannedSte
 }
 
 fn mask(text: &str, secrets: &[String]) -> String {
-    secrets.iter().fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
+    crate::redact::text(text, secrets)
 }
 
 /// Step reports as JSON, with secrets masked.
 pub fn run_json(plan: &Plan, report: &RunReport) -> serde_json::Value {
     let mut value = serde_json::to_value(report).unwrap_or_default();
     let secrets: Vec<String> = plan.steps.iter().flat_map(|s| s.grants.secrets()).collect();
-    mask_json(&mut value, &secrets);
+    crate::redact::json(&mut value, &secrets);
     value
-}
-
-fn mask_json(value: &mut serde_json::Value, secrets: &[String]) {
-    match value {
-        serde_json::Value::String(s) => *s = mask(s, secrets),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_json(v, secrets)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_json(v, secrets)),
-        _ => {}
-    }
 }
 
 #[cfg(test)]
@@ -282,12 +273,5 @@ mod tests {
     fn digests_are_shortened_for_reading() {
         let d = format!("sha256:{}", "ab".repeat(32));
         assert_eq!(short_digest(&d), "sha256:abababab…abab");
-    }
-
-    #[test]
-    fn secrets_are_masked_in_json() {
-        let mut v = serde_json::json!({"a": ["token=hunter2"], "b": {"c": "hunter2"}});
-        mask_json(&mut v, &["hunter2".to_string()]);
-        assert_eq!(v, serde_json::json!({"a": ["token=***"], "b": {"c": "***"}}));
     }
 }

@@ -252,6 +252,10 @@ fn a_granted_variable_is_visible_to_the_plugin_but_masked_in_what_is_shown() {
         !stdout.contains("tok-123456") && !stderr.contains("tok-123456"),
         "the granted value leaked:\n{stdout}\n{stderr}"
     );
+    let journals: Vec<_> = std::fs::read_dir(a.sb.state().join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    let journal = std::fs::read_to_string(&journals[0]).unwrap();
+    assert!(journal.contains("env BACKOUT_TEST_TOKEN=***"), "{journal}");
+    assert!(!journal.contains("tok-123456"), "the granted value leaked into the journal:\n{journal}");
 }
 
 #[test]

@@ -88,6 +88,6 @@ impl Grants {
     /// Text to mask wherever plugin-provided text is shown: the values of
     /// granted environment variables.
     pub fn secrets(&self) -> Vec<String> {
-        self.env.iter().map(|e| e.secret().to_string()).filter(|s| s.len() >= 4).collect()
+        self.env.iter().map(|e| e.secret().to_string()).collect()
     }
 }

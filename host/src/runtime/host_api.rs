@@ -98,18 +98,13 @@ impl CallLog {
 
     /// Masks secrets and bounds the length of plugin-provided text.
     pub fn clean(&self, text: &str) -> String {
-        let mut text = if text.chars().count() > MAX_LINE {
+        let text = if text.chars().count() > MAX_LINE {
             let cut: String = text.chars().take(MAX_LINE).collect();
             format!("{cut}… (cut at {MAX_LINE} characters)")
         } else {
             text.to_string()
         };
-        for secret in &self.secrets {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "***");
-            }
-        }
-        text
+        crate::redact::text(&text, &self.secrets)
     }
 
     pub fn record(&mut self, level: LogLevel, message: &str) {
