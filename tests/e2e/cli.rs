@@ -76,6 +76,21 @@ fn run_without_a_terminal_requires_yes() {
 }
 
 #[test]
+fn on_a_terminal_run_asks_first_and_no_means_nothing_runs() {
+    let sb = sandbox();
+    let runbook = three_steps(&sb, "echo");
+    let out = sb.run_on_terminal(&["run", runbook.to_str().unwrap()], "n\n");
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert!(out.stdout.contains("Run 3 steps? [y/N]"), "{}", out.all());
+    assert!(out.stdout.contains("aborted: nothing was run"), "{}", out.all());
+    assert!(!sb.state().join("runs").exists(), "a declined run must not even start a journal");
+
+    let out = sb.run_on_terminal(&["run", runbook.to_str().unwrap()], "y\n");
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("Run succeeded: 3 of 3 steps completed."), "{}", out.all());
+}
+
+#[test]
 fn outputs_flow_to_later_steps() {
     let sb = sandbox();
     let runbook = three_steps(&sb, "echo");

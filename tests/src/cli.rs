@@ -68,6 +68,36 @@ impl Sandbox {
         }
     }
 
+    /// Runs `backout ARGS` on a pseudo-terminal (through util-linux `script`),
+    /// typing `typed` into it: for the confirmation prompt.
+    pub fn run_on_terminal(&self, args: &[&str], typed: &str) -> Output {
+        use std::io::Write;
+        let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+        let line = std::iter::once(self.bin.to_str().expect("utf-8 path"))
+            .chain(args.iter().copied())
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = Command::new("script")
+            .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+            .env("BACKOUT_REGISTRY", self.registry())
+            .env("BACKOUT_STATE_DIR", self.state())
+            .current_dir(self.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run script");
+        child.stdin.take().expect("stdin").write_all(typed.as_bytes()).expect("type");
+        let out = child.wait_with_output().expect("wait for script");
+        Output {
+            code: out.status.code().expect("exit code"),
+            // On a terminal stdout and stderr arrive together on the pty.
+            stdout: String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// `backout registry add FILE`; panics unless it succeeds.
     pub fn add(&self, wasm: &str) {
         let out = self.run(&["registry", "add", wasm]);
