@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# The demo: builds backout and the env-toggle plugin from source, fills a
-# registry in a temp directory, and runs a real env-toggle runbook on a real
-# .env file (CRLF line endings, comments, quotes, no final newline), showing
-# the plan, the run, and exactly which bytes changed.
+# The demo: builds backout and the env-toggle and sqlite-restore plugins from
+# source, fills a registry in a temp directory, runs a real env-toggle
+# runbook on a real .env file (CRLF line endings, comments, quotes, no final
+# newline), showing the plan, the run, and exactly which bytes changed; then
+# a real database rollback: the newest matching SQLite backup, checked,
+# swapped in atomically with a safety copy of the current database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup.sh
+# The demo makes its databases with the sqlite3 shell.
+if ! command -v sqlite3 >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q sqlite3
+fi
 
-echo "==> building the env-toggle plugin (wasm32-wasip2 component) and backout"
-cargo build --locked --release --target wasm32-wasip2 -p env-toggle
+echo "==> building the env-toggle and sqlite-restore plugins (wasm32-wasip2 components) and backout"
+cargo build --locked --release --target wasm32-wasip2 -p env-toggle -p sqlite-restore
 cargo build --locked -p backout
 backout="$PWD/target/debug/backout"
 plugin="$PWD/target/wasm32-wasip2/release/env_toggle.wasm"
@@ -32,4 +41,36 @@ echo; echo "==> what changed in $work/app/.env (every other byte is kept)"
 diff --text tests/demo/app.env "$work/app/.env" | sed "s/\r$/\\\\r/" || true
 echo; echo "==> files in $work/app"
 ls -la "$work/app"
-echo; echo "The registry, journal and app directory are in $work"
+echo; 
+echo; echo "==> a database rollback: the live database has the 2.0.1 changes; the backups predate them"
+db_plugin="$PWD/target/wasm32-wasip2/release/sqlite_restore.wasm"
+mkdir -p "$work/data" "$work/backups"
+sqlite3 "$work/backups/cortex-backup-2026-11-21.db" < tests/demo/cortex.sql
+sqlite3 "$work/backups/cortex-backup-2026-11-22.db" < tests/demo/cortex.sql
+sqlite3 "$work/backups/cortex-backup-2026-11-22.db" "INSERT INTO agents(name, created) VALUES ('reviewer', '2026-11-21')"
+touch -d "2026-11-21 03:00:00Z" "$work/backups/cortex-backup-2026-11-21.db"
+touch -d "2026-11-22 03:00:00Z" "$work/backups/cortex-backup-2026-11-22.db"
+cp "$work/backups/cortex-backup-2026-11-22.db" "$work/data/cortex.db"
+sqlite3 "$work/data/cortex.db" < tests/demo/release-2.0.1.sql
+chmod 640 "$work/data/cortex.db"
+counts="SELECT (SELECT count(*) FROM agents) || ' agents, ' || (SELECT count(*) FROM sqlite_master WHERE name = 'insights') || ' insights table(s)'"
+echo "live database: $(sqlite3 "$work/data/cortex.db" "$counts")"
+ls -la "$work/backups"
+
+echo; echo "==> backout registry add $db_plugin"
+"$backout" registry add "$db_plugin"
+db_vars=(--var "data_dir=$work/data" --var "backup_dir=$work/backups")
+
+echo; echo "==> backout plan tests/demo/database-rollback.toml ${db_vars[*]}"
+"$backout" plan tests/demo/database-rollback.toml "${db_vars[@]}"
+
+echo; echo "==> backout run --yes tests/demo/database-rollback.toml ${db_vars[*]}"
+"$backout" run --yes tests/demo/database-rollback.toml "${db_vars[@]}"
+
+echo; echo "==> the live database now, and the safety copy of the one it replaced"
+echo "live database: $(sqlite3 "$work/data/cortex.db" "$counts")"
+for copy in "$work"/data/cortex.db.backout-*.bak; do
+  echo "safety copy:   $(sqlite3 "file:$copy?immutable=1" "$counts")  ($copy)"
+done
+ls -la "$work/data"
+echo; echo "The registry, journal, app, data and backup directories are in $work"

@@ -26,3 +26,13 @@ for component in rustfmt clippy; do
     rustup component add "${component}"
   fi
 done
+
+# The sqlite-restore plugin compiles SQLite's C source for wasm32-wasip2: a
+# wasm-capable clang and llvm-ar, and the WASI libc headers (.cargo/config.toml
+# points the build at them).
+if ! command -v clang-16 >/dev/null || ! command -v llvm-ar-16 >/dev/null || [ ! -e /usr/include/wasm32-wasi/stdio.h ]; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang-16 llvm-16 wasi-libc
+fi

@@ -72,12 +72,7 @@ fn main() {
         ),
     ))
     .unwrap();
-    let options = backout::resolve::Options {
-        registry: dir.path().join("no-registry"),
-        var_overrides: vec![],
-        env: Box::new(|_| None),
-        observer: quiet(),
-    };
+    let options = backout::resolve::Options::new(dir.path().join("no-registry"));
     let t = measure(10, || rt.block_on(backout::resolve::resolve(&parsed, &runtime, &options)).unwrap());
     println!("resolve a 1-step runbook (hash, compile, describe, plan)  {t:>10.1?}");
     let plan = rt.block_on(backout::resolve::resolve(&parsed, &runtime, &options)).unwrap();

@@ -18,6 +18,7 @@ pub mod capability;
 pub mod diagnostic;
 pub mod execute;
 pub mod journal;
+pub mod lockfile;
 pub mod plan;
 pub mod quantity;
 pub mod redact;

@@ -28,6 +28,10 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// Things worth knowing that do not stop the run.
     pub warnings: Vec<Diagnostic>,
+    /// Whether a lockfile fixed every plugin's version and digest.
+    pub locked: bool,
+    /// How the registry's index was trusted, if a registry was used.
+    pub registry_trust: Option<backout_registry::Trusted>,
 }
 
 /// Where a plugin's bytes came from.

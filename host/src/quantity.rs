@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-/// Parses `500ms`, `30s`, `2m`, `1h` (integers only).
+/// Parses `500ms`, `30s`, `2m`, `1h`, `30d` (integers only).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = split_number(text)?;
     let ms: u64 = match unit {
@@ -14,8 +14,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
+        "d" => 86_400_000,
         "" => return Err(format!("`{text}` has no unit; write for example `30s`, `2m` or `500ms`")),
-        other => return Err(format!("unknown duration unit `{other}` in `{text}`; use `ms`, `s`, `m` or `h`")),
+        other => return Err(format!("unknown duration unit `{other}` in `{text}`; use `ms`, `s`, `m`, `h` or `d`")),
     };
     let total = number.checked_mul(ms).ok_or_else(|| format!("duration `{text}` is too large"))?;
     if total == 0 {
@@ -106,7 +107,8 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
-        assert!(parse_duration("3d").unwrap_err().contains("unknown duration unit `d`"));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(2 * 86_400)));
+        assert!(parse_duration("3w").unwrap_err().contains("unknown duration unit `w`"));
         assert!(parse_duration("0s").unwrap_err().contains("greater than zero"));
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1.5s").is_err());

@@ -12,11 +12,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use backout_registry::{Digest, Registry};
+use backout_registry::{AcceptedSerials, Digest, Registry, TrustStore, Trusted, VersionReq};
 use toml::Spanned;
 
 use crate::capability::{self, Grants};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::lockfile::{Drift, Lockfile};
 use crate::plan::{ConfigTemplate, Origin, Plan, PlannedStep, Preview};
 use crate::quantity::{parse_duration, parse_size};
 use crate::runbook::{Parsed, StepDef};
@@ -38,6 +39,28 @@ pub struct Options {
     pub env: EnvLookup,
     /// Receives what plugins log while they describe and plan.
     pub observer: Observer,
+    /// The runbook's lock, when it has one: plugins must be exactly these.
+    pub lock: Option<Lockfile>,
+    /// Publisher keys this host trusts (empty: the registry is trusted as it is on disk).
+    pub trust: TrustStore,
+    /// The highest registry serial this host has accepted, per publisher key.
+    pub accepted: AcceptedSerials,
+}
+
+impl Options {
+    /// Options for the registry at `registry` with no lock, no trusted keys,
+    /// no environment and a quiet observer (tests and benchmarks).
+    pub fn new(registry: PathBuf) -> Self {
+        Self {
+            registry,
+            var_overrides: Vec::new(),
+            env: Box::new(|_| None),
+            observer: crate::runtime::host_api::quiet(),
+            lock: None,
+            trust: TrustStore::default(),
+            accepted: AcceptedSerials::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Options {
@@ -52,6 +75,12 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
     let mut resolver =
         Resolver { parsed, runtime, options, problems: Vec::new(), registry: None, loaded: HashMap::new() };
     let vars = resolver.vars();
+    if let Some(lock) = &options.lock {
+        let ids: Vec<String> = parsed.runbook.steps.iter().map(|s| s.id.get_ref().clone()).collect();
+        for drift in lock.removed_steps(&ids) {
+            resolver.problems.push(drift_diagnostic(&drift, parsed, None));
+        }
+    }
     let mut steps = Vec::new();
     let mut earlier: Vec<String> = Vec::new();
     for def in &parsed.runbook.steps {
@@ -71,6 +100,7 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }
+    let trusted = resolver.registry.and_then(|r| r.ok()).map(|(_, trusted)| trusted);
     Ok(Plan {
         name: parsed.runbook.name.get_ref().clone(),
         description: parsed.runbook.description.clone(),
@@ -78,6 +108,8 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
         vars,
         steps,
         warnings: diagnostics.0,
+        locked: options.lock.is_some(),
+        registry_trust: trusted,
     })
 }
 
@@ -86,8 +118,9 @@ struct Resolver<'a> {
     runtime: &'a Runtime,
     options: &'a Options,
     problems: Vec<Diagnostic>,
-    /// Opened on first use; `Err` remembers why it could not be.
-    registry: Option<Result<Registry, String>>,
+    /// Opened (and its signature checked) on first use; `Err` remembers why
+    /// it could not be.
+    registry: Option<Result<(Registry, Trusted), String>>,
     /// Plugins already loaded in this pass, by digest: a plugin used by
     /// several steps is read, hashed and compiled once.
     loaded: HashMap<Digest, (Plugin, PluginInfo)>,
@@ -358,16 +391,30 @@ impl Resolver<'_> {
                 ));
                 return None;
             }
+            if let Ok(Some(l)) = self.locked_step(def) {
+                let found = Digest::of(&bytes);
+                if l.digest != found {
+                    let drift =
+                        Drift::DigestChanged { step: id.clone(), plugin: uses.clone(), locked: l.digest, found };
+                    self.problems.push(drift_diagnostic(&drift, self.parsed, Some(def)));
+                    return None;
+                }
+            }
             (Origin::File { path }, bytes)
         } else {
-            let (name, version) = match parse_name_version(uses) {
-                Ok(nv) => nv,
+            let (name, requirement) = match parse_name_requirement(uses) {
+                Ok(nr) => nr,
                 Err(e) => {
                     self.error(&id, e, &def.uses.span()).hint =
-                        Some("write `name@version` for a registry plugin, or a path ending in `.wasm`".into());
+                        Some("write `name@version` (or a range such as `name@^1.2`) for a registry plugin, or a path ending in `.wasm`".into());
                     return None;
                 }
             };
+            let locked = match self.locked_step(def) {
+                Ok(l) => l,
+                Err(()) => return None,
+            };
+            let parsed = self.parsed;
             let registry = match self.registry() {
                 Ok(r) => r,
                 Err(e) => {
@@ -377,18 +424,40 @@ impl Resolver<'_> {
                     return None;
                 }
             };
-            let Some(entry) = registry.find(&name, &version).cloned() else {
-                let available =
-                    registry.versions_of(&name).iter().map(|e| format!("`{}`", e.version)).collect::<Vec<_>>();
-                let hint = if available.is_empty() {
-                    format!("the registry at `{}` has no plugin named `{name}`", registry.root().display())
-                } else {
-                    format!("available versions: {}", available.join(", "))
-                };
-                self.error(&id, format!("plugin `{name}@{version}` is not in the registry"), &def.uses.span()).hint =
-                    Some(hint);
-                return None;
+            let found: Result<_, Diagnostic> = match &locked {
+                // With a lock, exactly the locked version, whatever else the registry holds.
+                Some(l) => {
+                    let version = l.version.clone().unwrap_or_default();
+                    registry.find(&name, &version).cloned().ok_or_else(|| {
+                        let drift = Drift::VersionMissing { step: id.clone(), name: name.clone(), version };
+                        drift_diagnostic(&drift, parsed, Some(def))
+                    })
+                }
+                None => registry
+                    .resolve(&name, &requirement)
+                    .cloned()
+                    .map_err(|e| Diagnostic::error(e.to_string()).in_step(&id).at(parsed.locate(&def.uses.span()))),
             };
+            let entry = match found {
+                Ok(entry) => entry,
+                Err(diagnostic) => {
+                    self.problems.push(diagnostic);
+                    return None;
+                }
+            };
+            if let Some(l) = &locked
+                && l.digest != entry.digest
+            {
+                let drift = Drift::DigestChanged {
+                    step: id.clone(),
+                    plugin: format!("{}@{}", entry.name, entry.version),
+                    locked: l.digest,
+                    found: entry.digest,
+                };
+                self.problems.push(drift_diagnostic(&drift, self.parsed, Some(def)));
+                return None;
+            }
+            let (name, version) = (entry.name.clone(), entry.version.clone());
             // The registry's index is the first pin: read_verified hashes the blob
             // and returns it only if it matches the index.
             let bytes = match registry.read_verified(&entry.digest) {
@@ -453,9 +522,27 @@ impl Resolver<'_> {
     }
 
     fn registry(&mut self) -> Result<&Registry, String> {
-        let root = self.options.registry.clone();
-        let opened = self.registry.get_or_insert_with(|| Registry::open(&root).map_err(|e| e.to_string()));
-        opened.as_ref().map_err(|e| e.clone())
+        let options = self.options;
+        let opened = self.registry.get_or_insert_with(|| {
+            open_trusted(&options.registry, &options.trust, &options.accepted).map_err(|e| e.to_string())
+        });
+        opened.as_ref().map(|(r, _)| r).map_err(|e| e.clone())
+    }
+
+    /// The lock's entry for this step (`Ok(None)` without a lock); drift in
+    /// the step's presence or `uses` is reported and gives `Err`.
+    fn locked_step(&mut self, def: &StepDef) -> Result<Option<crate::lockfile::LockedStep>, ()> {
+        let Some(lock) = &self.options.lock else { return Ok(None) };
+        let id = def.id.get_ref();
+        let drift = match lock.step(id) {
+            None => Drift::StepNotLocked { step: id.clone() },
+            Some(l) if &l.uses != def.uses.get_ref() => {
+                Drift::UsesChanged { step: id.clone(), locked: l.uses.clone(), found: def.uses.get_ref().clone() }
+            }
+            Some(l) => return Ok(Some(l.clone())),
+        };
+        self.problems.push(drift_diagnostic(&drift, self.parsed, Some(def)));
+        Err(())
     }
 
     fn relative_to_runbook(&self, path: &str) -> PathBuf {
@@ -519,6 +606,36 @@ impl Resolver<'_> {
     }
 }
 
+/// Opens the registry and applies the signature policy: with any trusted
+/// key, the index must be signed by one of them, not expired, and not older
+/// than the serial this host last accepted from that key.
+pub fn open_trusted(
+    root: &Path,
+    trust: &TrustStore,
+    accepted: &AcceptedSerials,
+) -> Result<(Registry, Trusted), backout_registry::Error> {
+    let registry = Registry::open(root)?;
+    let now = std::time::SystemTime::now();
+    // The signing key is known only once the signature verifies; then the
+    // serial is checked against what this host accepted from that key.
+    let trusted = match registry.check_trust(trust, None, now)? {
+        Trusted::Signed { key, .. } => registry.check_trust(trust, accepted.get(&key), now)?,
+        other => other,
+    };
+    Ok((registry, trusted))
+}
+
+/// A lock drift as a diagnostic at the step's `uses` (or without a place,
+/// for steps only the lock has).
+fn drift_diagnostic(drift: &Drift, parsed: &Parsed, def: Option<&StepDef>) -> Diagnostic {
+    let d = Diagnostic::error(format!("the lock does not match: {drift}"))
+        .hint("review the change, then refresh the lock with `backout lock --update`");
+    match def {
+        Some(def) => d.in_step(def.id.get_ref()).at(parsed.locate(&def.uses.span())),
+        None => d,
+    }
+}
+
 fn with_span(def: &StepDef) -> Range<usize> {
     def.with.as_ref().map(Spanned::span).unwrap_or_else(|| def.uses.span())
 }
@@ -528,11 +645,13 @@ fn looks_like_path(uses: &str) -> bool {
     uses.ends_with(".wasm") || uses.contains('/')
 }
 
-fn parse_name_version(uses: &str) -> Result<(String, String), String> {
-    let (name, version) = uses.split_once('@').ok_or_else(|| format!("`{uses}` names no version"))?;
+/// `name@REQ`: a registry name and a version requirement (`1.2.3` exactly,
+/// `^1.2`, `~1.2`, `1`, `*`; see the README).
+pub fn parse_name_requirement(uses: &str) -> Result<(String, VersionReq), String> {
+    let (name, requirement) = uses.split_once('@').ok_or_else(|| format!("`{uses}` names no version"))?;
     backout_registry::validate_name(name).map_err(|e| e.to_string())?;
-    backout_registry::validate_version(version).map_err(|e| e.to_string())?;
-    Ok((name.to_string(), version.to_string()))
+    let requirement = requirement.parse::<VersionReq>().map_err(|e| e.to_string())?;
+    Ok((name.to_string(), requirement))
 }
 
 fn toml_to_json(value: &toml::Value) -> serde_json::Value {
@@ -564,9 +683,11 @@ mod tests {
     #[test]
     fn uses_is_a_path_or_name_at_version() {
         assert!(looks_like_path("./p.wasm") && looks_like_path("/x/y") && !looks_like_path("env-toggle@0.1.0"));
-        assert_eq!(parse_name_version("env-toggle@0.1.0").unwrap(), ("env-toggle".into(), "0.1.0".into()));
-        assert!(parse_name_version("env-toggle").unwrap_err().contains("names no version"));
-        assert!(parse_name_version("Env@0.1.0").is_err());
+        let (name, req) = parse_name_requirement("env-toggle@^0.1").unwrap();
+        assert_eq!((name.as_str(), req.to_string().as_str()), ("env-toggle", "^0.1"));
+        assert!(parse_name_requirement("env-toggle").unwrap_err().contains("names no version"));
+        assert!(parse_name_requirement("Env@0.1.0").is_err());
+        assert!(parse_name_requirement("env-toggle@not-a-version").is_err());
     }
 
     #[test]

@@ -67,6 +67,26 @@ impl Digest {
     }
 }
 
+/// sha256 over bytes that arrive in pieces (a blob read in chunks, a blob
+/// inside a bundle), counting them.
+#[derive(Default)]
+pub(crate) struct Hasher {
+    sha256: Sha256,
+    len: u64,
+}
+
+impl Hasher {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.sha256.update(bytes);
+        self.len += bytes.len() as u64;
+    }
+
+    /// The digest and the number of bytes hashed.
+    pub(crate) fn finish(self) -> (Digest, u64) {
+        (Digest(self.sha256.finalize().into()), self.len)
+    }
+}
+
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{ALGORITHM}:{}", self.hex())

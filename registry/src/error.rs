@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::digest::{Digest, DigestError};
+use crate::signing::PublicKey;
 
 /// A registry error.
 ///
@@ -128,4 +129,133 @@ pub enum Error {
         .path.display()
     )]
     DigestMismatch { path: PathBuf, expected: Digest, computed: Digest },
+
+    /// A version requirement (`1`, `^1.2`, `~1.2`, `=1.2.3`, `*`, …) that
+    /// [`VersionReq`](crate::VersionReq) cannot parse.
+    #[error("invalid version requirement `{}`: {reason}", .requirement.escape_debug())]
+    InvalidVersionReq { requirement: String, reason: String },
+
+    /// No entry named `name` matches `requirement`; `available` lists every
+    /// version of `name` (empty when the name is unknown).
+    #[error("{}", no_match_message(.name, .requirement, .available))]
+    NoMatchingVersion { name: String, requirement: String, available: Vec<String> },
+
+    /// Several versions match with the same precedence (they differ only in
+    /// build metadata), so "the highest" is not one version.
+    #[error(
+        "`{}@{}` is ambiguous: {} differ only in build metadata, name one exactly",
+        .name.escape_debug(),
+        .requirement.escape_debug(),
+        backticked(.candidates)
+    )]
+    AmbiguousVersion { name: String, requirement: String, candidates: Vec<String> },
+
+    /// [`Registry::remove`](crate::Registry::remove) of something not pinned.
+    #[error("`{}@{}` is not in the registry", .name.escape_debug(), .version.escape_debug())]
+    NotPinned { name: String, version: String },
+
+    #[error("failed to lock `{}`", .path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The operating system's random number generator failed.
+    #[error("failed to get random bytes for a new key: {message}")]
+    Random { message: String },
+
+    /// [`SigningKey::write_new`](crate::SigningKey::write_new) never
+    /// overwrites a file.
+    #[error("refusing to overwrite `{}`: it already exists", .path.display())]
+    KeyFileExists { path: PathBuf },
+
+    /// A private key file that group or others may read is refused: someone
+    /// else may have copied it.
+    #[error(
+        "private key `{}` is accessible by group or others (mode `{mode:04o}`): run `chmod 600 {}`",
+        .path.display(),
+        .path.display()
+    )]
+    KeyPermissions { path: PathBuf, mode: u32 },
+
+    #[error("invalid key file `{}`: {reason}", .path.display())]
+    InvalidKeyFile { path: PathBuf, reason: String },
+
+    #[error("invalid public key `{}`: {reason}", .value.escape_debug())]
+    InvalidPublicKey { value: String, reason: String },
+
+    /// A signature, trust or accepted-serials file is not valid TOML or does
+    /// not match its format; `message` is the parser's, with line and column.
+    #[error("failed to parse `{}`: {message}", .path.display())]
+    Parse { path: PathBuf, message: String },
+
+    /// A trust file that parses but is inconsistent (a duplicate name or key).
+    #[error("invalid trust file `{}`: {reason}", .path.display())]
+    InvalidTrust { path: PathBuf, reason: String },
+
+    /// Trusted keys are configured but the index has no `index.toml.sig`.
+    #[error(
+        "`{}` is not signed (no `index.toml.sig`) and trusted keys are configured: ask the publisher for a signed index",
+        .path.display()
+    )]
+    Unsigned { path: PathBuf },
+
+    /// The signature does not verify over the exact bytes of the index: the
+    /// index was changed after signing (or the signature was replaced).
+    #[error(
+        "the signature in `{}` (key `{key}`) does not match the index: it was changed after signing",
+        .path.display()
+    )]
+    BadSignature { path: PathBuf, key: PublicKey },
+
+    /// A valid signature by a key the trust file does not list.
+    #[error("the index is signed by `{key}`, which is not a trusted key: add it to the trust file if you trust it")]
+    UntrustedKey { key: PublicKey },
+
+    /// The index is older than one already accepted: a replayed index.
+    #[error("the index has serial `{found}`, older than serial `{accepted}` already accepted: refusing a rollback")]
+    Rollback { accepted: u64, found: u64 },
+
+    /// The same serial as the registry's with other content: two different
+    /// indexes claim to be the same publication.
+    #[error(
+        "the bundle's index has serial `{serial}` like this registry's, but other content: refusing a forked index"
+    )]
+    SerialReused { serial: u64 },
+
+    /// The signed index expired: someone may be withholding newer ones.
+    #[error("the index expired at `{expires}`: ask the publisher to sign a fresh one")]
+    Expired { expires: String },
+
+    /// A bundle that is not exactly what [`Registry::export`] writes.
+    ///
+    /// [`Registry::export`]: crate::Registry::export
+    #[error("invalid bundle `{}`: {reason}", .path.display())]
+    Bundle { path: PathBuf, reason: String },
+
+    /// A blob in a bundle (or one being exported) whose bytes or size do not
+    /// match the index; `path` is the bundle (or the blob file).
+    #[error(
+        "blob `{expected}` in `{}` is corrupt: computed `{computed}` over {size} bytes, expected {expected_size} bytes",
+        .path.display()
+    )]
+    BundleBlobMismatch { path: PathBuf, expected: Digest, computed: Digest, size: u64, expected_size: u64 },
+
+    /// A blob too large for the bundle format (8 GiB).
+    #[error("blob `{digest}` is too large for a bundle: {size} bytes")]
+    BlobTooLarge { digest: Digest, size: u64 },
+}
+
+fn backticked(values: &[String]) -> String {
+    values.iter().map(|v| format!("`{}`", v.escape_debug())).collect::<Vec<_>>().join(", ")
+}
+
+fn no_match_message(name: &str, requirement: &str, available: &[String]) -> String {
+    let name = name.escape_debug();
+    if available.is_empty() {
+        format!("no plugin named `{name}` in the registry")
+    } else {
+        format!("no version of `{name}` matches `{}`, available: {}", requirement.escape_debug(), backticked(available))
+    }
 }

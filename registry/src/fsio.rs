@@ -35,6 +35,59 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     sync_dir(dir)
 }
 
+/// Whether `name` is one of our temporary files (`.<name>.tmp.<pid>.<n>`).
+pub(crate) fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp.")
+}
+
+/// A temporary sibling of `target`, written in steps and then renamed over
+/// it; removed if dropped before [`TempFile::rename`].
+#[derive(Debug)]
+pub(crate) struct TempFile {
+    file: File,
+    temp: RemoveOnDrop,
+    target: PathBuf,
+}
+
+impl TempFile {
+    pub(crate) fn create(target: &Path) -> Result<TempFile, Error> {
+        let (path, file) = create_temp(parent_dir(target), target.file_name().unwrap_or(OsStr::new("file")))?;
+        Ok(TempFile { file, temp: RemoveOnDrop(Some(path)), target: target.to_owned() })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    pub(crate) fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Writes all of `bytes`.
+    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.file.write_all(bytes).map_err(|source| Error::Write { path: self.temp.path().to_owned(), source })
+    }
+
+    /// Flushes the contents to disk.
+    pub(crate) fn sync(&mut self) -> Result<(), Error> {
+        self.file.sync_all().map_err(|source| Error::Sync { path: self.temp.path().to_owned(), source })
+    }
+
+    /// Renames the (synced) file over its target. The directory is not
+    /// flushed: call [`sync_dir`] once after the last rename.
+    pub(crate) fn rename(self) -> Result<(), Error> {
+        let TempFile { file, temp, target } = self;
+        drop(file);
+        fs::rename(temp.path(), &target).map_err(|source| Error::Rename {
+            from: temp.path().to_owned(),
+            to: target.clone(),
+            source,
+        })?;
+        temp.keep();
+        Ok(())
+    }
+}
+
 /// Creates `dir` and any missing parents, and makes the new directory entries
 /// durable.
 pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), Error> {
@@ -76,18 +129,19 @@ fn create_temp(dir: &Path, name: &OsStr) -> Result<(PathBuf, File), Error> {
 
 /// Flushes a directory's entries (renames, new files) to disk.
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), Error> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Sync { path: dir.to_owned(), source })
 }
 
 /// Elsewhere (Windows) std cannot open a directory as a `File`. The rename
 /// is still atomic; only its durability across a power loss is weaker.
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), Error> {
+pub(crate) fn sync_dir(_dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
 /// Removes a temporary file unless it was renamed into place.
+#[derive(Debug)]
 struct RemoveOnDrop(Option<PathBuf>);
 
 impl RemoveOnDrop {

@@ -63,6 +63,9 @@ impl Entry {
 pub(crate) struct Index {
     /// Increases by one on every change.
     pub(crate) serial: u64,
+    /// After this UTC time (`YYYY-MM-DDTHH:MM:SSZ`) a signed index is
+    /// refused; set by `Registry::sign`.
+    pub(crate) expires: Option<String>,
     /// Sorted by [`Entry::order`], no two with the same `name@version`.
     pub(crate) entries: Vec<Entry>,
 }
@@ -73,6 +76,8 @@ pub(crate) struct Index {
 struct IndexFile {
     format: i64,
     serial: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
     #[serde(default, rename = "plugin", skip_serializing_if = "Vec::is_empty")]
     plugins: Vec<Entry>,
 }
@@ -97,6 +102,9 @@ impl Index {
         }
         let file: IndexFile = toml::from_str(text).map_err(parse_error)?;
 
+        if let Some(expires) = &file.expires {
+            validate_timestamp("expires", expires)?;
+        }
         let mut entries = file.plugins;
         for entry in &entries {
             entry.validate().map_err(|source| Error::InvalidEntry {
@@ -116,17 +124,28 @@ impl Index {
                 version: pair[0].version.clone(),
             });
         }
-        Ok(Index { serial: file.serial, entries })
+        Ok(Index { serial: file.serial, expires: file.expires, entries })
     }
 
     /// The text of the index; `path` is only used in errors.
     pub(crate) fn render(&self, path: &Path) -> Result<String, Error> {
-        let file = IndexFile { format: FORMAT, serial: self.serial, plugins: self.entries.clone() };
+        let file = IndexFile {
+            format: FORMAT,
+            serial: self.serial,
+            expires: self.expires.clone(),
+            plugins: self.entries.clone(),
+        };
         toml::to_string(&file).map_err(|e| Error::SerializeIndex { path: path.to_owned(), message: e.to_string() })
     }
 
     pub(crate) fn find(&self, name: &str, version: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.name == name && e.version == version)
+    }
+
+    /// Removes and returns the entry for exactly `name@version`.
+    pub(crate) fn remove(&mut self, name: &str, version: &str) -> Option<Entry> {
+        let at = self.entries.iter().position(|e| e.name == name && e.version == version)?;
+        Some(self.entries.remove(at))
     }
 
     /// Adds an entry that is not yet present, keeping the order.

@@ -15,12 +15,15 @@
 //! ```text
 //! <registry dir>/
 //!   index.toml                          # what is pinned (format = 1)
+//!   index.toml.sig                      # the publisher's signature, if signed
 //!   blobs/sha256/<64 lowercase hex>     # component bytes, named by their digest
+//!   .lock                               # empty; writers lock it (see `lock`)
 //! ```
 //!
 //! ```toml
 //! format = 1
 //! serial = 3          # increases by one on every change of the index
+//! expires = "2026-12-23T00:00:00Z"   # optional, set by `Registry::sign`
 //!
 //! [[plugin]]
 //! name = "env-toggle"
@@ -49,6 +52,17 @@
 //!   versions or timestamps and duplicate entries are errors, never ignored.
 //!   Entries are written sorted by name and semver precedence, so the same
 //!   registry always has the same bytes.
+//! - **One writer at a time.** Add, remove, gc, sign, export and import hold
+//!   an exclusive lock on `.lock` for their whole read-modify-write and
+//!   re-read the index under it: concurrent writers never lose entries.
+//! - **Signed indexes, when asked for.** [`Registry::sign`] signs the exact
+//!   index bytes (ed25519); [`Registry::check_trust`] refuses an unsigned,
+//!   edited, untrusted, replayed (older serial) or expired index once a
+//!   [`TrustStore`] lists any key.
+//! - **Air-gap bundles are all or nothing.** [`Registry::export`] writes one
+//!   deterministic tar; [`Registry::import`] checks the signature, every
+//!   digest and the serial before writing, and leaves the registry byte for
+//!   byte unchanged on failure.
 //!
 //! # Room to grow
 //!
@@ -57,7 +71,9 @@
 //! live under `blobs/sha256/`, so another algorithm can sit beside it. The
 //! `serial` identifies one state of the index, for lockfiles and signatures
 //! to refer to; `publisher` is where signed third-party entries will differ
-//! from `local` ones.
+//! from `local` ones. The signature, trust and accepted-serials files and
+//! the key file carry their own format versions ([`SigningKey`],
+//! [`TrustStore`]).
 //!
 //! # Example
 //!
@@ -80,17 +96,29 @@
 //! # }
 //! ```
 
+mod bundle;
 mod digest;
 mod error;
 mod fsio;
 mod index;
+mod lock;
 mod registry;
+mod signing;
+mod tar;
 mod time;
+mod trust;
 mod validate;
+mod verify;
+mod version_req;
 
+pub use bundle::ImportReport;
 pub use digest::{Digest, DigestError};
 pub use error::Error;
 pub use index::Entry;
 pub use registry::Registry;
+pub use signing::{PublicKey, SigningKey};
 pub use time::utc_timestamp;
+pub use trust::{AcceptedSerials, TrustStore, Trusted, TrustedKey};
 pub use validate::{validate_name, validate_version};
+pub use verify::{CorruptBlob, VerifyReport};
+pub use version_req::VersionReq;

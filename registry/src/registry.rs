@@ -1,33 +1,52 @@
 //! A registry directory: the index plus content-addressed blobs.
+//!
+//! Reading never locks: the index and every blob are replaced by rename, so
+//! a reader sees an old or a new file, never a torn one. Every change (add,
+//! remove, gc, sign, import) takes the write lock ([`crate::lock`]) and
+//! re-reads the index under it, so concurrent writers never lose each
+//! other's entries.
 
+use std::collections::BTreeSet;
 use std::fs;
-use std::io;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
-use crate::fsio::{create_dir_durable, write_atomic};
+use crate::fsio::{create_dir_durable, is_temp_name, sync_dir, write_atomic};
 use crate::index::{Index, LOCAL_PUBLISHER};
+use crate::lock::WriteLock;
+use crate::signing::MAX_SIGNATURE_FILE;
 use crate::time::now_utc;
-use crate::validate::validate_label;
-use crate::{Digest, Entry, Error, validate_name, validate_version};
+use crate::trust::check_policy;
+use crate::validate::{same_precedence, validate_label};
+use crate::{
+    Digest, Entry, Error, SigningKey, TrustStore, Trusted, VersionReq, utc_timestamp, validate_name, validate_version,
+};
 
 /// The index file, relative to the registry root.
-const INDEX_FILE: &str = "index.toml";
+pub(crate) const INDEX_FILE: &str = "index.toml";
+/// The signature over the index, relative to the registry root.
+pub(crate) const SIGNATURE_FILE: &str = "index.toml.sig";
 /// The blob directory, relative to the registry root.
 const BLOB_DIR: [&str; 2] = ["blobs", "sha256"];
 
-/// An opened registry: its root and a snapshot of its index.
+/// An opened registry: its root and a snapshot of its index, together with
+/// the exact bytes that snapshot was parsed from (what a signature covers).
 #[derive(Debug)]
 pub struct Registry {
-    root: PathBuf,
-    index: Index,
+    pub(crate) root: PathBuf,
+    pub(crate) index: Index,
+    pub(crate) raw: Vec<u8>,
 }
 
 impl Registry {
-    /// Opens the registry at `root`, reading and validating `index.toml`.
+    /// Opens the registry at `root`, reading `index.toml` once and validating
+    /// it; the bytes read are kept for [`Registry::check_trust`].
     ///
     /// A missing directory or index is [`Error::NotFound`].
     pub fn open(root: &Path) -> Result<Registry, Error> {
-        Ok(Registry { root: root.to_owned(), index: read_index(root)? })
+        let (index, raw) = read_index(root)?;
+        Ok(Registry { root: root.to_owned(), index, raw })
     }
 
     /// Opens the registry at `root`, first creating the directory, an empty
@@ -38,11 +57,18 @@ impl Registry {
             opened => return opened,
         }
         create_dir_durable(root)?;
+        let _lock = WriteLock::acquire(root)?;
+        // Another process may have initialized it while we waited.
+        match Registry::open(root) {
+            Err(Error::NotFound { .. }) => {}
+            opened => return opened,
+        }
         create_dir_durable(&blob_dir(root))?;
         let index = Index::default();
         let path = index_path(root);
-        write_atomic(&path, index.render(&path)?.as_bytes())?;
-        Ok(Registry { root: root.to_owned(), index })
+        let raw = index.render(&path)?.into_bytes();
+        write_atomic(&path, &raw)?;
+        Ok(Registry { root: root.to_owned(), index, raw })
     }
 
     /// The registry directory, as given to [`Registry::open`].
@@ -55,6 +81,23 @@ impl Registry {
         &self.index.entries
     }
 
+    /// The index's serial: increases on every change (add, remove, sign,
+    /// import of a newer index).
+    pub fn serial(&self) -> u64 {
+        self.index.serial
+    }
+
+    /// When the index expires (UTC `YYYY-MM-DDTHH:MM:SSZ`), if it was signed
+    /// with an expiry.
+    pub fn expires(&self) -> Option<&str> {
+        self.index.expires.as_deref()
+    }
+
+    /// The exact bytes of `index.toml` this snapshot was parsed from.
+    pub fn index_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+
     /// The entry for exactly `name@version` (no version matching).
     pub fn find(&self, name: &str, version: &str) -> Option<&Entry> {
         self.index.find(name, version)
@@ -65,13 +108,43 @@ impl Registry {
         self.index.entries.iter().filter(|e| e.name == name).collect()
     }
 
+    /// The highest version of `name` that `requirement` matches.
+    ///
+    /// No match is [`Error::NoMatchingVersion`], listing every version of
+    /// `name` (none when the name is unknown). Two matching versions that
+    /// differ only in build metadata (`1.0.0+a`, `1.0.0+b`) have no "highest"
+    /// and are [`Error::AmbiguousVersion`].
+    pub fn resolve(&self, name: &str, requirement: &VersionReq) -> Result<&Entry, Error> {
+        let versions = self.versions_of(name);
+        let matching: Vec<&Entry> = versions.iter().copied().filter(|e| requirement.matches(&e.version)).collect();
+        let Some(best) = matching.last() else {
+            return Err(Error::NoMatchingVersion {
+                name: name.to_owned(),
+                requirement: requirement.to_string(),
+                available: versions.iter().map(|e| e.version.clone()).collect(),
+            });
+        };
+        let tied: Vec<String> =
+            matching.iter().filter(|e| same_precedence(&e.version, &best.version)).map(|e| e.version.clone()).collect();
+        if tied.len() > 1 {
+            return Err(Error::AmbiguousVersion {
+                name: name.to_owned(),
+                requirement: requirement.to_string(),
+                candidates: tied,
+            });
+        }
+        Ok(best)
+    }
+
     /// Adds component bytes under `name@version`.
     ///
-    /// Writes the blob (temp file + fsync + rename + fsync dir; an existing
-    /// blob with the same digest is re-verified, not rewritten), then
-    /// rewrites `index.toml` atomically (temp + fsync + rename + fsync dir)
-    /// with its serial increased by one. The index is re-read from disk
-    /// first, so entries added by others since [`Registry::open`] are kept.
+    /// Under the write lock, writes the blob (temp file + fsync + rename +
+    /// fsync dir; an existing blob with the same digest is re-verified, not
+    /// rewritten), then rewrites `index.toml` atomically (temp + fsync +
+    /// rename + fsync dir) with its serial increased by one. The index is
+    /// re-read under the lock, so entries added by others since
+    /// [`Registry::open`] are kept. A signed index must be signed again
+    /// afterwards ([`Registry::sign`]): the old signature no longer covers it.
     ///
     /// Adding the same `name@version` with the same digest is a no-op that
     /// returns the existing entry and leaves the index untouched (a missing
@@ -85,7 +158,8 @@ impl Registry {
         validate_label("world", world)?;
         let digest = Digest::of(bytes);
 
-        let mut index = read_index(&self.root)?;
+        let _lock = WriteLock::acquire(&self.root)?;
+        let (mut index, raw) = read_index(&self.root)?;
         if let Some(existing) = index.find(name, version) {
             if existing.digest != digest {
                 return Err(Error::Conflict {
@@ -97,7 +171,7 @@ impl Registry {
             }
             let existing = existing.clone();
             self.store_blob(&digest, bytes)?;
-            self.index = index;
+            (self.index, self.raw) = (index, raw);
             return Ok(existing);
         }
 
@@ -113,10 +187,112 @@ impl Registry {
         };
         index.insert(entry.clone());
         index.serial += 1;
-        let path = index_path(&self.root);
-        write_atomic(&path, index.render(&path)?.as_bytes())?;
-        self.index = index;
+        self.commit(index)?;
         Ok(entry)
+    }
+
+    /// Removes the entry `name@version` from the index (serial increased by
+    /// one) and returns it. The blob stays until [`Registry::gc`], so a
+    /// removal can be undone by adding the same bytes again. Not pinned is
+    /// [`Error::NotPinned`].
+    pub fn remove(&mut self, name: &str, version: &str) -> Result<Entry, Error> {
+        let _lock = WriteLock::acquire(&self.root)?;
+        let (mut index, _) = read_index(&self.root)?;
+        let Some(removed) = index.remove(name, version) else {
+            return Err(Error::NotPinned { name: name.to_owned(), version: version.to_owned() });
+        };
+        index.serial += 1;
+        self.commit(index)?;
+        Ok(removed)
+    }
+
+    /// Deletes every blob no entry references, and temporary files left by
+    /// writes that crashed. Returns the digests of the deleted blobs, sorted.
+    ///
+    /// Runs under the write lock, so no add or import is half-way: every
+    /// temporary file seen is a crash's leftover. Files in the blob
+    /// directory that are neither a digest nor a temporary are left alone
+    /// (and reported by [`Registry::verify`]).
+    pub fn gc(&mut self) -> Result<Vec<Digest>, Error> {
+        let _lock = WriteLock::acquire(&self.root)?;
+        let (index, raw) = read_index(&self.root)?;
+        let referenced: BTreeSet<Digest> = index.entries.iter().map(|e| e.digest).collect();
+        let mut deleted = Vec::new();
+
+        let blobs = blob_dir(&self.root);
+        for name in list_dir(&blobs)? {
+            let path = blobs.join(&name);
+            let unreferenced = match blob_name_digest(&name) {
+                Some(digest) if !referenced.contains(&digest) => Some(digest),
+                Some(_) => continue,
+                None if is_temp_name(&name) => None,
+                None => continue,
+            };
+            fs::remove_file(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
+            deleted.extend(unreferenced);
+        }
+        sync_dir(&blobs)?;
+
+        for name in list_dir(&self.root)? {
+            if is_temp_name(&name) {
+                let path = self.root.join(&name);
+                fs::remove_file(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
+            }
+        }
+        sync_dir(&self.root)?;
+        deleted.sort();
+        (self.index, self.raw) = (index, raw);
+        Ok(deleted)
+    }
+
+    /// Signs the index with `key`, as its publisher does before publishing.
+    ///
+    /// Under the write lock: increases the serial (so hosts that accepted the
+    /// previous index accept this one and refuse to go back), sets `expires`
+    /// (or removes it for `None`), rewrites `index.toml` atomically, then
+    /// writes `index.toml.sig` atomically over its exact bytes. A crash
+    /// between the two leaves a signature that does not cover the index,
+    /// which hosts refuse ([`Error::BadSignature`]) until signed again.
+    pub fn sign(&mut self, key: &SigningKey, expires: Option<SystemTime>) -> Result<(), Error> {
+        let _lock = WriteLock::acquire(&self.root)?;
+        let (mut index, _) = read_index(&self.root)?;
+        index.serial += 1;
+        index.expires = expires.map(utc_timestamp);
+        let raw = self.commit(index)?;
+        let signature = key.sign_index(&raw)?;
+        write_atomic(&self.root.join(SIGNATURE_FILE), signature.as_bytes())
+    }
+
+    /// Checks this snapshot of the index against the host's signature policy.
+    ///
+    /// With an empty `trust` nothing is checked ([`Trusted::NotConfigured`]).
+    /// Otherwise, in this order: no `index.toml.sig` is [`Error::Unsigned`];
+    /// a signature that does not verify over the exact bytes this snapshot
+    /// was parsed from is [`Error::BadSignature`]; a valid signature by a key
+    /// not in `trust` is [`Error::UntrustedKey`]; a serial below
+    /// `accepted_serial` (from [`AcceptedSerials`](crate::AcceptedSerials)
+    /// for that key) is [`Error::Rollback`]; `expires` at or before `now` is
+    /// [`Error::Expired`]. Call it once per command, before resolving.
+    pub fn check_trust(
+        &self,
+        trust: &TrustStore,
+        accepted_serial: Option<u64>,
+        now: SystemTime,
+    ) -> Result<Trusted, Error> {
+        if trust.is_empty() {
+            return Ok(Trusted::NotConfigured);
+        }
+        let signature_path = self.root.join(SIGNATURE_FILE);
+        let signature = read_small(&signature_path, MAX_SIGNATURE_FILE)?;
+        check_policy(
+            &self.index,
+            &self.raw,
+            &index_path(&self.root),
+            signature.as_deref().map(|bytes| (bytes, signature_path.as_path())),
+            trust,
+            accepted_serial,
+            now,
+        )
     }
 
     /// Reads the blob for `digest` once into memory, hashes it, and returns
@@ -147,6 +323,17 @@ impl Registry {
         blob_dir(&self.root).join(digest.hex())
     }
 
+    /// Writes `index` atomically and makes it this handle's snapshot;
+    /// returns the bytes written. Call with the write lock held.
+    fn commit(&mut self, index: Index) -> Result<Vec<u8>, Error> {
+        let path = index_path(&self.root);
+        let raw = index.render(&path)?.into_bytes();
+        write_atomic(&path, &raw)?;
+        self.index = index;
+        self.raw = raw.clone();
+        Ok(raw)
+    }
+
     /// Makes sure the blob for `digest` (whose bytes are `bytes`) is on disk
     /// and intact.
     fn store_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), Error> {
@@ -161,21 +348,69 @@ impl Registry {
     }
 }
 
-fn index_path(root: &Path) -> PathBuf {
+pub(crate) fn index_path(root: &Path) -> PathBuf {
     root.join(INDEX_FILE)
 }
 
-fn blob_dir(root: &Path) -> PathBuf {
+pub(crate) fn blob_dir(root: &Path) -> PathBuf {
     BLOB_DIR.iter().fold(root.to_owned(), |dir, part| dir.join(part))
 }
 
-fn read_index(root: &Path) -> Result<Index, Error> {
-    let path = index_path(root);
-    match fs::read_to_string(&path) {
-        Ok(text) => Index::parse(&text, &path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound { root: root.to_owned() }),
-        Err(source) => Err(Error::Read { path, source }),
+/// The digest a blob file name stands for: exactly 64 lowercase hex.
+pub(crate) fn blob_name_digest(name: &str) -> Option<Digest> {
+    let canonical = name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    canonical.then(|| name.parse().ok()).flatten()
+}
+
+/// The names in `dir` (none if it does not exist), sorted; names that are
+/// not UTF-8 are returned lossily (they are never a blob or a temporary).
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>, Error> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(Error::Read { path: dir.to_owned(), source }),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Read { path: dir.to_owned(), source })?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
     }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads `index.toml` once: the parsed index and the exact bytes parsed.
+pub(crate) fn read_index(root: &Path) -> Result<(Index, Vec<u8>), Error> {
+    let path = index_path(root);
+    let raw = match fs::read(&path) {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound { root: root.to_owned() }),
+        Err(source) => return Err(Error::Read { path, source }),
+    };
+    Ok((parse_index_bytes(&raw, &path)?, raw))
+}
+
+/// Parses index bytes (which must be UTF-8); `path` is only used in errors.
+pub(crate) fn parse_index_bytes(raw: &[u8], path: &Path) -> Result<Index, Error> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|e| Error::ParseIndex { path: path.to_owned(), message: format!("not utf-8 text: {e}") })?;
+    Index::parse(text, path)
+}
+
+/// Reads a file of at most `limit` bytes; `None` if it does not exist.
+pub(crate) fn read_small(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, Error> {
+    let read_error = |source| Error::Read { path: path.to_owned(), source };
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(read_error(source)),
+    };
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::Parse { path: path.to_owned(), message: format!("larger than {limit} bytes") });
+    }
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]
@@ -266,13 +501,14 @@ added = "2026-11-23T11:18:41Z"
         assert_eq!(fs::read(&blob).unwrap(), bytes);
         assert_eq!(reopened.read_verified(&added.digest).unwrap(), bytes);
 
-        // Only the blob and the index: no temporaries left behind.
+        // Only the blob, the index and the (empty) lock file: no temporaries
+        // left behind.
         let names = |dir: PathBuf| {
             let mut names: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
             names.sort();
             names
         };
-        assert_eq!(names(registry.root().to_owned()), ["blobs", "index.toml"]);
+        assert_eq!(names(registry.root().to_owned()), [".lock", "blobs", "index.toml"]);
         assert_eq!(names(registry.root().join("blobs/sha256")), [added.digest.hex().as_str()]);
     }
 
@@ -637,5 +873,136 @@ added = "2026-11-23T11:18:41Z"
         let message = err.to_string();
         assert!(message.starts_with(&format!("failed to parse `{}`: ", path.display())), "{message}");
         assert!(message.contains("line 2"), "{message}");
+    }
+    fn entry_ids(registry: &Registry) -> Vec<String> {
+        registry.entries().iter().map(|e| format!("{}@{}", e.name, e.version)).collect()
+    }
+
+    #[test]
+    fn resolve_picks_the_highest_matching_version() {
+        let (_dir, mut registry) = fresh();
+        for version in ["0.9.0", "1.0.0", "1.2.0", "1.2.7", "1.10.0", "2.0.0-rc.1"] {
+            registry.add("env-toggle", version, WORLD, version.as_bytes()).unwrap();
+        }
+        let resolve = |requirement: &str| {
+            registry.resolve("env-toggle", &requirement.parse().unwrap()).map(|e| e.version.clone())
+        };
+        assert_eq!(resolve("1").unwrap(), "1.10.0");
+        assert_eq!(resolve("1.2").unwrap(), "1.2.7");
+        assert_eq!(resolve("^1.2").unwrap(), "1.10.0");
+        assert_eq!(resolve("~1.2.0").unwrap(), "1.2.7");
+        assert_eq!(resolve("1.2.0").unwrap(), "1.2.0");
+        assert_eq!(resolve("*").unwrap(), "1.10.0", "pre-releases only when asked for");
+        assert_eq!(resolve("^2.0.0-rc.1").unwrap(), "2.0.0-rc.1");
+
+        let err = registry.resolve("env-toggle", &"^3".parse().unwrap()).unwrap_err();
+        match &err {
+            Error::NoMatchingVersion { name, requirement, available } => {
+                assert_eq!((name.as_str(), requirement.as_str()), ("env-toggle", "^3"));
+                assert_eq!(available, &["0.9.0", "1.0.0", "1.2.0", "1.2.7", "1.10.0", "2.0.0-rc.1"]);
+            }
+            other => panic!("expected NoMatchingVersion, got {other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            "no version of `env-toggle` matches `^3`, available: `0.9.0`, `1.0.0`, `1.2.0`, `1.2.7`, `1.10.0`, `2.0.0-rc.1`"
+        );
+        let err = registry.resolve("unknown", &"1".parse().unwrap()).unwrap_err();
+        assert!(matches!(&err, Error::NoMatchingVersion { available, .. } if available.is_empty()), "{err:?}");
+        assert_eq!(err.to_string(), "no plugin named `unknown` in the registry");
+    }
+
+    #[test]
+    fn resolve_refuses_versions_that_differ_only_in_build_metadata() {
+        let (_dir, mut registry) = fresh();
+        registry.add("env-toggle", "1.0.0+linux", WORLD, b"linux").unwrap();
+        registry.add("env-toggle", "1.0.0+musl", WORLD, b"musl").unwrap();
+        let err = registry.resolve("env-toggle", &"1".parse().unwrap()).unwrap_err();
+        assert!(
+            matches!(&err, Error::AmbiguousVersion { candidates, .. } if candidates == &["1.0.0+linux", "1.0.0+musl"]),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "`env-toggle@1` is ambiguous: `1.0.0+linux`, `1.0.0+musl` differ only in build metadata, name one exactly"
+        );
+        let exact = registry.resolve("env-toggle", &"1.0.0+musl".parse().unwrap()).unwrap();
+        assert_eq!(exact.version, "1.0.0+musl");
+    }
+
+    #[test]
+    fn remove_drops_the_entry_but_keeps_the_blob_until_gc() {
+        let (_dir, mut registry) = fresh();
+        let kept = registry.add("env-toggle", "0.1.0", WORLD, b"kept").unwrap();
+        let removed = registry.add("env-toggle", "0.2.0", WORLD, b"removed").unwrap();
+        let shared = registry.add("other", "1.0.0", WORLD, b"kept").unwrap();
+
+        assert_eq!(registry.remove("env-toggle", "0.2.0").unwrap(), removed);
+        assert_eq!(serial_on_disk(&registry), 4);
+        assert_eq!(entry_ids(&Registry::open(registry.root()).unwrap()), ["env-toggle@0.1.0", "other@1.0.0"]);
+        assert!(registry.blob_path(&removed.digest).exists(), "the blob stays until gc");
+
+        let err = registry.remove("env-toggle", "0.2.0").unwrap_err();
+        assert!(matches!(&err, Error::NotPinned { name, version } if name == "env-toggle" && version == "0.2.0"));
+        assert_eq!(err.to_string(), "`env-toggle@0.2.0` is not in the registry");
+        assert_eq!(serial_on_disk(&registry), 4, "a refused remove is not a change");
+
+        // gc deletes the unreferenced blob and crash left-overs, nothing else.
+        let blobs = registry.root().join("blobs/sha256");
+        fs::write(blobs.join(".0123.tmp.99.0"), b"half a blob").unwrap();
+        fs::write(registry.root().join(".index.toml.tmp.99.1"), b"half an index").unwrap();
+        fs::write(blobs.join("README"), b"hand-made").unwrap();
+        assert_eq!(registry.gc().unwrap(), [removed.digest]);
+        let mut names: Vec<_> = fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, [kept.digest.hex().as_str(), "README"]);
+        assert!(!registry.root().join(".index.toml.tmp.99.1").exists());
+        assert_eq!(registry.read_verified(&shared.digest).unwrap(), b"kept");
+        assert_eq!(registry.gc().unwrap(), [], "nothing left to collect");
+        assert_eq!(serial_on_disk(&registry), 4, "gc does not change the index");
+    }
+
+    #[test]
+    fn concurrent_adds_lose_no_entry() {
+        let (_dir, registry) = fresh();
+        let root = registry.root().to_owned();
+        let threads: Vec<_> = (0..4)
+            .map(|thread| {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    // Each thread its own handle, opened before the others write.
+                    let mut registry = Registry::open(&root).unwrap();
+                    for i in 0..10 {
+                        let name = format!("plugin-{thread}");
+                        registry.add(&name, &format!("1.0.{i}"), WORLD, format!("{name} {i}").as_bytes()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let reopened = Registry::open(&root).unwrap();
+        assert_eq!(reopened.entries().len(), 40);
+        assert_eq!(reopened.serial(), 40);
+        assert!(reopened.verify().unwrap().is_clean());
+    }
+
+    #[test]
+    fn indexes_without_expires_still_open_and_expires_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        write_index(dir.path(), &format!("format = 1\nserial = 1\n{ENTRY}"));
+        assert_eq!(Registry::open(dir.path()).unwrap().expires(), None);
+
+        let text = format!("format = 1\nserial = 1\nexpires = \"2030-01-01T00:00:00Z\"\n{ENTRY}");
+        write_index(dir.path(), &text);
+        let registry = Registry::open(dir.path()).unwrap();
+        assert_eq!(registry.expires(), Some("2030-01-01T00:00:00Z"));
+        let rendered = registry.index.render(Path::new("index.toml")).unwrap();
+        assert_eq!(rendered, text.replace("added =", "publisher = \"local\"\nadded ="));
+
+        write_index(dir.path(), "format = 1\nserial = 1\nexpires = \"tomorrow\"\n");
+        let err = Registry::open(dir.path()).unwrap_err();
+        assert!(matches!(&err, Error::InvalidField { field: "expires", value, .. } if value == "tomorrow"), "{err:?}");
     }
 }

@@ -51,6 +51,38 @@ fn days_in_month(year: u64, month: u64) -> u64 {
     }
 }
 
+/// Seconds since the Unix epoch of a timestamp that
+/// [`validate_timestamp`] accepts (negative before 1970); `None` otherwise.
+pub(crate) fn parse_utc(value: &str) -> Option<i64> {
+    validate_timestamp("time", value).ok()?;
+    let bytes = value.as_bytes();
+    let number =
+        |start: usize, end: usize| bytes[start..end].iter().fold(0i64, |n, digit| n * 10 + i64::from(digit - b'0'));
+    let (year, month, day) = (number(0, 4), number(5, 7), number(8, 10));
+    let (hour, minute, second) = (number(11, 13), number(14, 16), number(17, 19));
+    Some(days_from_civil(year, month, day) * SECONDS_PER_DAY as i64 + hour * 3600 + minute * 60 + second)
+}
+
+/// Seconds since the Unix epoch of `t` (negative before 1970, saturating).
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`, the inverse of [`civil_from_days`]).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400; // [0, 399]
+    let month_from_march = (month + 9) % 12; // [0, 11]
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1; // [0, 365]
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year; // [0, 146096]
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// Checks that `value` is a real UTC date and time written as
 /// `YYYY-MM-DDTHH:MM:SSZ` (a leap second `:60` is allowed, as in RFC 3339).
 pub(crate) fn validate_timestamp(field: &'static str, value: &str) -> Result<(), Error> {
@@ -100,6 +132,18 @@ mod tests {
             validate_timestamp("added", expected).unwrap();
         }
         validate_timestamp("added", &now_utc()).unwrap();
+    }
+
+    #[test]
+    fn parse_utc_inverts_format_utc() {
+        for seconds in [0u64, 59, 951_782_400, 1_700_000_000, 1_795_432_721, 4_107_542_399, 253_402_300_799] {
+            assert_eq!(parse_utc(&format_utc(seconds)), Some(seconds as i64));
+        }
+        assert_eq!(parse_utc("1969-12-31T23:59:59Z"), Some(-1));
+        assert_eq!(parse_utc("0000-03-01T00:00:00Z"), Some(-62_162_035_200));
+        assert_eq!(parse_utc("2026-02-30T00:00:00Z"), None);
+        assert_eq!(unix_seconds(UNIX_EPOCH + std::time::Duration::from_secs(5)), 5);
+        assert_eq!(unix_seconds(UNIX_EPOCH - std::time::Duration::from_secs(5)), -5);
     }
 
     #[test]

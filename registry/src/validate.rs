@@ -47,13 +47,16 @@ pub fn validate_version(version: &str) -> Result<(), Error> {
 }
 
 /// A parsed, valid semver version, borrowing from its text.
-struct Version<'a> {
-    core: [&'a str; 3],
-    pre: Option<&'a str>,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Version<'a> {
+    /// MAJOR, MINOR, PATCH: digits without leading zeros, of any length.
+    pub(crate) core: [&'a str; 3],
+    pub(crate) pre: Option<&'a str>,
+    pub(crate) build: Option<&'a str>,
 }
 
 impl<'a> Version<'a> {
-    fn parse(text: &'a str) -> Result<Version<'a>, String> {
+    pub(crate) fn parse(text: &'a str) -> Result<Version<'a>, String> {
         const SHAPE: &str = "MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]";
         if text.is_empty() {
             return Err(format!("must not be empty, expected {SHAPE}"));
@@ -116,11 +119,11 @@ impl<'a> Version<'a> {
                 return Err(format!("build metadata `{build}` has an empty identifier"));
             }
         }
-        Ok(Version { core: [major, minor, patch], pre })
+        Ok(Version { core: [major, minor, patch], pre, build })
     }
 
     /// Semver precedence (build metadata does not count).
-    fn precedence(&self, other: &Version<'_>) -> Ordering {
+    pub(crate) fn precedence(&self, other: &Version<'_>) -> Ordering {
         let core = self.core.iter().zip(other.core).map(|(a, b)| compare_numeric(a, b));
         core.fold(Ordering::Equal, Ordering::then).then_with(|| match (self.pre, other.pre) {
             (None, None) => Ordering::Equal,
@@ -153,16 +156,16 @@ impl<'a> Version<'a> {
     }
 }
 
-fn is_numeric(identifier: &str) -> bool {
+pub(crate) fn is_numeric(identifier: &str) -> bool {
     identifier.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn has_leading_zero(number: &str) -> bool {
+pub(crate) fn has_leading_zero(number: &str) -> bool {
     number.len() > 1 && number.starts_with('0')
 }
 
 /// Compares digit strings without leading zeros, of any length.
-fn compare_numeric(a: &str, b: &str) -> Ordering {
+pub(crate) fn compare_numeric(a: &str, b: &str) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
@@ -173,6 +176,15 @@ pub(crate) fn compare_versions(a: &str, b: &str) -> Ordering {
     match (Version::parse(a), Version::parse(b)) {
         (Ok(x), Ok(y)) => x.precedence(&y).then_with(|| a.cmp(b)),
         _ => a.cmp(b),
+    }
+}
+
+/// Whether two versions have the same semver precedence (they differ at
+/// most in build metadata).
+pub(crate) fn same_precedence(a: &str, b: &str) -> bool {
+    match (Version::parse(a), Version::parse(b)) {
+        (Ok(x), Ok(y)) => x.precedence(&y) == Ordering::Equal,
+        _ => a == b,
     }
 }
 

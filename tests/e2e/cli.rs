@@ -206,7 +206,11 @@ fn registry_add_and_list_round_trip() {
     let sb = Sandbox::new(bin());
     let out = sb.run(&["registry", "list"]);
     assert_eq!(out.code, 2, "an absent registry is an error:\n{}", out.all());
-    assert!(out.stderr.contains("hint: add a plugin with `backout registry add FILE`"), "{}", out.all());
+    assert!(
+        out.stderr.contains("hint: create one with `backout registry init` or `backout registry add FILE`"),
+        "{}",
+        out.all()
+    );
 
     sb.add(HOSTILE);
     let out = sb.run(&["registry", "add", HOSTILE, "--name", "renamed", "--version", "2.0.0"]);

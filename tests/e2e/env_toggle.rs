@@ -194,12 +194,7 @@ fn undo_restores_the_original_only_if_the_file_is_unchanged_since_run() {
     rt.block_on(async {
         let runtime = backout::runtime::Runtime::new().unwrap();
         let parsed = backout::runbook::load(&runbook).unwrap();
-        let options = backout::resolve::Options {
-            registry: app.sb.registry(),
-            var_overrides: vec![],
-            env: Box::new(|_| None),
-            observer: quiet(),
-        };
+        let options = backout::resolve::Options::new(app.sb.registry());
         let plan = backout::resolve::resolve(&parsed, &runtime, &options).await.unwrap();
         let step = &plan.steps[0];
         let config = step.config.render(&plan.vars, &Default::default()).unwrap();

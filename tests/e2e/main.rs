@@ -6,7 +6,9 @@ mod cli;
 mod env_toggle;
 mod golden;
 mod pins;
+mod registry;
 mod sandbox;
+mod sqlite_restore;
 
 /// The binary under test.
 pub fn bin() -> &'static str {

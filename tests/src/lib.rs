@@ -9,6 +9,9 @@ pub mod cli;
 pub const ENV_TOGGLE: &str = env!("GUEST_ENV_TOGGLE");
 /// The test-only plugin that attacks its sandbox, built from `tests/plugins/hostile`.
 pub const HOSTILE: &str = env!("GUEST_HOSTILE");
+/// The sqlite-restore plugin, built from `plugins/sqlite-restore` (SQLite
+/// compiled in; the wasm C toolchain comes from `tests/setup.sh`).
+pub const SQLITE_RESTORE: &str = env!("GUEST_SQLITE_RESTORE");
 
 #[cfg(test)]
 mod tests {

@@ -43,6 +43,18 @@ pub struct GlobalArgs {
     /// How results are printed on stdout (logs and errors go to stderr)
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+
+    /// Publisher keys this host trusts; when it lists any key, an unsigned or
+    /// badly signed registry index is refused
+    /// [default: $XDG_CONFIG_HOME/backout/trust.toml, else ~/.config/backout/trust.toml]
+    #[arg(long, global = true, env = "BACKOUT_TRUST", value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+
+    /// Where backout keeps its state: run journals (`runs/`) and the highest
+    /// registry serial accepted per publisher key
+    /// [default: $XDG_STATE_HOME/backout, else ~/.local/state/backout]
+    #[arg(long, global = true, env = "BACKOUT_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +81,14 @@ pub enum Command {
     /// Show what a plugin is: digest, world, imports, needs, config schema
     Inspect(InspectArgs),
 
+    /// Resolve every step's plugin and write RUNBOOK.lock beside the runbook;
+    /// plan and run then use exactly the locked digests
+    Lock(LockArgs),
+
+    /// Manage signing keys
+    #[command(subcommand)]
+    Key(KeyCommand),
+
     /// Manage the local plugin registry
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -92,11 +112,27 @@ pub struct RunArgs {
     /// Run without asking for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
 
-    /// Where run journals are kept, under `runs/`
-    /// [default: $XDG_STATE_HOME/backout, else ~/.local/state/backout]
-    #[arg(long, env = "BACKOUT_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The runbook file (TOML)
+    pub runbook: PathBuf,
+
+    /// Replace an existing lock with what the registry holds now
+    #[arg(long)]
+    pub update: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an ed25519 signing key (the file is created with mode 0600)
+    /// and print its public key, for publishers' trust files
+    Generate {
+        /// Where to write the private key; never overwritten
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +157,43 @@ pub enum RegistryCommand {
     },
     /// List the registry's plugins
     List,
+    /// Create an empty registry
+    Init,
+    /// Show one plugin's entry (the highest version, unless one is given)
+    Show {
+        /// `name` or `name@version`
+        plugin: String,
+    },
+    /// Rehash every blob; report missing, corrupt and orphaned blobs (exit 2 on any)
+    Verify,
+    /// Remove `name@version` from the index (its blob stays until `gc`)
+    Remove {
+        /// `name@version`
+        plugin: String,
+    },
+    /// Delete blobs that no index entry refers to
+    Gc,
+    /// Sign the index with a publisher key (bumps the serial)
+    Sign {
+        /// The private key file (`backout key generate`)
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Hosts refuse the index after this long (`30d`, `12h`); none by default
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+    },
+    /// Write the index, its signature and every blob into one deterministic tar
+    Export {
+        /// The tar file to write
+        #[arg(long, value_name = "FILE.tar")]
+        to: PathBuf,
+    },
+    /// Admit a bundle written by `export`, all or nothing, after checking its
+    /// signature and every blob
+    Import {
+        /// The tar file
+        bundle: PathBuf,
+    },
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {

@@ -1,40 +1,89 @@
-//! One function per subcommand; each returns the exit code.
+//! One function per subcommand; each returns the exit code. Runbook
+//! commands live here; `registry` and `key` commands in [`registry`].
+
+mod registry;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use backout::journal::{self, Journal};
+use backout::lockfile::{LockedStep, Lockfile};
 use backout::plan::Plan;
 use backout::report;
 use backout::resolve::{self, Options};
 use backout::runbook;
 use backout::runtime::{Runtime, WORLD};
-use backout_registry::{Digest, Registry};
+use backout_registry::{AcceptedSerials, Digest, Registry, TrustStore, Trusted};
 use serde_json::json;
 
 use crate::Exit;
-use crate::args::{Cli, Command, InspectArgs, Output, RegistryCommand, RunArgs, RunbookArgs};
+use crate::args::{Cli, Command, InspectArgs, KeyCommand, LockArgs, Output, RunArgs, RunbookArgs};
 use crate::output;
 
 pub async fn dispatch(cli: Cli) -> Exit {
-    let registry = cli.global.registry.clone().unwrap_or_else(default_registry);
-    let ctx = Ctx { registry, output: cli.global.output };
+    let ctx = Ctx {
+        registry: cli.global.registry.clone().unwrap_or_else(default_registry),
+        output: cli.global.output,
+        trust: cli.global.trust.clone(),
+        state_dir: cli.global.state_dir.clone().unwrap_or_else(journal::default_state_dir),
+    };
     match cli.command {
         Command::Validate(args) => validate(&ctx, &args).await,
         Command::Plan(args) => plan(&ctx, &args).await,
         Command::Run(args) => run(&ctx, &args).await,
         Command::Inspect(args) => inspect(&ctx, &args).await,
-        Command::Registry(RegistryCommand::Add { file, name, version }) => {
-            registry_add(&ctx, &file, name.as_deref(), version.as_deref()).await
-        }
-        Command::Registry(RegistryCommand::List) => registry_list(&ctx),
+        Command::Lock(args) => lock(&ctx, &args),
+        Command::Registry(command) => registry::dispatch(&ctx, command).await,
+        Command::Key(KeyCommand::Generate { out }) => registry::key_generate(&ctx, &out),
     }
 }
 
 struct Ctx {
     registry: PathBuf,
     output: Output,
+    /// `--trust`, when given: then the file must exist.
+    trust: Option<PathBuf>,
+    state_dir: PathBuf,
+}
+
+impl Ctx {
+    /// The trust store: `--trust FILE` (must exist), else the default file if present, else empty.
+    fn trust_store(&self) -> anyhow::Result<TrustStore> {
+        match &self.trust {
+            Some(path) => Ok(TrustStore::load(path)?),
+            None => {
+                let path = default_trust_file();
+                if path.exists() { Ok(TrustStore::load(&path)?) } else { Ok(TrustStore::default()) }
+            }
+        }
+    }
+
+    /// Where the highest accepted registry serial per publisher key is kept.
+    fn accepted_serials_path(&self) -> PathBuf {
+        self.state_dir.join("accepted-serials.toml")
+    }
+
+    /// Records that this host used an index signed with `serial`, so an
+    /// older one is refused from now on.
+    fn record_trusted(&self, trusted: &Trusted) -> anyhow::Result<()> {
+        if let Trusted::Signed { key, serial, .. } = trusted {
+            let path = self.accepted_serials_path();
+            let mut accepted = AcceptedSerials::load(&path)?;
+            accepted.record(key, *serial);
+            accepted.save(&path)?;
+        }
+        Ok(())
+    }
+}
+
+/// `$XDG_CONFIG_HOME/backout/trust.toml`, else `~/.config/backout/trust.toml`.
+fn default_trust_file() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME") {
+        return PathBuf::from(dir).join("backout/trust.toml");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".config/backout/trust.toml")
 }
 
 /// `$XDG_DATA_HOME/backout/registry`, else `~/.local/share/backout/registry`.
@@ -46,7 +95,7 @@ fn default_registry() -> PathBuf {
     home.join(".local/share/backout/registry")
 }
 
-fn print_json(value: &serde_json::Value) {
+pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
@@ -67,11 +116,27 @@ async fn load_plan(ctx: &Ctx, args: &RunbookArgs) -> Result<Plan, Exit> {
         }
     };
     let runtime = new_runtime()?;
+    let prepared = (|| -> anyhow::Result<_> {
+        let lock = Lockfile::load_for(&args.runbook)?;
+        let trust = ctx.trust_store()?;
+        let accepted = AcceptedSerials::load(&ctx.accepted_serials_path())?;
+        Ok((lock, trust, accepted))
+    })();
+    let (lock, trust, accepted) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            output::error(&e, None);
+            return Err(Exit::Invalid);
+        }
+    };
     let options = Options {
         registry: ctx.registry.clone(),
         var_overrides: args.vars.clone(),
         env: Box::new(|name| std::env::var(name).ok()),
         observer: output::log_printer(),
+        lock,
+        trust,
+        accepted,
     };
     match resolve::resolve(&parsed, &runtime, &options).await {
         Ok(plan) => Ok(plan),
@@ -143,8 +208,13 @@ async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
         eprintln!("aborted: nothing was run");
         return Exit::Declined;
     }
-    let state_dir = args.state_dir.clone().unwrap_or_else(journal::default_state_dir);
-    let mut journal = match Journal::create(&state_dir.join("runs"), &plan.name) {
+    if let Some(trusted) = &plan.registry_trust
+        && let Err(e) = ctx.record_trusted(trusted)
+    {
+        output::error(&e.context("failed to record the registry serial"), Some("pass a writable `--state-dir`"));
+        return Exit::Invalid;
+    }
+    let mut journal = match Journal::create(&ctx.state_dir.join("runs"), &plan.name) {
         Ok(j) => j,
         Err(e) => {
             output::error(&anyhow::Error::from(e), Some("pass a writable `--state-dir`"));
@@ -253,7 +323,7 @@ async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Exit {
     Exit::Success
 }
 
-async fn describe(plugin: &backout::runtime::Plugin) -> anyhow::Result<backout::runtime::PluginInfo> {
+pub(crate) async fn describe(plugin: &backout::runtime::Plugin) -> anyhow::Result<backout::runtime::PluginInfo> {
     let grants = backout::capability::Grants::default();
     let ctx = backout::runtime::CallContext {
         step: "describe",
@@ -264,59 +334,68 @@ async fn describe(plugin: &backout::runtime::Plugin) -> anyhow::Result<backout::
     plugin.describe(&ctx).await.result.map_err(|f| anyhow::anyhow!("the plugin failed to describe itself: {f}"))
 }
 
-async fn registry_add(ctx: &Ctx, file: &Path, name: Option<&str>, version: Option<&str>) -> Exit {
-    let result: anyhow::Result<backout_registry::Entry> = async {
-        let bytes = std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?;
-        let runtime = Runtime::new()?;
-        let plugin =
-            runtime.load(&bytes).with_context(|| format!("`{}` is not a usable backout plugin", file.display()))?;
-        let info = describe(&plugin).await?;
-        let name = name.unwrap_or(&info.name);
-        let version = version.unwrap_or(&info.version);
-        let mut registry = Registry::open_or_init(&ctx.registry)?;
-        Ok(registry.add(name, version, WORLD, &bytes)?)
-    }
-    .await;
-    match result {
-        Ok(entry) => {
-            match ctx.output {
-                Output::Json => print_json(&serde_json::to_value(&entry).unwrap_or_default()),
-                Output::Text => println!(
-                    "added {}@{} ({}, {} bytes) to `{}`",
-                    entry.name,
-                    entry.version,
-                    entry.digest,
-                    entry.size,
-                    ctx.registry.display()
-                ),
-            }
+/// `backout lock RUNBOOK [--update]`.
+fn lock(ctx: &Ctx, args: &LockArgs) -> Exit {
+    match write_lock(ctx, args) {
+        Ok(message) => {
+            println!("{message}");
             Exit::Success
         }
         Err(e) => {
-            output::error(&e, None);
+            output::error(&e, Some("`backout lock --update` replaces a lock that no longer matches"));
             Exit::Invalid
         }
     }
 }
 
-fn registry_list(ctx: &Ctx) -> Exit {
-    let registry = match Registry::open(&ctx.registry) {
-        Ok(r) => r,
-        Err(e) => {
-            output::error(&anyhow::Error::from(e), Some("add a plugin with `backout registry add FILE`"));
-            return Exit::Invalid;
+fn write_lock(ctx: &Ctx, args: &LockArgs) -> anyhow::Result<String> {
+    let parsed = runbook::load(&args.runbook).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let mut registry: Option<Registry> = None;
+    let mut steps = Vec::new();
+    for def in &parsed.runbook.steps {
+        let id = def.id.get_ref().clone();
+        let uses = def.uses.get_ref().clone();
+        if uses.ends_with(".wasm") || uses.contains('/') {
+            let path = parsed.source.path.parent().unwrap_or(Path::new(".")).join(&uses);
+            let bytes = std::fs::read(&path).with_context(|| format!("failed to read plugin `{}`", path.display()))?;
+            steps.push(LockedStep { id, uses, name: None, version: None, digest: Digest::of(&bytes) });
+            continue;
         }
-    };
-    match ctx.output {
-        Output::Json => print_json(&serde_json::to_value(registry.entries()).unwrap_or_default()),
-        Output::Text => {
-            if registry.entries().is_empty() {
-                println!("the registry at `{}` is empty", ctx.registry.display());
-            }
-            for e in registry.entries() {
-                println!("{:<24} {:<12} {}  {:>10} bytes  {}", e.name, e.version, e.digest, e.size, e.added);
-            }
+        let (name, requirement) = resolve::parse_name_requirement(&uses).map_err(anyhow::Error::msg)?;
+        if registry.is_none() {
+            let accepted = AcceptedSerials::load(&ctx.accepted_serials_path())?;
+            registry = Some(resolve::open_trusted(&ctx.registry, &ctx.trust_store()?, &accepted)?.0);
         }
+        let r = registry.as_ref().expect("opened above");
+        let entry = r.resolve(&name, &requirement).with_context(|| format!("step `{id}`"))?;
+        r.read_verified(&entry.digest).with_context(|| format!("step `{id}`"))?;
+        steps.push(LockedStep {
+            id,
+            uses,
+            name: Some(entry.name.clone()),
+            version: Some(entry.version.clone()),
+            digest: entry.digest,
+        });
     }
-    Exit::Success
+    let new = Lockfile { version: backout::lockfile::FORMAT_VERSION, steps };
+    let path = backout::lockfile::path_for(&args.runbook);
+    match Lockfile::load_for(&args.runbook)? {
+        Some(old) if old == new => return Ok(format!("`{}` is up to date", path.display())),
+        Some(old) if !args.update => {
+            let changed: Vec<String> = new
+                .steps
+                .iter()
+                .filter(|s| old.step(&s.id) != Some(*s))
+                .map(|s| format!("`{}` → {}", s.id, s.version.as_deref().unwrap_or("file")))
+                .collect();
+            anyhow::bail!(
+                "`{}` exists and differs from what the registry resolves to now (steps: {})",
+                path.display(),
+                if changed.is_empty() { "removed".to_string() } else { changed.join(", ") }
+            );
+        }
+        _ => {}
+    }
+    let written = new.save_for(&args.runbook)?;
+    Ok(format!("wrote `{}` ({} steps)", written.display(), new.steps.len()))
 }

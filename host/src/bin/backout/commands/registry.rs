@@ -1,0 +1,256 @@
+//! `backout registry …` and `backout key …`.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use backout::runtime::{Runtime, WORLD};
+use backout_registry::{AcceptedSerials, Registry, SigningKey, VersionReq};
+use serde_json::json;
+
+use super::{Ctx, describe, print_json};
+use crate::Exit;
+use crate::args::{Output, RegistryCommand};
+use crate::output;
+
+pub async fn dispatch(ctx: &Ctx, command: RegistryCommand) -> Exit {
+    let result = match command {
+        RegistryCommand::Add { file, name, version } => add(ctx, &file, name.as_deref(), version.as_deref()).await,
+        RegistryCommand::List => list(ctx),
+        RegistryCommand::Init => init(ctx),
+        RegistryCommand::Show { plugin } => show(ctx, &plugin),
+        RegistryCommand::Verify => return verify(ctx),
+        RegistryCommand::Remove { plugin } => remove(ctx, &plugin),
+        RegistryCommand::Gc => gc(ctx),
+        RegistryCommand::Sign { key, expires_in } => sign(ctx, &key, expires_in.as_deref()),
+        RegistryCommand::Export { to } => export(ctx, &to),
+        RegistryCommand::Import { bundle } => import(ctx, &bundle),
+    };
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<()>) -> Exit {
+    match result {
+        Ok(()) => Exit::Success,
+        Err(e) => {
+            let hint = e.chain().find_map(|c| hint_for(&c.to_string()));
+            output::error(&e, hint);
+            Exit::Invalid
+        }
+    }
+}
+
+fn hint_for(message: &str) -> Option<&'static str> {
+    if message.contains("no registry at") {
+        Some("create one with `backout registry init` or `backout registry add FILE`")
+    } else if message.contains("not signed") || message.contains("signature") {
+        Some("the publisher signs with `backout registry sign --key FILE`; hosts list trusted keys in the trust file")
+    } else {
+        None
+    }
+}
+
+fn open(ctx: &Ctx) -> anyhow::Result<Registry> {
+    Ok(Registry::open(&ctx.registry)?)
+}
+
+async fn add(ctx: &Ctx, file: &Path, name: Option<&str>, version: Option<&str>) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?;
+    let runtime = Runtime::new()?;
+    let plugin =
+        runtime.load(&bytes).with_context(|| format!("`{}` is not a usable backout plugin", file.display()))?;
+    let info = describe(&plugin).await?;
+    let name = name.unwrap_or(&info.name);
+    let version = version.unwrap_or(&info.version);
+    let mut registry = Registry::open_or_init(&ctx.registry)?;
+    let entry = registry.add(name, version, WORLD, &bytes)?;
+    match ctx.output {
+        Output::Json => print_json(&serde_json::to_value(&entry)?),
+        Output::Text => println!(
+            "added {}@{} ({}, {} bytes) to `{}`",
+            entry.name,
+            entry.version,
+            entry.digest,
+            entry.size,
+            ctx.registry.display()
+        ),
+    }
+    Ok(())
+}
+
+fn list(ctx: &Ctx) -> anyhow::Result<()> {
+    let registry = open(ctx)?;
+    match ctx.output {
+        Output::Json => print_json(&serde_json::to_value(registry.entries())?),
+        Output::Text => {
+            if registry.entries().is_empty() {
+                println!("the registry at `{}` is empty", ctx.registry.display());
+            }
+            for e in registry.entries() {
+                println!("{:<24} {:<12} {}  {:>10} bytes  {}", e.name, e.version, e.digest, e.size, e.added);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn init(ctx: &Ctx) -> anyhow::Result<()> {
+    let existed = ctx.registry.join("index.toml").exists();
+    Registry::open_or_init(&ctx.registry)?;
+    println!(
+        "{} registry at `{}`",
+        if existed { "there already is a" } else { "created an empty" },
+        ctx.registry.display()
+    );
+    Ok(())
+}
+
+fn show(ctx: &Ctx, plugin: &str) -> anyhow::Result<()> {
+    let registry = open(ctx)?;
+    let (name, requirement) = match plugin.split_once('@') {
+        Some((n, r)) => (n, r.parse::<VersionReq>()?),
+        None => (plugin, "*".parse::<VersionReq>()?),
+    };
+    let entry = registry.resolve(name, &requirement)?;
+    match ctx.output {
+        Output::Json => print_json(&serde_json::to_value(entry)?),
+        Output::Text => {
+            println!("name       {}", entry.name);
+            println!("version    {}", entry.version);
+            println!("digest     {}", entry.digest);
+            println!("size       {} bytes", entry.size);
+            println!("world      {}", entry.world);
+            println!("publisher  {}", entry.publisher);
+            println!("added      {}", entry.added);
+            println!("blob       {}", registry.blob_path(&entry.digest).display());
+            let others: Vec<&str> = registry.versions_of(name).iter().map(|e| e.version.as_str()).collect();
+            println!("versions   {}", others.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn verify(ctx: &Ctx) -> Exit {
+    let report = match open(ctx).and_then(|r| Ok(r.verify()?)) {
+        Ok(r) => r,
+        Err(e) => return finish(Err(e)),
+    };
+    match ctx.output {
+        Output::Json => print_json(&json!({
+            "clean": report.is_clean(),
+            "checked": report.checked.len(),
+            "bytes_hashed": report.bytes_hashed,
+            "missing": report.missing.iter().map(|e| format!("{}@{}", e.name, e.version)).collect::<Vec<_>>(),
+            "corrupt": report.corrupt.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "orphaned": report.orphaned,
+        })),
+        Output::Text => {
+            for e in &report.missing {
+                println!("missing   {}@{}: blob {} is not there", e.name, e.version, e.digest);
+            }
+            for c in &report.corrupt {
+                println!("corrupt   {c}");
+            }
+            for o in &report.orphaned {
+                println!("orphaned  {} (no entry refers to it; `backout registry gc` removes it)", o.display());
+            }
+            println!(
+                "{}: {} blobs checked, {} bytes hashed, {} missing, {} corrupt, {} orphaned",
+                if report.is_clean() { "ok" } else { "PROBLEMS" },
+                report.checked.len(),
+                report.bytes_hashed,
+                report.missing.len(),
+                report.corrupt.len(),
+                report.orphaned.len()
+            );
+        }
+    }
+    if report.is_clean() { Exit::Success } else { Exit::Invalid }
+}
+
+fn remove(ctx: &Ctx, plugin: &str) -> anyhow::Result<()> {
+    let (name, version) = plugin.split_once('@').with_context(|| format!("`{plugin}` is not `name@version`"))?;
+    let entry = open(ctx)?.remove(name, version)?;
+    println!("removed {}@{} ({}); its blob stays until `backout registry gc`", entry.name, entry.version, entry.digest);
+    Ok(())
+}
+
+fn gc(ctx: &Ctx) -> anyhow::Result<()> {
+    let removed = open(ctx)?.gc()?;
+    for d in &removed {
+        println!("deleted {d}");
+    }
+    println!("{} unreferenced blob{} deleted", removed.len(), if removed.len() == 1 { "" } else { "s" });
+    Ok(())
+}
+
+fn sign(ctx: &Ctx, key: &Path, expires_in: Option<&str>) -> anyhow::Result<()> {
+    let key = SigningKey::read(key)?;
+    let expires = match expires_in {
+        Some(text) => Some(SystemTime::now() + backout::quantity::parse_duration(text).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let mut registry = open(ctx)?;
+    registry.sign(&key, expires)?;
+    println!(
+        "signed `{}` with {} at serial {}{}",
+        ctx.registry.join("index.toml").display(),
+        key.public(),
+        registry.serial(),
+        registry.expires().map(|e| format!(", expires {e}")).unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn export(ctx: &Ctx, to: &Path) -> anyhow::Result<()> {
+    let registry = open(ctx)?;
+    registry.export(to)?;
+    println!("exported {} plugins at serial {} to `{}`", registry.entries().len(), registry.serial(), to.display());
+    Ok(())
+}
+
+fn import(ctx: &Ctx, bundle: &Path) -> anyhow::Result<()> {
+    let trust = ctx.trust_store()?;
+    let path = ctx.accepted_serials_path();
+    let mut accepted = AcceptedSerials::load(&path)?;
+    // The bundle's key is known only from its signature; check with no
+    // recorded serial first, then against the serial this host accepted.
+    let accepted_serial = Registry::bundle_signer(bundle)?.and_then(|key| accepted.get(&key));
+    let report = Registry::import(&ctx.registry, bundle, &trust, accepted_serial, SystemTime::now())?;
+    if let backout_registry::Trusted::Signed { key, serial, .. } = &report.trusted {
+        accepted.record(key, *serial);
+        accepted.save(&path)?;
+    }
+    if report.unchanged {
+        println!("`{}` already holds serial {}; nothing changed", ctx.registry.display(), report.serial);
+    } else {
+        println!(
+            "imported serial {}: {} plugins, {} new blobs, into `{}`",
+            report.serial,
+            report.entries.len(),
+            report.added_blobs.len(),
+            ctx.registry.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn key_generate(ctx: &Ctx, out: &Path) -> Exit {
+    let result = (|| -> anyhow::Result<()> {
+        let key = SigningKey::generate()?;
+        key.write_new(out)?;
+        match ctx.output {
+            Output::Json => print_json(&json!({ "private_key": out, "public_key": key.public().to_string() })),
+            Output::Text => {
+                println!("wrote private key `{}` (mode 0600; keep it offline)", out.display());
+                println!("public key: {}", key.public());
+                println!(
+                    "hosts trust it with a trust file entry:\n\n[[key]]\nname = \"…\"\npublic = \"{}\"",
+                    key.public()
+                );
+            }
+        }
+        Ok(())
+    })();
+    finish(result)
+}

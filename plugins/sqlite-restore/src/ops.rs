@@ -1,0 +1,855 @@
+//! The step's operations: plan, run, verify, undo.
+//!
+//! They take the validated config and an [`Observer`] instead of calling the
+//! host, so the whole flow (staging, checks, safety copy, swap, undo's digest
+//! checks) runs natively in unit tests on real temporary files.
+//!
+//! The swap keeps these invariants (see the crate docs for why):
+//! 1. the live database is only ever replaced by a rename of a file in its
+//!    own directory that passed the header check and the configured check;
+//! 2. before that, the previous database and its `-wal`/`-journal` are kept
+//!    as the safety copy (a hard link and renames when the safety directory
+//!    allows, fsync'd copies otherwise);
+//! 3. no `-wal`, `-shm` or `-journal` of the old file is left beside the new one;
+//! 4. every file written is fsync'd, and so is every directory changed.
+
+#![forbid(unsafe_code)]
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::Path;
+use std::time::SystemTime;
+
+use backout_sdk::fs::{copy_permissions, sync_dir, utc_stamp};
+use backout_sdk::{Action, Outcome, StepError};
+
+use crate::config::{Source, Valid, file_name, parent};
+use crate::files::{self, CopyError, FileInfo, JOURNAL, SHM, Sides, WAL, human};
+use crate::header::{self, Header};
+use crate::outputs::Outputs;
+use crate::sqlite;
+
+/// Where log lines and progress go: the host in a plugin, vectors in tests.
+pub trait Observer {
+    fn info(&mut self, line: String);
+    fn progress(&mut self, done: u64, total: u64);
+}
+
+/// An observer that drops everything.
+#[derive(Debug, Default)]
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn info(&mut self, _: String) {}
+    fn progress(&mut self, _: u64, _: u64) {}
+}
+
+/// The backup this config means, checked as far as is cheap.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub file: FileInfo,
+    pub header: Header,
+    /// How it was chosen, for plan: "the newest of 3 files matching …".
+    pub why: Option<String>,
+}
+
+/// The live database as found.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub file: Option<FileInfo>,
+    pub sides: Sides,
+}
+
+// ---------------------------------------------------------------------------
+// plan
+
+/// Says which backup would be restored, what lies beside the live database,
+/// the space needed and the checks that will run. Reads only; refuses here
+/// whatever `run` would refuse without running the expensive check.
+pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
+    let chosen = choose_backup(valid)?;
+    let live = inspect_live(valid)?;
+    if !valid.expect.is_empty() {
+        let conn = sqlite::open(&chosen.file.path).map_err(|e| cannot_open(&chosen.file.path, &e))?;
+        sqlite::prepare_all(&conn, &valid.expect).map_err(StepError::invalid_config)?;
+    }
+    let b = &chosen.file;
+    let mut backup_detail = format!(
+        "backup {}: {}, modified {}, {} pages of {} bytes{}",
+        b.path,
+        human(b.size),
+        b.modified.map(files::rfc3339).unwrap_or_else(|| "at an unknown time".into()),
+        chosen.header.page_count(b.size),
+        chosen.header.page_size,
+        if chosen.header.wal_mode { " (WAL mode)" } else { "" },
+    );
+    if let Some(why) = &chosen.why {
+        backup_detail.push_str(&format!("\n{why}"));
+    }
+    let mut actions = vec![Action::new(format!("restore {} from {}", valid.db, b.path)).detail(backup_detail)];
+
+    let dir = parent(&valid.db);
+    let space = format!("space needed: {} in {dir} for the restored copy", human(b.size));
+    actions.push(match &live.file {
+        None => Action::new(format!("create {} (there is no database there now)", valid.db)).detail(space),
+        Some(current) => {
+            let sides = if live.sides.has_state() {
+                format!("; beside it {}, kept with the safety copy (allow_wal)", live.sides.describe(&valid.db))
+            } else {
+                "; no -wal or -journal beside it".to_owned()
+            };
+            let shm = if live.sides.shm.is_some() { format!("; `{}{SHM}` will be removed", valid.db) } else { String::new() };
+            Action::new(format!("keep the current {} as a safety copy in {}", valid.db, valid.safety_dir)).detail(format!(
+                "current database: {}{sides}{shm}\n{space}, and up to {} in {} if the safety copy cannot be a hard link",
+                human(current.size),
+                human(current.size + live.sides.wal.unwrap_or(0)),
+                valid.safety_dir
+            ))
+        }
+    });
+    actions.push(
+        Action::new(format!(
+            "check the restored copy with PRAGMA {} before it replaces {}",
+            valid.check.pragma(),
+            valid.db
+        ))
+        .detail("header checked, sha256 recorded for undo; a failing check leaves the live database untouched"),
+    );
+    if !valid.expect.is_empty() {
+        let lines: Vec<String> = valid.expect.iter().map(|e| format!("{} → {}", e.sql, e.describe())).collect();
+        actions.push(
+            Action::new(format!("then check {} expectation(s) on {}", valid.expect.len(), valid.db))
+                .detail(lines.join("\n")),
+        );
+    }
+    Ok(actions)
+}
+
+// ---------------------------------------------------------------------------
+// run
+
+/// Restores the backup: stage and check a copy beside the database, keep the
+/// safety copy, swap, then run `expect` on the restored database.
+pub fn run(valid: &Valid, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, StepError> {
+    let chosen = choose_backup(valid)?;
+    inspect_live(valid)?;
+    let backup = chosen.file.path.clone();
+    obs.info(format!("restoring {} from {backup} ({})", valid.db, human(chosen.file.size)));
+
+    let staged = stage(valid, &backup, obs)?;
+    let kept = swap(valid, &staged, obs)?;
+
+    let (expect, failed) = match sqlite::open(&valid.db) {
+        Ok(conn) => {
+            let results = sqlite::evaluate(&conn, &valid.expect);
+            let failed: Vec<String> = results
+                .iter()
+                .filter(|r| !r.ok)
+                .map(|r| format!("`{}` returned {} (expected {})", r.sql, r.value, r.expected))
+                .collect();
+            (results, failed)
+        }
+        Err(e) => (Vec::new(), vec![format!("the restored database does not open: {e}")]),
+    };
+    for r in &expect {
+        obs.info(format!("expect `{}` → {} ({}): {}", r.sql, r.value, r.expected, if r.ok { "ok" } else { "NOT MET" }));
+    }
+    if !failed.is_empty() {
+        return Err(StepError::failed(format!(
+            "restored `{}` from `{backup}`, but {}; the restored database is in place and the previous one {}",
+            valid.db,
+            failed.join("; "),
+            match &kept.copy {
+                Some(copy) => format!("is in the safety copy `{copy}`{}", with_sides(&kept)),
+                None => "did not exist".to_owned(),
+            }
+        )));
+    }
+
+    let summary = format!(
+        "restored {} from {backup} ({}, {} ok{})",
+        valid.db,
+        human(staged.size),
+        valid.check.pragma(),
+        kept.copy.as_ref().map(|c| format!("; safety copy {c}")).unwrap_or_default()
+    );
+    obs.info(summary.clone());
+    let outputs = Outputs {
+        db: valid.db.clone(),
+        backup,
+        backup_size: chosen.file.size,
+        backup_modified: chosen.file.modified.map(files::rfc3339),
+        sha256: staged.sha256,
+        size: staged.size,
+        page_size: staged.header.page_size,
+        page_count: staged.header.page_count(staged.size),
+        check: valid.check.pragma().to_owned(),
+        safety_copy: kept.copy,
+        safety_copy_size: kept.copy_size,
+        safety_wal: kept.wal,
+        safety_journal: kept.journal,
+        expect,
+        undone_from: None,
+    };
+    Ok(Outcome::new(summary, outputs))
+}
+
+/// A checked copy of the backup beside the live database, not yet in place.
+#[derive(Debug)]
+struct Staged {
+    temp: String,
+    size: u64,
+    sha256: String,
+    header: Header,
+}
+
+/// Streams the backup into a temp file in the database's directory (hashing
+/// and checking the header on the way), fsyncs it, and runs the configured
+/// check and `expect`'s preparation on it. On any failure the temp file is
+/// removed and nothing else was touched.
+fn stage(valid: &Valid, backup: &str, obs: &mut dyn Observer) -> Result<Staged, StepError> {
+    let temp = files::temp_beside(&valid.db, "restore");
+    let mut file = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(|e| {
+        StepError::precondition(format!(
+            "cannot create a file in `{}` ({e}); the database's directory must be in a read-write grant; nothing was changed",
+            parent(&valid.db)
+        ))
+    })?;
+    let discard = |temp: &str, e: StepError| {
+        let _ = fs::remove_file(temp);
+        e
+    };
+    let copied = files::copy_checked(backup, &mut file, &mut |d, t| obs.progress(d, t))
+        .map_err(|e| match e {
+            CopyError::NotADatabase(m) => refuse_backup(backup, &m),
+            CopyError::Io(e) => {
+                StepError::failed(format!("cannot copy `{backup}` to `{temp}`: {e}; nothing was changed"))
+            }
+        })
+        .and_then(|c| {
+            file.sync_all()
+                .map(|_| c)
+                .map_err(|e| StepError::failed(format!("cannot fsync `{temp}`: {e}; nothing was changed")))
+        })
+        .map_err(|e| discard(&temp, e))?;
+    drop(file);
+    obs.info(format!("copied {} to {temp} (sha256 {})", human(copied.size), copied.sha256));
+
+    let checked = sqlite::open(&temp)
+        .map_err(|e| format!("cannot be opened by SQLite: {e}"))
+        .and_then(|conn| {
+            sqlite::check(&conn, valid.check)?;
+            sqlite::prepare_all(&conn, &valid.expect).map_err(|m| format!("does not suit the `expect` queries: {m}"))
+        })
+        .map_err(|m| refuse_backup(backup, &m));
+    checked.map_err(|e| discard(&temp, e))?;
+    obs.info(format!("{}: ok", valid.check.pragma()));
+    Ok(Staged { temp, size: copied.size, sha256: copied.sha256, header: copied.header })
+}
+
+/// Where the previous database went.
+#[derive(Debug, Default)]
+struct Kept {
+    copy: Option<String>,
+    copy_size: Option<u64>,
+    wal: Option<String>,
+    journal: Option<String>,
+}
+
+fn with_sides(kept: &Kept) -> String {
+    let names: Vec<String> = [&kept.wal, &kept.journal].into_iter().flatten().map(|p| format!("`{p}`")).collect();
+    if names.is_empty() { String::new() } else { format!(" (with {})", names.join(" and ")) }
+}
+
+/// Keeps the previous database and its side files, then renames the staged
+/// copy over the live database and fsyncs the directories. On failure, puts
+/// back what it can and says exactly what state things are in.
+fn swap(valid: &Valid, staged: &Staged, obs: &mut dyn Observer) -> Result<Kept, StepError> {
+    let db = valid.db.as_str();
+    let dir = parent(db);
+    let abandon = |e: StepError| {
+        let _ = fs::remove_file(&staged.temp);
+        e
+    };
+    // Look again right before the swap: the world may have moved since plan.
+    let live = inspect_live(valid).map_err(abandon)?;
+    let mut kept = Kept::default();
+    if let Some(current) = &live.file {
+        copy_permissions(Path::new(db), Path::new(&staged.temp)).map_err(|e| {
+            abandon(StepError::failed(format!(
+                "cannot give the restored copy the permissions and owner of `{db}`: {e}; nothing was changed"
+            )))
+        })?;
+        let copy = keep_safety_copy(valid, current, obs).map_err(abandon)?;
+        kept.copy = Some(copy.clone());
+        kept.copy_size = Some(current.size);
+        // Side files follow the database into the safety directory: a -wal
+        // left beside the new file would be replayed into it.
+        for (suffix, present) in [(WAL, live.sides.wal.is_some()), (JOURNAL, live.sides.journal.is_some())] {
+            if !present {
+                continue;
+            }
+            let from = format!("{db}{suffix}");
+            let to = format!("{copy}{suffix}");
+            if let Err(e) = files::move_file(&from, &to, &mut |d, t| obs.progress(d, t)) {
+                let undone = put_back_sides(db, &kept);
+                return Err(abandon(StepError::failed(format!(
+                    "cannot move `{from}` to `{to}`: {e}; {undone}the live database `{db}` was not replaced; \
+                     a safety copy of it is at `{copy}`"
+                ))));
+            }
+            if suffix == WAL {
+                kept.wal = Some(to);
+            } else {
+                kept.journal = Some(to);
+            }
+        }
+        if live.sides.shm.is_some() {
+            let shm = format!("{db}{SHM}");
+            if let Err(e) = fs::remove_file(&shm)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                let undone = put_back_sides(db, &kept);
+                return Err(abandon(StepError::failed(format!(
+                    "cannot remove `{shm}`: {e}; {undone}the live database `{db}` was not replaced; a safety copy of it is at `{copy}`"
+                ))));
+            }
+        }
+        sync_dirs(&[dir, &valid.safety_dir]).map_err(|e| {
+            StepError::failed(format!(
+                "cannot fsync `{dir}` after keeping the safety copy `{copy}`{}: {e}; the live database `{db}` was not replaced",
+                with_sides(&kept)
+            ))
+        })?;
+        obs.info(format!("kept the previous database as {copy}{}", with_sides(&kept)));
+    }
+    if let Err(e) = fs::rename(&staged.temp, db) {
+        let undone = put_back_sides(db, &kept);
+        let _ = fs::remove_file(&staged.temp);
+        return Err(StepError::failed(format!(
+            "cannot rename the checked copy over `{db}`: {e}; {undone}the live database was not replaced{}",
+            kept.copy.as_ref().map(|c| format!("; a safety copy of it is at `{c}`")).unwrap_or_default()
+        )));
+    }
+    sync_dir(Path::new(dir)).map_err(|e| {
+        StepError::failed(format!(
+            "replaced `{db}` but cannot fsync `{dir}`: {e}; the replacement may not survive a crash{}",
+            kept.copy
+                .as_ref()
+                .map(|c| format!("; the previous database is in the safety copy `{c}`"))
+                .unwrap_or_default()
+        ))
+    })?;
+    obs.info(format!("replaced {db} (sha256 {})", staged.sha256));
+    Ok(kept)
+}
+
+/// After a failed swap, moves the side files already kept back beside the
+/// live database. Returns words for the error message.
+fn put_back_sides(db: &str, kept: &Kept) -> String {
+    let mut failed = Vec::new();
+    for (suffix, slot) in [(WAL, &kept.wal), (JOURNAL, &kept.journal)] {
+        if let Some(moved) = slot
+            && let Err(e) = files::move_file(moved, &format!("{db}{suffix}"), &mut |_, _| {})
+        {
+            failed.push(format!("could not move `{moved}` back to `{db}{suffix}` ({e}), do it by hand"));
+        }
+    }
+    if failed.is_empty() { String::new() } else { format!("{}; ", failed.join("; ")) }
+}
+
+/// The safety copy of the live database: a hard link when the safety
+/// directory is on the same file system and in the same grant (instant, and
+/// the file keeps its inode, mode and owner), otherwise a fsync'd streamed
+/// copy with the same permissions. Its name is new, and so are the names its
+/// side files will take.
+fn keep_safety_copy(valid: &Valid, current: &FileInfo, obs: &mut dyn Observer) -> Result<String, StepError> {
+    let stamp = utc_stamp(SystemTime::now());
+    let name = file_name(&valid.db);
+    let dir = if valid.safety_dir == "/" { "" } else { valid.safety_dir.as_str() };
+    for attempt in 0u32..1000 {
+        let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
+        let copy = format!("{dir}/{name}.backout-{stamp}{suffix}.bak");
+        if [String::new(), WAL.into(), JOURNAL.into()]
+            .iter()
+            .any(|s| fs::symlink_metadata(format!("{copy}{s}")).is_ok())
+        {
+            continue;
+        }
+        return match fs::hard_link(&valid.db, &copy) {
+            Ok(()) => Ok(copy),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(_) => {
+                obs.info(format!("copying {} to {copy} (a hard link is not possible there)", human(current.size)));
+                files::copy_new(&valid.db, &copy, &mut |d, t| obs.progress(d, t)).map(|_| copy).map_err(|e| {
+                    StepError::failed(format!(
+                        "cannot keep a safety copy of `{}` in `{}`: {e}; nothing was changed",
+                        valid.db, valid.safety_dir
+                    ))
+                })
+            }
+        };
+    }
+    Err(StepError::failed(format!(
+        "no free safety-copy name for `{name}` in `{}`; nothing was changed",
+        valid.safety_dir
+    )))
+}
+
+fn sync_dirs(dirs: &[&str]) -> io::Result<()> {
+    for (i, d) in dirs.iter().enumerate() {
+        if !dirs[..i].contains(d) {
+            sync_dir(Path::new(d))?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// verify
+
+/// Checks that the restored database is in place: same size, no `-wal` or
+/// `-journal` beside it, a sound header, the configured check and `expect`.
+/// No effects.
+pub fn verify(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
+    same_db(valid, outputs)?;
+    let live = inspect_live_any(&valid.db)?;
+    let Some(file) = live.file else {
+        return Err(StepError::precondition(format!("`{}` does not exist", valid.db)));
+    };
+    if live.sides.has_state() {
+        return Err(StepError::precondition(format!(
+            "{} lies beside `{}`: the database changed or is open since the restore",
+            live.sides.describe(&valid.db),
+            valid.db
+        )));
+    }
+    if file.size != outputs.size {
+        return Err(StepError::precondition(format!(
+            "`{}` is {} bytes, but the restore wrote {}",
+            valid.db, file.size, outputs.size
+        )));
+    }
+    let head = files::read_head(&valid.db).map_err(|e| cannot_read(&valid.db, &e))?;
+    header::parse(&head)
+        .and_then(|h| h.check_size(file.size))
+        .map_err(|m| StepError::precondition(format!("`{}` {m}", valid.db)))?;
+    let conn = sqlite::open(&valid.db).map_err(|e| cannot_open(&valid.db, &e))?;
+    sqlite::check(&conn, valid.check).map_err(|m| StepError::precondition(format!("`{}` {m}", valid.db)))?;
+    let failed: Vec<String> = sqlite::evaluate(&conn, &valid.expect)
+        .into_iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("`{}` returned {} (expected {})", r.sql, r.value, r.expected))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(StepError::precondition(format!("on `{}`: {}", valid.db, failed.join("; "))))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// undo
+
+/// Puts the safety copy (and its `-wal`/`-journal`) back, only if the live
+/// database still has the sha256 `run` wrote and nothing beside it. The
+/// safety copy is copied, not moved, so it stays as evidence; when `run`
+/// created the database from nothing, undo removes it again.
+pub fn undo(valid: &Valid, outputs: Outputs, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, StepError> {
+    same_db(valid, &outputs)?;
+    let db = outputs.db.clone();
+    let dir = parent(&db).to_owned();
+    let live = inspect_live_any(&db).map_err(nothing_restored)?;
+    let Some(_) = live.file else {
+        return Err(StepError::precondition(format!("`{db}` does not exist; nothing was restored")));
+    };
+    if live.sides.has_state() {
+        return Err(StepError::precondition(format!(
+            "{} lies beside `{db}`: the database changed or is open since the restore; stop the service; nothing was restored",
+            live.sides.describe(&db)
+        )));
+    }
+    let found =
+        files::sha256(&db, &mut |d, t| obs.progress(d, t)).map_err(|e| nothing_restored(cannot_read(&db, &e)))?;
+    if found != outputs.sha256 {
+        return Err(StepError::precondition(format!(
+            "`{db}` changed since the restore (expected sha256 `{}`, found `{found}`); nothing was restored{}",
+            outputs.sha256,
+            outputs
+                .safety_copy
+                .as_ref()
+                .map(|c| format!("; the database from before the restore is in the safety copy `{c}`"))
+                .unwrap_or_default()
+        )));
+    }
+    let Some(copy) = outputs.safety_copy.clone() else {
+        remove_restored(&db, &dir)?;
+        let summary = format!("removed {db}: there was no database before the restore");
+        obs.info(summary.clone());
+        return Ok(Outcome::new(summary, Outputs { undone_from: Some("nothing".into()), ..outputs }));
+    };
+    // Every piece of the safety copy must be there before anything moves.
+    let size = fs::metadata(&copy).map(|m| m.len()).map_err(|e| {
+        StepError::precondition(format!("the safety copy `{copy}` cannot be read: {e}; nothing was restored"))
+    })?;
+    if Some(size) != outputs.safety_copy_size {
+        return Err(StepError::precondition(format!(
+            "the safety copy `{copy}` is {size} bytes, not the {} it had; nothing was restored",
+            outputs.safety_copy_size.unwrap_or(0)
+        )));
+    }
+    let sides: Vec<(&str, String)> = [(WAL, &outputs.safety_wal), (JOURNAL, &outputs.safety_journal)]
+        .into_iter()
+        .filter_map(|(s, p)| p.clone().map(|p| (s, p)))
+        .collect();
+    for (_, side) in &sides {
+        if fs::symlink_metadata(side).is_err() {
+            return Err(StepError::precondition(format!(
+                "`{side}`, kept with the safety copy, is missing; nothing was restored"
+            )));
+        }
+    }
+
+    // Stage every file beside the database first, then rename them in: the
+    // database, then its side files (a side file beside the wrong database
+    // would be replayed into it).
+    let mut staged: Vec<(String, String)> = Vec::new();
+    let cleanup = |staged: &[(String, String)]| {
+        for (t, _) in staged {
+            let _ = fs::remove_file(t);
+        }
+    };
+    for (from, to) in
+        std::iter::once((copy.clone(), db.clone())).chain(sides.iter().map(|(s, p)| (p.clone(), format!("{db}{s}"))))
+    {
+        let temp = files::temp_beside(&to, "undo");
+        if let Err(e) = files::copy_new(&from, &temp, &mut |d, t| obs.progress(d, t)) {
+            cleanup(&staged);
+            return Err(StepError::failed(format!("cannot copy `{from}` to `{temp}`: {e}; nothing was restored")));
+        }
+        staged.push((temp, to));
+    }
+    let shm = format!("{db}{SHM}");
+    if let Err(e) = fs::remove_file(&shm)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        cleanup(&staged);
+        return Err(StepError::failed(format!("cannot remove `{shm}`: {e}; nothing was restored")));
+    }
+    for (i, (temp, to)) in staged.iter().enumerate() {
+        if let Err(e) = fs::rename(temp, to) {
+            cleanup(&staged[i..]);
+            let done = if i == 0 {
+                "nothing was restored".to_owned()
+            } else {
+                format!("`{db}` was restored but its side files were not: copy them from beside `{copy}` by hand")
+            };
+            return Err(StepError::failed(format!("cannot rename `{temp}` to `{to}`: {e}; {done}")));
+        }
+    }
+    sync_dir(Path::new(&dir)).map_err(|e| {
+        StepError::failed(format!("restored `{db}` but cannot fsync `{dir}`: {e}; the restore may not survive a crash"))
+    })?;
+    let summary =
+        format!("restored {db} from safety copy {copy}{}", if sides.is_empty() { "" } else { " with its side files" });
+    obs.info(summary.clone());
+    Ok(Outcome::new(summary, Outputs { undone_from: Some(copy), ..outputs }))
+}
+
+fn remove_restored(db: &str, dir: &str) -> Result<(), StepError> {
+    for path in [format!("{db}{SHM}"), db.to_owned()] {
+        if let Err(e) = fs::remove_file(&path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            return Err(StepError::failed(format!("cannot remove `{path}`: {e}")));
+        }
+    }
+    sync_dir(Path::new(dir)).map_err(|e| StepError::failed(format!("removed `{db}` but cannot fsync `{dir}`: {e}")))
+}
+
+// ---------------------------------------------------------------------------
+// shared
+
+/// Finds the backup (`backup`, or the newest match in `backup_dir`) and
+/// checks its header and size and that no `-wal` or hot journal lies beside it.
+pub fn choose_backup(valid: &Valid) -> Result<Chosen, StepError> {
+    let (file, why) = match &valid.source {
+        Source::File(path) => (files::stat(path).map_err(|e| missing_backup(path, &e))?, None),
+        Source::Latest { dir, pattern } => {
+            let found = files::candidates(dir, pattern.as_deref(), &valid.db).map_err(|e| {
+                StepError::precondition(format!(
+                    "cannot list `{dir}`: {e}; it must be a directory inside a granted directory"
+                ))
+            })?;
+            let matching = match pattern {
+                Some(p) => format!("matching `{p}`"),
+                None => "".to_owned(),
+            };
+            let Some(newest) = files::newest(&found).cloned() else {
+                return Err(StepError::precondition(format!(
+                    "no backup{} in `{dir}`{}",
+                    if matching.is_empty() { String::new() } else { format!(" {matching}") },
+                    if pattern.is_some() {
+                        ""
+                    } else {
+                        " (hidden files, -wal/-shm/-journal files and safety copies are never picked)"
+                    }
+                )));
+            };
+            let why = format!(
+                "the newest of {} file(s){} in {dir}",
+                found.len(),
+                if matching.is_empty() { String::new() } else { format!(" {matching}") }
+            );
+            (newest, Some(why))
+        }
+    };
+    let head = files::read_head(&file.path).map_err(|e| missing_backup(&file.path, &e))?;
+    let header = header::parse(&head)
+        .and_then(|h| h.check_size(file.size).map(|_| h))
+        .map_err(|m| refuse_backup(&file.path, &m))?;
+    let sides = files::sides(&file.path).map_err(|e| missing_backup(&file.path, &e))?;
+    if sides.wal.is_some_and(|n| n > 0) || sides.journal.is_some_and(|(_, hot)| hot) {
+        return Err(StepError::precondition(format!(
+            "{} lies beside the backup: it holds changes that are not in `{}`; make a self-contained backup \
+             (`sqlite3 live.db \".backup out.db\"`, or checkpoint it); nothing was changed",
+            sides.describe(&file.path),
+            file.path
+        )));
+    }
+    Ok(Chosen { file, header, why })
+}
+
+/// Looks at the live database and refuses what `run` must not touch: a
+/// symbolic link or non-file, and (without `allow_wal`) a `-wal` or `-journal`.
+pub fn inspect_live(valid: &Valid) -> Result<Live, StepError> {
+    if !fs::metadata(&valid.safety_dir).is_ok_and(|m| m.is_dir()) {
+        return Err(StepError::precondition(format!(
+            "the safety directory `{}` does not exist, or is not inside a directory granted to this step",
+            valid.safety_dir
+        )));
+    }
+    let live = inspect_live_any(&valid.db)?;
+    if live.sides.has_state() && !valid.allow_wal {
+        let what = if live.file.is_none() {
+            format!("{} lies where no database is", live.sides.describe(&valid.db))
+        } else {
+            format!("{} lies beside the live database", live.sides.describe(&valid.db))
+        };
+        return Err(StepError::precondition(format!(
+            "{what}: it may hold committed changes, or a service may still have the database open, and WASI \
+             has no file locks to tell; stop the service first, then set `allow_wal = true` to keep it with the \
+             safety copy; nothing was changed"
+        )));
+    }
+    if live.sides.has_state() && live.file.is_none() {
+        return Err(StepError::precondition(format!(
+            "{} lies where no database is; remove it by hand if it is stale; nothing was changed",
+            live.sides.describe(&valid.db)
+        )));
+    }
+    Ok(live)
+}
+
+fn inspect_live_any(db: &str) -> Result<Live, StepError> {
+    let file = match fs::symlink_metadata(db) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(StepError::precondition(format!(
+                "`{db}` is a symbolic link; replacing it would replace the link, so set `db` to the file it points to"
+            )));
+        }
+        Ok(m) if !m.is_file() => return Err(StepError::precondition(format!("`{db}` is not a regular file"))),
+        Ok(m) => Some(FileInfo { path: db.to_owned(), size: m.len(), modified: m.modified().ok() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if fs::metadata(parent(db)).is_err() {
+                return Err(StepError::precondition(format!(
+                    "the directory of `{db}` does not exist, or is not inside a directory granted to this step"
+                )));
+            }
+            None
+        }
+        Err(e) => return Err(cannot_read(db, &e)),
+    };
+    let sides = files::sides(db).map_err(|e| cannot_read(db, &e))?;
+    Ok(Live { file, sides })
+}
+
+fn same_db(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
+    if valid.db == outputs.db {
+        return Ok(());
+    }
+    Err(StepError::invalid_config(format!(
+        "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
+        outputs.db, valid.db
+    )))
+}
+
+fn refuse_backup(backup: &str, problem: &str) -> StepError {
+    StepError::precondition(format!("the backup `{backup}` {problem}; nothing was changed"))
+}
+
+fn missing_backup(path: &str, e: &io::Error) -> StepError {
+    StepError::precondition(format!(
+        "cannot read the backup `{path}`: {e}; it must be a regular file inside a granted directory"
+    ))
+}
+
+fn cannot_read(path: &str, e: &io::Error) -> StepError {
+    StepError::precondition(format!("cannot read `{path}`: {e}"))
+}
+
+fn cannot_open(path: &str, e: &str) -> StepError {
+    StepError::precondition(format!("SQLite cannot open `{path}`: {e}"))
+}
+
+fn nothing_restored(e: StepError) -> StepError {
+    match e {
+        StepError::Precondition(m) => StepError::Precondition(format!("{m}; nothing was restored")),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The flow natively, on real temp files (the end-to-end tests run the
+    //! same code as a component through the host).
+    use super::*;
+    use crate::config::{Check, Expectation};
+    use rusqlite::Connection;
+
+    struct Dir {
+        _tmp: tempfile::TempDir,
+        root: String,
+    }
+
+    impl Dir {
+        fn new() -> Self {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path().to_string_lossy().into_owned();
+            fs::create_dir(format!("{root}/data")).unwrap();
+            fs::create_dir(format!("{root}/backups")).unwrap();
+            Self { _tmp: tmp, root }
+        }
+        fn p(&self, rel: &str) -> String {
+            format!("{}/{rel}", self.root)
+        }
+        fn valid(&self) -> Valid {
+            Valid {
+                db: self.p("data/app.db"),
+                source: Source::File(self.p("backups/app.db")),
+                safety_dir: self.p("data"),
+                check: Check::Full,
+                expect: vec![],
+                allow_wal: false,
+            }
+        }
+    }
+
+    fn make_db(path: &str, rows: i64) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch("CREATE TABLE t(x INTEGER PRIMARY KEY, y TEXT)").unwrap();
+        for i in 0..rows {
+            conn.execute("INSERT INTO t(y) VALUES (?1)", [format!("row {i}")]).unwrap();
+        }
+    }
+
+    fn listing(dir: &str) -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn run_then_undo_round_trips_and_logs_each_stage() {
+        let d = Dir::new();
+        make_db(&d.p("data/app.db"), 2);
+        make_db(&d.p("backups/app.db"), 50);
+        let original = fs::read(d.p("data/app.db")).unwrap();
+        let mut valid = d.valid();
+        valid.expect =
+            vec![Expectation { sql: "SELECT count(*) FROM t".into(), min: Some(50.0), max: None, equals: None }];
+
+        #[derive(Default)]
+        struct Seen(Vec<String>, u64);
+        impl Observer for Seen {
+            fn info(&mut self, line: String) {
+                self.0.push(line);
+            }
+            fn progress(&mut self, done: u64, _: u64) {
+                self.1 = done;
+            }
+        }
+        let mut seen = Seen::default();
+        let outcome = run(&valid, &mut seen).unwrap();
+        let o = outcome.outputs;
+        assert_eq!(fs::read(&valid.db).unwrap(), fs::read(d.p("backups/app.db")).unwrap());
+        assert_eq!(seen.1, o.size, "progress reached the whole file");
+        for part in ["restoring", "integrity_check: ok", "kept the previous database", "replaced", "expect"] {
+            assert!(seen.0.iter().any(|l| l.contains(part)), "{part}: {:?}", seen.0);
+        }
+        verify(&valid, &o).unwrap();
+        assert_eq!(listing(&d.p("data")).len(), 2, "the database and its safety copy, no temp file");
+
+        let undone = undo(&valid, o.clone(), &mut Quiet).unwrap();
+        assert_eq!(undone.outputs.undone_from, o.safety_copy);
+        assert_eq!(fs::read(&valid.db).unwrap(), original);
+        assert!(verify(&valid, &o).is_err(), "verify fails once undone");
+    }
+
+    #[test]
+    fn a_backup_with_its_own_wal_is_refused() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 3);
+        fs::write(d.p("backups/app.db-wal"), b"frames").unwrap();
+        let err = run(&d.valid(), &mut Quiet).unwrap_err();
+        assert!(err.message().contains("lies beside the backup"), "{err}");
+        assert!(listing(&d.p("data")).is_empty());
+    }
+
+    #[test]
+    fn a_wal_without_a_database_is_refused_even_with_allow_wal() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 3);
+        fs::write(d.p("data/app.db-wal"), b"frames").unwrap();
+        let mut valid = d.valid();
+        assert!(plan(&valid).unwrap_err().message().contains("allow_wal = true"));
+        valid.allow_wal = true;
+        assert!(plan(&valid).unwrap_err().message().contains("lies where no database is"));
+    }
+
+    #[test]
+    fn a_symlinked_database_is_refused() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 3);
+        make_db(&d.p("data/real.db"), 3);
+        std::os::unix::fs::symlink(d.p("data/real.db"), d.p("data/app.db")).unwrap();
+        assert!(run(&d.valid(), &mut Quiet).unwrap_err().message().contains("symbolic link"));
+    }
+
+    #[test]
+    fn verify_and_undo_notice_changes() {
+        let d = Dir::new();
+        make_db(&d.p("data/app.db"), 2);
+        make_db(&d.p("backups/app.db"), 5);
+        let valid = d.valid();
+        let o = run(&valid, &mut Quiet).unwrap().outputs;
+        fs::write(format!("{}-journal", valid.db), b"").unwrap();
+        assert!(verify(&valid, &o).unwrap_err().message().contains("-journal"));
+        assert!(undo(&valid, o.clone(), &mut Quiet).unwrap_err().message().contains("nothing was restored"));
+        fs::remove_file(format!("{}-journal", valid.db)).unwrap();
+        fs::remove_file(o.safety_copy.as_ref().unwrap()).unwrap();
+        let err = undo(&valid, o, &mut Quiet).unwrap_err();
+        assert!(err.message().contains("cannot be read") && err.message().contains("nothing was restored"), "{err}");
+    }
+
+    #[test]
+    fn outputs_of_another_database_are_refused() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 5);
+        let valid = d.valid();
+        let o = run(&valid, &mut Quiet).unwrap().outputs;
+        let other = Valid { db: d.p("data/other.db"), ..valid };
+        assert!(matches!(verify(&other, &o), Err(StepError::InvalidConfig(_))));
+    }
+}

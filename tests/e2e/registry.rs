@@ -1,0 +1,268 @@
+//! The registry through the CLI: version resolution, lockfiles, signatures,
+//! and the air-gapped path (sign, export, carry one tar, import, run locked).
+
+use std::path::PathBuf;
+
+use backout_tests::cli::{Output, Sandbox, sha256_file, snapshot};
+use backout_tests::{ENV_TOGGLE, HOSTILE};
+
+use crate::bin;
+
+fn echo_runbook(sb: &Sandbox, uses: &str) -> PathBuf {
+    sb.write(
+        "runbook.toml",
+        format!("version = 1\nname = \"echo\"\n\n[[step]]\nid = \"echo\"\nuses = \"{uses}\"\nwith = {{ attack = \"echo\", contents = \"hi\" }}\n"),
+    )
+}
+
+fn ok(out: Output) -> Output {
+    assert_eq!(out.code, 0, "{}", out.all());
+    out
+}
+
+/// A publisher with a signing key and a signed registry holding the hostile plugin.
+fn publisher() -> (Sandbox, PathBuf, String) {
+    let sb = Sandbox::new(bin());
+    sb.add(HOSTILE);
+    let key = sb.path().join("acme.key");
+    let out = ok(sb.run(&["key", "generate", "--out", key.to_str().unwrap()]));
+    let public = out.stdout.lines().find_map(|l| l.strip_prefix("public key: ")).unwrap().to_string();
+    ok(sb.run(&["registry", "sign", "--key", key.to_str().unwrap()]));
+    (sb, key, public)
+}
+
+/// A host that trusts `public`.
+fn host_trusting(public: &str) -> (Sandbox, PathBuf) {
+    let sb = Sandbox::new(bin());
+    let trust = sb.write("trust.toml", format!("format = 1\n\n[[key]]\nname = \"acme\"\npublic = \"{public}\"\n"));
+    (sb, trust)
+}
+
+#[test]
+fn version_requirements_pick_the_highest_match_and_misses_list_what_exists() {
+    let sb = Sandbox::new(bin());
+    sb.add(HOSTILE);
+    ok(sb.run(&["registry", "add", HOSTILE, "--version", "0.2.0"]));
+    ok(sb.run(&["registry", "add", HOSTILE, "--version", "1.0.0"]));
+    for (uses, expected) in
+        [("hostile@^0.1", "0.1.0"), ("hostile@0", "0.2.0"), ("hostile@*", "1.0.0"), ("hostile@0.2.0", "0.2.0")]
+    {
+        let runbook = echo_runbook(&sb, uses);
+        let out = ok(sb.run(&["--output", "json", "plan", runbook.to_str().unwrap()]));
+        let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(plan["steps"][0]["origin"]["version"], expected, "{uses}");
+    }
+    let runbook = echo_runbook(&sb, "hostile@^2");
+    let out = sb.run(&["plan", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("`0.1.0`, `0.2.0`, `1.0.0`"), "{}", out.all());
+}
+
+#[test]
+fn a_lock_pins_exact_digests_and_drift_is_explained() {
+    let sb = Sandbox::new(bin());
+    sb.add(HOSTILE);
+    let runbook = echo_runbook(&sb, "hostile@^0.1");
+    let out = ok(sb.run(&["lock", runbook.to_str().unwrap()]));
+    assert!(out.stdout.contains("wrote"), "{}", out.all());
+    let lock = std::fs::read_to_string(sb.path().join("runbook.toml.lock")).unwrap();
+    assert!(lock.contains("version = \"0.1.0\"") && lock.contains(&sha256_file(HOSTILE)), "{lock}");
+    ok(sb.run(&["run", "--yes", runbook.to_str().unwrap()]));
+
+    // A newer matching version appears: the lock keeps the run on 0.1.0...
+    ok(sb.run(&["registry", "add", HOSTILE, "--version", "0.1.1"]));
+    let out = ok(sb.run(&["--output", "json", "plan", runbook.to_str().unwrap()]));
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["steps"][0]["origin"]["version"], "0.1.0");
+    // ...and `lock` says the lock is stale until `--update`.
+    let out = sb.run(&["lock", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    ok(sb.run(&["lock", "--update", runbook.to_str().unwrap()]));
+
+    // The locked bytes are swapped for others under the same version: refused, with both digests.
+    ok(sb.run(&["registry", "remove", "hostile@0.1.1"]));
+    ok(sb.run(&["registry", "add", ENV_TOGGLE, "--name", "hostile", "--version", "0.1.1"]));
+    let out = sb.run(&["plan", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("the lock does not match: step `echo`: `hostile@0.1.1` is now"), "{}", out.all());
+    assert!(
+        out.stderr.contains(&sha256_file(HOSTILE)) && out.stderr.contains(&sha256_file(ENV_TOGGLE)),
+        "{}",
+        out.all()
+    );
+
+    // The runbook changes `uses`: drift again.
+    let runbook = echo_runbook(&sb, "hostile@0.1.0");
+    let out = sb.run(&["validate", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("now uses `hostile@0.1.0`, but the lock was made for `hostile@^0.1`"), "{}", out.all());
+}
+
+#[test]
+fn signed_bundle_crosses_the_air_gap_and_runs_locked() {
+    let (publisher, _key, public) = publisher();
+    let runbook = echo_runbook(&publisher, "hostile@0.1");
+    ok(publisher.run(&["lock", runbook.to_str().unwrap()]));
+    let bundle = publisher.path().join("registry.tar");
+    ok(publisher.run(&["registry", "export", "--to", bundle.to_str().unwrap()]));
+    let again = publisher.path().join("again.tar");
+    ok(publisher.run(&["registry", "export", "--to", again.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&bundle).unwrap(), std::fs::read(&again).unwrap(), "export is deterministic");
+
+    let (host, trust) = host_trusting(&public);
+    let carried = host.path().join("registry.tar");
+    std::fs::copy(&bundle, &carried).unwrap();
+    let out = ok(host.run(&["--trust", trust.to_str().unwrap(), "registry", "import", carried.to_str().unwrap()]));
+    assert!(out.stdout.contains("imported serial"), "{}", out.all());
+    ok(host.run(&["registry", "verify"]));
+    for file in ["runbook.toml", "runbook.toml.lock"] {
+        std::fs::copy(publisher.path().join(file), host.path().join(file)).unwrap();
+    }
+    let out = ok(host.run(&[
+        "--trust",
+        trust.to_str().unwrap(),
+        "run",
+        "--yes",
+        host.path().join("runbook.toml").to_str().unwrap(),
+    ]));
+    assert!(out.stdout.contains("Run succeeded"), "{}", out.all());
+}
+
+#[test]
+fn tampered_untrusted_and_replayed_indexes_are_refused() {
+    let (publisher, key, public) = publisher();
+    let (host, trust) = host_trusting(&public);
+    let trust = trust.to_str().unwrap().to_string();
+    let old_bundle = publisher.path().join("old.tar");
+    ok(publisher.run(&["registry", "export", "--to", old_bundle.to_str().unwrap()]));
+    ok(publisher.run(&["registry", "sign", "--key", key.to_str().unwrap()]));
+    let new_bundle = publisher.path().join("new.tar");
+    ok(publisher.run(&["registry", "export", "--to", new_bundle.to_str().unwrap()]));
+
+    // Newer first; then the older, validly signed bundle is replayed: refused, registry unchanged.
+    ok(host.run(&["--trust", &trust, "registry", "import", new_bundle.to_str().unwrap()]));
+    let before = snapshot(&host.registry());
+    let out = host.run(&["--trust", &trust, "registry", "import", old_bundle.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert_eq!(snapshot(&host.registry()), before);
+
+    // The index is edited after signing: every runbook against it is refused.
+    let runbook = echo_runbook(&host, "hostile@0.1.0");
+    ok(host.run(&["--trust", &trust, "plan", runbook.to_str().unwrap()]));
+    let index = host.registry().join("index.toml");
+    let text = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(&index, text.replace("publisher = \"local\"", "publisher = \"evil\"")).unwrap();
+    let out = host.run(&["--trust", &trust, "plan", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.to_lowercase().contains("signature"), "{}", out.all());
+    std::fs::write(&index, text).unwrap();
+
+    // A host that trusts someone else refuses the publisher's index.
+    let (_, stranger_key_host) = publisher_key_only();
+    let (other, other_trust) = host_trusting(&stranger_key_host);
+    let out =
+        other.run(&["--trust", other_trust.to_str().unwrap(), "registry", "import", new_bundle.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("which is not a trusted key"), "{}", out.all());
+    assert!(!other.registry().join("index.toml").exists(), "nothing may be admitted");
+}
+
+/// Just a key, for a host that trusts someone other than the publisher.
+fn publisher_key_only() -> (Sandbox, String) {
+    let sb = Sandbox::new(bin());
+    let key = sb.path().join("other.key");
+    let out = ok(sb.run(&["key", "generate", "--out", key.to_str().unwrap()]));
+    let public = out.stdout.lines().find_map(|l| l.strip_prefix("public key: ")).unwrap().to_string();
+    (sb, public)
+}
+
+#[test]
+fn a_bundle_with_one_corrupt_blob_admits_nothing() {
+    let (publisher, _key, public) = publisher();
+    let bundle = publisher.path().join("registry.tar");
+    ok(publisher.run(&["registry", "export", "--to", bundle.to_str().unwrap()]));
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let wasm_at = bytes.windows(4).position(|w| w == b"\0asm").unwrap();
+    bytes[wasm_at + 100] ^= 1;
+    std::fs::write(&bundle, bytes).unwrap();
+
+    let (host, trust) = host_trusting(&public);
+    host.add(ENV_TOGGLE);
+    let before = snapshot(&host.registry());
+    let out = host.run(&["--trust", trust.to_str().unwrap(), "registry", "import", bundle.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert_eq!(snapshot(&host.registry()), before, "the registry changed");
+}
+
+#[test]
+fn verify_reports_a_flipped_bit_and_a_private_key_is_0600() {
+    let (publisher, key, _) = publisher();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    ok(publisher.run(&["registry", "verify"]));
+    let blob = publisher.registry().join("blobs/sha256").join(sha256_file(HOSTILE));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[1000] ^= 0x10;
+    std::fs::write(&blob, bytes).unwrap();
+    let out = publisher.run(&["registry", "verify"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stdout.contains("corrupt"), "{}", out.all());
+}
+
+#[test]
+fn an_expired_index_is_refused() {
+    let (publisher, key, public) = publisher();
+    ok(publisher.run(&["registry", "sign", "--key", key.to_str().unwrap(), "--expires-in", "1s"]));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (host, trust) = host_trusting(&public);
+    let runbook = echo_runbook(&host, "hostile@0.1.0");
+    let out = host
+        .command()
+        .args(["--trust", trust.to_str().unwrap(), "plan", runbook.to_str().unwrap()])
+        .env("BACKOUT_REGISTRY", publisher.registry())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("expired"), "{stderr}");
+}
+
+#[test]
+fn concurrent_adds_from_several_processes_lose_nothing() {
+    let sb = Sandbox::new(bin());
+    ok(sb.run(&["registry", "init"]));
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            sb.command()
+                .args(["registry", "add", HOSTILE, "--version", &format!("1.0.{i}")])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let out = ok(sb.run(&["--output", "json", "registry", "list"]));
+    let entries: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 6, "{}", out.stdout);
+    ok(sb.run(&["registry", "verify"]));
+}
+
+#[test]
+fn show_remove_and_gc_keep_the_registry_consistent() {
+    let sb = Sandbox::new(bin());
+    sb.add(HOSTILE);
+    sb.add(ENV_TOGGLE);
+    let out = ok(sb.run(&["registry", "show", "env-toggle"]));
+    assert!(out.stdout.contains(&format!("digest     sha256:{}", sha256_file(ENV_TOGGLE))), "{}", out.all());
+    ok(sb.run(&["registry", "remove", "env-toggle@0.1.0"]));
+    let out = sb.run(&["registry", "verify"]);
+    assert_eq!(out.code, 2, "an orphaned blob is a problem until gc:\n{}", out.all());
+    assert!(out.stdout.contains("orphaned"), "{}", out.all());
+    let out = ok(sb.run(&["registry", "gc"]));
+    assert!(out.stdout.contains("1 unreferenced blob deleted"), "{}", out.all());
+    ok(sb.run(&["registry", "verify"]));
+    let out = sb.run(&["registry", "remove", "env-toggle@0.1.0"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+}
