@@ -123,7 +123,8 @@ impl Lockfile {
         Ok(Some(lock))
     }
 
-    /// Writes the lock beside `runbook` atomically (temp file, fsync, rename).
+    /// Writes the lock beside `runbook` atomically (temp file, fsync, rename,
+    /// directory fsync), with the registry's own atomic writer.
     pub fn save_for(&self, runbook: &Path) -> Result<PathBuf, LockError> {
         let path = path_for(runbook);
         let mut text = String::from(
@@ -133,22 +134,8 @@ impl Lockfile {
         text.push_str(
             &toml::to_string(self).map_err(|e| LockError::Parse { path: path.clone(), message: e.to_string() })?,
         );
-        let temp = path.with_extension("lock.tmp");
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &path)?;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        };
-        write().map_err(|source| {
-            let _ = std::fs::remove_file(&temp);
-            LockError::Write { path: path.clone(), source }
-        })?;
+        backout_registry::write_atomic(&path, text.as_bytes())
+            .map_err(|e| LockError::Write { path: path.clone(), source: std::io::Error::other(e) })?;
         Ok(path)
     }
 

@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::Error;
 
-/// Writes `bytes` to `path` atomically and durably.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// Writes `bytes` to `path` atomically and durably: a temp file beside it,
+/// fsync, rename, fsync the directory; the temp file is removed on error.
+/// Public because the host writes its own files (lockfiles) the same way.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = parent_dir(path);
     let (temp_path, mut file) = create_temp(dir, path.file_name().unwrap_or(OsStr::new("file")))?;
     let temp = RemoveOnDrop(Some(temp_path));

@@ -114,6 +114,7 @@ mod version_req;
 pub use bundle::ImportReport;
 pub use digest::{Digest, DigestError};
 pub use error::Error;
+pub use fsio::write_atomic;
 pub use index::Entry;
 pub use registry::Registry;
 pub use signing::{PublicKey, SigningKey};
