@@ -53,6 +53,8 @@ pub struct GrantsView {
     pub dirs: Vec<DirView>,
     /// Names only; values are never shown.
     pub env: Vec<String>,
+    /// Origins, `scheme://host:port`.
+    pub net: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -91,6 +93,7 @@ impl<'a> StepView<'a> {
                     .map(|d| DirView { host: d.host.clone(), guest: d.guest.clone(), mode: d.access })
                     .collect(),
                 env: step.grants.env.iter().map(|e| e.name.clone()).collect(),
+                net: step.grants.net.origins.iter().map(|o| o.to_string()).collect(),
             },
             limits: step.limits,
             preview: &step.preview,
@@ -137,6 +140,7 @@ pub fn plan_text(plan: &Plan) -> String {
             .map(|d| format!("{} → {} ({})", d.host.display(), d.guest, d.access.as_str()))
             .collect();
         grant_lines.extend(step.grants.env.iter().map(|e| format!("env {}", e.name)));
+        grant_lines.extend(step.grants.net.origins.iter().map(|o| format!("net {o}")));
         if grant_lines.is_empty() {
             grant_lines.push("nothing".to_string());
         }

@@ -24,7 +24,7 @@ use crate::runbook::{Parsed, StepDef};
 use crate::runtime::host_api::Observer;
 use crate::runtime::limits::{Limits, MAX_MEMORY};
 use crate::runtime::{CallContext, FileNeed, Plugin, PluginInfo, Runtime};
-use crate::template::{Segment, Template};
+use crate::template::{PluginNamespace, Segment, Template};
 
 /// Reads a host environment variable by name.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -265,6 +265,15 @@ impl Resolver<'_> {
                 }
             }
         }
+        if let Some(m) = &def.max_received {
+            match parse_size(m.get_ref()) {
+                Ok(bytes) => limits.max_received = bytes,
+                Err(e) => {
+                    self.error(&id, format!("bad `max_received`: {e}"), &m.span());
+                    ok = false;
+                }
+            }
+        }
         ok.then_some(limits)
     }
 
@@ -274,9 +283,10 @@ impl Resolver<'_> {
         let mut problems = Vec::new();
         let dirs = capability::files::check(&grants.get_ref().dirs, vars, self.parsed, &mut problems);
         let env = capability::env::check(&grants.get_ref().env, &*self.options.env, self.parsed, &mut problems);
+        let net = capability::net::check(&grants.get_ref().net, self.parsed, &mut problems);
         let ok = problems.is_empty();
         self.problems.extend(problems.into_iter().map(|d| d.in_step(id)));
-        ok.then_some(Grants { dirs, env })
+        ok.then_some(Grants { dirs, env, net })
     }
 
     /// The `with` table as JSON, every reference in it checked.
@@ -314,6 +324,21 @@ impl Resolver<'_> {
                             } else {
                                 format!("declared vars: {known}")
                             });
+                        ok = false;
+                    }
+                    Segment::Plugin { namespace: PluginNamespace::Env, name, raw }
+                        if !def
+                            .grants
+                            .as_ref()
+                            .is_some_and(|g| g.get_ref().env.iter().any(|e| e.get_ref() == name)) =>
+                    {
+                        let span = self.span_of_text(&with.span(), raw);
+                        self.error(
+                            &id,
+                            format!("`{raw}` reads environment variable `{name}`, which the step does not grant"),
+                            &span,
+                        )
+                        .hint = Some(format!("add `env = [\"{name}\"]` to `[step.grants]`"));
                         ok = false;
                     }
                     Segment::StepOutput { step, raw, .. } => {
@@ -600,8 +625,15 @@ impl Resolver<'_> {
                 .hint = Some(format!("add `env = [\"{var}\"]` to `[step.grants]`"));
             }
         }
-        if info.needs.network {
-            self.error(id, format!("`{name}` needs network access, which this version of backout cannot grant"), &at);
+        if info.needs.network && grants.net.is_empty() {
+            self.error(id, format!("`{name}` makes HTTP requests, but the step grants no origin"), &at).hint =
+                Some("grant the origins it may reach: `net = [\"http://127.0.0.1:3000\"]`".into());
+        } else if !info.needs.network && !grants.net.is_empty() {
+            self.problems.push(
+                Diagnostic::warning(format!("`{name}` does not use the network; its `net` grant is not needed"))
+                    .in_step(id)
+                    .at(self.at(&at)),
+            );
         }
     }
 }

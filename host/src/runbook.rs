@@ -49,6 +49,9 @@ pub struct StepDef {
     pub timeout: Option<Spanned<String>>,
     #[serde(default)]
     pub memory: Option<Spanned<String>>,
+    /// Cap on response body bytes received over the network per call.
+    #[serde(default)]
+    pub max_received: Option<Spanned<String>>,
     /// The plugin's config; `${...}` references are substituted in strings.
     #[serde(default, rename = "with")]
     pub with: Option<Spanned<toml::Table>>,
@@ -64,6 +67,9 @@ pub struct GrantsDef {
     pub dirs: Vec<Spanned<DirDef>>,
     #[serde(default)]
     pub env: Vec<Spanned<String>>,
+    /// HTTP(S) origins: `scheme://host[:port]`.
+    #[serde(default)]
+    pub net: Vec<Spanned<String>>,
 }
 
 /// One directory grant.

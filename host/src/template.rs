@@ -1,8 +1,13 @@
 //! `${...}` references inside runbook strings.
 //!
-//! Two kinds exist: `${vars.NAME}`, known before anything runs, and
-//! `${steps.ID.outputs.KEY}` (KEY may be a dotted path into the outputs
-//! object), known only once step ID has run. `$$` writes a literal `$`.
+//! Two kinds are substituted by the host: `${vars.NAME}`, known before
+//! anything runs, and `${steps.ID.outputs.KEY}` (KEY may be a dotted path
+//! into the outputs object), known only once step ID has run. Two more are
+//! handed to the plugin verbatim, to be expanded inside its sandbox:
+//! `${env.NAME}` (NAME must be in the step's `env` grant: the value is a
+//! secret, and keeping it out of the config keeps it out of plans, reports
+//! and the journal) and `${captures.NAME}` (values a plugin saves while it
+//! runs, such as smoke-test's captures). `$$` writes a literal `$`.
 //! Anything else inside `${...}` is an error: a typo must not pass through
 //! as literal text into a production config.
 
@@ -12,8 +17,30 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
     Text(String),
-    Var { name: String, raw: String },
-    StepOutput { step: String, path: Vec<String>, raw: String },
+    Var {
+        name: String,
+        raw: String,
+    },
+    StepOutput {
+        step: String,
+        path: Vec<String>,
+        raw: String,
+    },
+    /// `${env.NAME}` or `${captures.NAME}`: passed to the plugin as written.
+    Plugin {
+        namespace: PluginNamespace,
+        name: String,
+        raw: String,
+    },
+}
+
+/// References a plugin expands itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginNamespace {
+    /// A granted environment variable, read inside the sandbox.
+    Env,
+    /// A value the plugin captured earlier in the same call.
+    Captures,
 }
 
 /// A string split into literal text and references.
@@ -83,6 +110,7 @@ impl Template {
                         outputs.get(step).ok_or_else(|| format!("step `{step}` has no outputs yet for `{raw}`"))?;
                     out.push_str(&lookup(value, path).map_err(|e| format!("`{raw}`: {e}"))?);
                 }
+                Segment::Plugin { raw, .. } => out.push_str(raw),
             }
         }
         Ok(out)
@@ -97,11 +125,16 @@ fn parse_reference(inner: &str, raw: String) -> Result<Segment, String> {
     }
     match parts.as_slice() {
         ["vars", name] => Ok(Segment::Var { name: name.to_string(), raw }),
+        ["env", name] => Ok(Segment::Plugin { namespace: PluginNamespace::Env, name: name.to_string(), raw }),
+        ["captures", name] => Ok(Segment::Plugin { namespace: PluginNamespace::Captures, name: name.to_string(), raw }),
         ["steps", step, "outputs", path @ ..] if !path.is_empty() => {
             Ok(Segment::StepOutput { step: step.to_string(), path: path.iter().map(|s| s.to_string()).collect(), raw })
         }
         ["steps", ..] => Err(format!("malformed reference `{raw}`; write `${{steps.<id>.outputs.<key>}}`")),
-        _ => Err(format!("unknown reference `{raw}`; use `${{vars.<name>}}` or `${{steps.<id>.outputs.<key>}}`")),
+        _ => Err(format!(
+            "unknown reference `{raw}`; use `${{vars.<name>}}`, `${{steps.<id>.outputs.<key>}}`, \
+             `${{env.<granted variable>}}` or `${{captures.<name>}}`"
+        )),
     }
 }
 
@@ -151,6 +184,13 @@ mod tests {
     }
 
     #[test]
+    fn env_and_captures_reach_the_plugin_verbatim() {
+        let t = Template::parse("Bearer ${env.API_KEY} ${captures.id}").unwrap();
+        assert!(!t.needs_outputs());
+        assert_eq!(t.render(&BTreeMap::new(), &BTreeMap::new()).unwrap(), "Bearer ${env.API_KEY} ${captures.id}");
+    }
+
+    #[test]
     fn a_lone_dollar_is_literal() {
         let t = Template::parse("cost $5").unwrap();
         assert_eq!(t.render(&BTreeMap::new(), &BTreeMap::new()).unwrap(), "cost $5");
@@ -158,7 +198,8 @@ mod tests {
 
     #[test]
     fn unknown_and_malformed_references_are_errors() {
-        assert!(Template::parse("${env.HOME}").unwrap_err().contains("unknown reference `${env.HOME}`"));
+        assert!(Template::parse("${secrets.HOME}").unwrap_err().contains("unknown reference `${secrets.HOME}`"));
+        assert!(Template::parse("${env.A.B}").unwrap_err().contains("unknown reference"));
         assert!(Template::parse("${steps.a.path}").unwrap_err().contains("malformed reference"));
         assert!(Template::parse("${vars.a").unwrap_err().contains("unterminated"));
         assert!(Template::parse("${vars.a b}").unwrap_err().contains("malformed"));

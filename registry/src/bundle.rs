@@ -26,6 +26,7 @@ use std::time::SystemTime;
 
 use crate::digest::Hasher;
 use crate::fsio::{TempFile, create_dir_durable, sync_dir, write_atomic};
+use crate::index::Index;
 use crate::lock::WriteLock;
 use crate::registry::{
     INDEX_FILE, SIGNATURE_FILE, blob_dir, blob_name_digest, index_path, parse_index_bytes, read_index, read_small,
@@ -39,15 +40,15 @@ use crate::{Digest, Entry, Error, Registry, TrustStore, Trusted};
 /// The directory of blobs inside a bundle.
 const BLOB_PREFIX: &str = "blobs/sha256/";
 /// An index larger than this is refused before it is read into memory.
-const MAX_INDEX: u64 = 64 << 20;
+pub(crate) const MAX_INDEX: u64 = 64 << 20;
 
-/// What [`Registry::import`] admitted.
+/// What [`Registry::import`] (or [`Registry::mirror`]) admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {
-    /// The serial of the registry's index now (the bundle's).
+    /// The serial of the registry's index now (the bundle's or mirror's).
     pub serial: u64,
-    /// Blobs written by this import (blobs already present are kept as they
-    /// are), sorted.
+    /// Blobs written by this import or mirror (blobs already present are
+    /// kept as they are), sorted; for a mirror, exactly those downloaded.
     pub added_blobs: Vec<Digest>,
     /// Every entry of the imported index.
     pub entries: Vec<Entry>,
@@ -177,20 +178,89 @@ impl Registry {
         now: SystemTime,
     ) -> Result<ImportReport, Error> {
         let mut contents = BundleContents::read(bundle)?;
-        let index_display = bundle.join(INDEX_FILE);
-        let signature_display = bundle.join(SIGNATURE_FILE);
-        let index = parse_index_bytes(&contents.index, &index_display)?;
-        let trusted = check_policy(
-            &index,
-            &contents.index,
-            &index_display,
-            contents.signature.as_deref().map(|bytes| (bytes, signature_display.as_path())),
+        let publication = Publication::check(
+            std::mem::take(&mut contents.index),
+            contents.signature.take(),
+            &bundle.join(INDEX_FILE),
+            &bundle.join(SIGNATURE_FILE),
             trust,
             accepted_serial,
             now,
         )?;
-        contents.check_blobs(&index.entries)?;
+        contents.check_blobs(&publication.index.entries)?;
+        publication.admit(root, &mut contents)
+    }
+}
 
+/// An index and its signature, as a publisher published them, that passed
+/// the signature policy: what [`Registry::import`] and
+/// [`Registry::mirror`] admit. Both build it with [`Publication::check`]
+/// and admit it with [`Publication::admit`]; they differ only in where the
+/// bytes come from ([`BlobSource`]).
+pub(crate) struct Publication {
+    pub(crate) index: Index,
+    /// The exact bytes `index` was parsed from, which the signature covers.
+    pub(crate) raw: Vec<u8>,
+    pub(crate) signature: Option<Vec<u8>>,
+    pub(crate) trusted: Trusted,
+}
+
+/// Where the blobs of a [`Publication`] come from: a bundle file, or a
+/// mirror's server.
+pub(crate) trait BlobSource {
+    /// Called once under the write lock, before anything is written, with
+    /// the blobs the registry does not have yet (sorted by digest). A source
+    /// that has to fetch them does it here, into temporaries, verifying
+    /// each; an error here leaves the registry untouched.
+    fn prepare(&mut self, missing: &[Digest], blob_dir: &Path) -> Result<(), Error>;
+
+    /// Puts exactly the bytes of `digest`, verified and flushed, at `path`
+    /// (a missing blob's place), by renaming a temporary beside it.
+    fn place(&mut self, digest: &Digest, path: &Path) -> Result<(), Error>;
+}
+
+impl Publication {
+    /// Parses the index bytes and applies the signature policy (the same as
+    /// [`Registry::check_trust`]) to exactly those bytes. `index_display` and
+    /// `signature_display` name them in errors (a path inside a bundle, a
+    /// URL).
+    pub(crate) fn check(
+        raw: Vec<u8>,
+        signature: Option<Vec<u8>>,
+        index_display: &Path,
+        signature_display: &Path,
+        trust: &TrustStore,
+        accepted_serial: Option<u64>,
+        now: SystemTime,
+    ) -> Result<Publication, Error> {
+        let index = parse_index_bytes(&raw, index_display)?;
+        let trusted = check_policy(
+            &index,
+            &raw,
+            index_display,
+            signature.as_deref().map(|bytes| (bytes, signature_display)),
+            trust,
+            accepted_serial,
+            now,
+        )?;
+        Ok(Publication { index, raw, signature, trusted })
+    }
+
+    /// The blobs the index references, sorted.
+    pub(crate) fn digests(&self) -> BTreeSet<Digest> {
+        self.index.entries.iter().map(|e| e.digest).collect()
+    }
+
+    /// Makes this publication the registry at `root` (created if missing),
+    /// all or nothing; see [`Registry::import`] for the order of writes.
+    ///
+    /// Under the write lock: refuses an older serial ([`Error::Rollback`])
+    /// or the same serial with other bytes ([`Error::SerialReused`]); the
+    /// same index again is a no-op (nothing fetched, nothing written). Then
+    /// `source` prepares the missing blobs, they are renamed into place, and
+    /// the signature and the index follow. On any error, the blobs added are
+    /// removed again.
+    pub(crate) fn admit(&self, root: &Path, source: &mut impl BlobSource) -> Result<ImportReport, Error> {
         create_dir_durable(root)?;
         let _lock = WriteLock::acquire(root)?;
         let current = match read_index(root) {
@@ -199,36 +269,97 @@ impl Registry {
             Err(e) => return Err(e),
         };
         let report = |added_blobs, unchanged| ImportReport {
-            serial: index.serial,
+            serial: self.index.serial,
             added_blobs,
-            entries: index.entries.clone(),
-            trusted: trusted.clone(),
+            entries: self.index.entries.clone(),
+            trusted: self.trusted.clone(),
             unchanged,
         };
         if let Some((current, current_raw)) = &current {
-            if index.serial < current.serial {
-                return Err(Error::Rollback { accepted: current.serial, found: index.serial });
+            if self.index.serial < current.serial {
+                return Err(Error::Rollback { accepted: current.serial, found: self.index.serial });
             }
-            if index.serial == current.serial {
-                if *current_raw == contents.index {
+            if self.index.serial == current.serial {
+                if *current_raw == self.raw {
                     return Ok(report(Vec::new(), true));
                 }
-                return Err(Error::SerialReused { serial: index.serial });
+                return Err(Error::SerialReused { serial: self.index.serial });
             }
         }
 
+        let blobs = blob_dir(root);
+        let missing: Vec<Digest> = self
+            .digests()
+            .into_iter()
+            .filter(|digest| fs::symlink_metadata(blobs.join(digest.hex())).is_err())
+            .collect();
+        create_dir_durable(&blobs)?;
+        source.prepare(&missing, &blobs)?;
+
         let mut added = Vec::new();
-        match contents.admit(root, &mut added) {
+        match self.write(root, &missing, source, &mut added) {
             Ok(()) => Ok(report(added.into_iter().map(|(digest, _)| digest).collect(), false)),
             Err(e) => {
                 // Best effort: the error above is what the caller must see.
                 for (_, path) in &added {
                     let _ = fs::remove_file(path);
                 }
-                let _ = sync_dir(&blob_dir(root));
+                let _ = sync_dir(&blobs);
                 Err(e)
             }
         }
+    }
+
+    /// Writes the missing blobs, then the signature and the index (see
+    /// [`Registry::import`] for the order). Records each blob written in
+    /// `added` as soon as it is in place, for the caller to undo.
+    fn write(
+        &self,
+        root: &Path,
+        missing: &[Digest],
+        source: &mut impl BlobSource,
+        added: &mut Vec<(Digest, PathBuf)>,
+    ) -> Result<(), Error> {
+        let blobs = blob_dir(root);
+        for digest in missing {
+            let path = blobs.join(digest.hex());
+            source.place(digest, &path)?;
+            added.push((*digest, path));
+        }
+        sync_dir(&blobs)?;
+
+        let index_path = index_path(root);
+        let signature_path = root.join(SIGNATURE_FILE);
+        let mut index_temp = TempFile::create(&index_path)?;
+        index_temp.write_all(&self.raw)?;
+        index_temp.sync()?;
+        let signature_temp = match &self.signature {
+            Some(signature) => {
+                let mut temp = TempFile::create(&signature_path)?;
+                temp.write_all(signature)?;
+                temp.sync()?;
+                Some(temp)
+            }
+            None => None,
+        };
+        let old_signature = read_small(&signature_path, MAX_SIGNATURE_FILE)?;
+        match signature_temp {
+            Some(temp) => temp.rename()?,
+            None if old_signature.is_some() => fs::remove_file(&signature_path)
+                .map_err(|source| Error::Write { path: signature_path.clone(), source })?,
+            None => {}
+        }
+        if let Err(e) = index_temp.rename() {
+            // Put the old signature back beside the old index.
+            let _ = match &old_signature {
+                Some(bytes) => write_atomic(&signature_path, bytes),
+                None => {
+                    fs::remove_file(&signature_path).map_err(|source| Error::Write { path: signature_path, source })
+                }
+            };
+            return Err(e);
+        }
+        sync_dir(root)
     }
 }
 
@@ -363,70 +494,35 @@ impl BundleContents {
         }
         Ok(hasher.finish().0)
     }
+}
 
-    /// Writes the new blobs, then the signature and the index (see
-    /// [`Registry::import`] for the order). Records each blob written in
-    /// `added` as soon as it is in place, for the caller to undo.
-    fn admit(&mut self, root: &Path, added: &mut Vec<(Digest, PathBuf)>) -> Result<(), Error> {
-        let blobs = blob_dir(root);
-        create_dir_durable(&blobs)?;
+impl BlobSource for BundleContents {
+    /// The blobs were all checked by [`BundleContents::check_blobs`].
+    fn prepare(&mut self, _missing: &[Digest], _blob_dir: &Path) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Copies the blob out of the bundle, hashing it again: the bundle may
+    /// have changed since it was checked.
+    fn place(&mut self, digest: &Digest, path: &Path) -> Result<(), Error> {
+        let entry = self.blobs.get(digest).cloned().ok_or_else(|| Error::Bundle {
+            path: self.path.clone(),
+            reason: format!("blob `{digest}` is not in the bundle"),
+        })?;
+        let mut temp = TempFile::create(path)?;
         let mut buffer = vec![0u8; CHUNK];
-        let wanted: Vec<(Digest, TarEntry)> = self.blobs.iter().map(|(d, e)| (*d, e.clone())).collect();
-        for (digest, entry) in wanted {
-            let path = blobs.join(digest.hex());
-            if fs::symlink_metadata(&path).is_ok() {
-                continue;
-            }
-            let mut temp = TempFile::create(&path)?;
-            let computed = self.copy_blob(&entry, &mut buffer, Some(&mut temp))?;
-            if computed != digest {
-                // The bundle changed since it was checked.
-                return Err(Error::BundleBlobMismatch {
-                    path: self.path.clone(),
-                    expected: digest,
-                    computed,
-                    size: entry.size,
-                    expected_size: entry.size,
-                });
-            }
-            temp.sync()?;
-            temp.rename()?;
-            added.push((digest, path));
+        let computed = self.copy_blob(&entry, &mut buffer, Some(&mut temp))?;
+        if computed != *digest {
+            return Err(Error::BundleBlobMismatch {
+                path: self.path.clone(),
+                expected: *digest,
+                computed,
+                size: entry.size,
+                expected_size: entry.size,
+            });
         }
-        sync_dir(&blobs)?;
-
-        let index_path = index_path(root);
-        let signature_path = root.join(SIGNATURE_FILE);
-        let mut index_temp = TempFile::create(&index_path)?;
-        index_temp.write_all(&self.index)?;
-        index_temp.sync()?;
-        let signature_temp = match &self.signature {
-            Some(signature) => {
-                let mut temp = TempFile::create(&signature_path)?;
-                temp.write_all(signature)?;
-                temp.sync()?;
-                Some(temp)
-            }
-            None => None,
-        };
-        let old_signature = read_small(&signature_path, MAX_SIGNATURE_FILE)?;
-        match signature_temp {
-            Some(temp) => temp.rename()?,
-            None if old_signature.is_some() => fs::remove_file(&signature_path)
-                .map_err(|source| Error::Write { path: signature_path.clone(), source })?,
-            None => {}
-        }
-        if let Err(e) = index_temp.rename() {
-            // Put the old signature back beside the old index.
-            let _ = match &old_signature {
-                Some(bytes) => write_atomic(&signature_path, bytes),
-                None => {
-                    fs::remove_file(&signature_path).map_err(|source| Error::Write { path: signature_path, source })
-                }
-            };
-            return Err(e);
-        }
-        sync_dir(root)
+        temp.sync()?;
+        temp.rename()
     }
 }
 

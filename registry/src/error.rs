@@ -219,9 +219,7 @@ pub enum Error {
 
     /// The same serial as the registry's with other content: two different
     /// indexes claim to be the same publication.
-    #[error(
-        "the bundle's index has serial `{serial}` like this registry's, but other content: refusing a forked index"
-    )]
+    #[error("the new index has serial `{serial}` like this registry's, but other content: refusing a forked index")]
     SerialReused { serial: u64 },
 
     /// The signed index expired: someone may be withholding newer ones.
@@ -245,6 +243,63 @@ pub enum Error {
     /// A blob too large for the bundle format (8 GiB).
     #[error("blob `{digest}` is too large for a bundle: {size} bytes")]
     BlobTooLarge { digest: Digest, size: u64 },
+
+    /// [`Registry::mirror`](crate::Registry::mirror) was given something
+    /// other than an `http://` or `https://` URL of a directory.
+    #[error("invalid mirror URL `{}`: {reason}", .url.escape_debug())]
+    MirrorUrl { url: String, reason: String },
+
+    /// A request to a mirror failed before its answer was complete: no
+    /// connection, a timeout, a connection dropped mid-transfer, a redirect
+    /// to another origin. `blob` is set when the file was a blob. Nothing
+    /// was changed.
+    #[error("failed to fetch {}: {reason}; nothing was changed", fetched(.url, .blob))]
+    Fetch {
+        url: String,
+        blob: Option<Digest>,
+        reason: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
+    /// A mirror answered with another status than `200 OK` (a missing
+    /// `index.toml.sig` is an unsigned index, not an error). Nothing was
+    /// changed.
+    #[error("{}", http_status_message(.url, .blob, *.status))]
+    HttpStatus { url: String, blob: Option<Digest>, status: u16 },
+
+    /// A mirror sent more than `limit` bytes: more than the index says for
+    /// a blob, or more than an index or signature may be. The transfer was
+    /// stopped there. Nothing was changed.
+    #[error("{} is larger than {limit} bytes{}; nothing was changed", fetched(.url, .blob), if .blob.is_some() { ", the size the index gives it" } else { ", more than allowed" })]
+    MirrorTooLarge { url: String, blob: Option<Digest>, limit: u64 },
+
+    /// A blob from a mirror whose bytes do not hash to the digest the
+    /// signed index pins. Nothing was changed.
+    #[error(
+        "blob `{expected}` from `{url}` has digest `{computed}`: the mirror is corrupt or was tampered with; nothing was changed"
+    )]
+    MirrorBlobMismatch { url: String, expected: Digest, computed: Digest },
+}
+
+/// "blob `sha256:…` from `URL`", or just "`URL`".
+fn fetched(url: &str, blob: &Option<Digest>) -> String {
+    match blob {
+        Some(digest) => format!("blob `{digest}` from `{url}`"),
+        None => format!("`{url}`"),
+    }
+}
+
+fn http_status_message(url: &str, blob: &Option<Digest>, status: u16) -> String {
+    match (blob, status) {
+        (Some(digest), 404) => format!(
+            "the mirror has no blob `{digest}`: `{url}` answered HTTP 404; the mirror is incomplete; nothing was changed"
+        ),
+        (None, 404) => format!(
+            "`{url}` answered HTTP 404: no registry is published there (the URL must be the directory holding `index.toml`); nothing was changed"
+        ),
+        _ => format!("{} answered HTTP {status}; nothing was changed", fetched(url, blob)),
+    }
 }
 
 fn backticked(values: &[String]) -> String {

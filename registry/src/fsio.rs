@@ -80,14 +80,43 @@ impl TempFile {
     pub(crate) fn rename(self) -> Result<(), Error> {
         let TempFile { file, temp, target } = self;
         drop(file);
-        fs::rename(temp.path(), &target).map_err(|source| Error::Rename {
-            from: temp.path().to_owned(),
-            to: target.clone(),
-            source,
-        })?;
-        temp.keep();
-        Ok(())
+        rename_temp(temp, &target)
     }
+
+    /// Flushes the contents to disk and closes the handle, keeping the file
+    /// for a later [`ClosedTempFile::rename`]: many complete temporaries can
+    /// wait for their rename without holding a file descriptor each.
+    pub(crate) fn close(mut self) -> Result<ClosedTempFile, Error> {
+        self.sync()?;
+        let TempFile { file, temp, target } = self;
+        drop(file);
+        Ok(ClosedTempFile { temp, target })
+    }
+}
+
+/// A complete, flushed temporary whose handle is closed
+/// ([`TempFile::close`]); removed if dropped before [`ClosedTempFile::rename`].
+#[derive(Debug)]
+pub(crate) struct ClosedTempFile {
+    temp: RemoveOnDrop,
+    target: PathBuf,
+}
+
+impl ClosedTempFile {
+    /// Renames the file over its target, like [`TempFile::rename`].
+    pub(crate) fn rename(self) -> Result<(), Error> {
+        rename_temp(self.temp, &self.target)
+    }
+}
+
+fn rename_temp(temp: RemoveOnDrop, target: &Path) -> Result<(), Error> {
+    fs::rename(temp.path(), target).map_err(|source| Error::Rename {
+        from: temp.path().to_owned(),
+        to: target.to_owned(),
+        source,
+    })?;
+    temp.keep();
+    Ok(())
 }
 
 /// Creates `dir` and any missing parents, and makes the new directory entries

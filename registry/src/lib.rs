@@ -52,8 +52,8 @@
 //!   versions or timestamps and duplicate entries are errors, never ignored.
 //!   Entries are written sorted by name and semver precedence, so the same
 //!   registry always has the same bytes.
-//! - **One writer at a time.** Add, remove, gc, sign, export and import hold
-//!   an exclusive lock on `.lock` for their whole read-modify-write and
+//! - **One writer at a time.** Add, remove, gc, sign, export, import and
+//!   mirror hold an exclusive lock on `.lock` for their whole read-modify-write and
 //!   re-read the index under it: concurrent writers never lose entries.
 //! - **Signed indexes, when asked for.** [`Registry::sign`] signs the exact
 //!   index bytes (ed25519); [`Registry::check_trust`] refuses an unsigned,
@@ -63,6 +63,11 @@
 //!   deterministic tar; [`Registry::import`] checks the signature, every
 //!   digest and the serial before writing, and leaves the registry byte for
 //!   byte unchanged on failure.
+//! - **Mirrors verify like imports.** [`Registry::mirror`] fetches a
+//!   registry from any static file server over HTTP(S), passes its index
+//!   through the same policy and serial checks, streams and hashes every
+//!   missing blob into a temporary file first, and admits with the same
+//!   code as an import: all or nothing.
 //!
 //! # Room to grow
 //!
@@ -102,6 +107,7 @@ mod error;
 mod fsio;
 mod index;
 mod lock;
+mod mirror;
 mod registry;
 mod signing;
 mod tar;
@@ -116,6 +122,7 @@ pub use digest::{Digest, DigestError};
 pub use error::Error;
 pub use fsio::write_atomic;
 pub use index::Entry;
+pub use mirror::{MAX_REDIRECTS, MirrorOptions};
 pub use registry::Registry;
 pub use signing::{PublicKey, SigningKey};
 pub use time::utc_timestamp;

@@ -5,6 +5,8 @@
 mod cli;
 mod env_toggle;
 mod golden;
+mod mirror;
+mod net;
 mod pins;
 mod registry;
 mod sandbox;

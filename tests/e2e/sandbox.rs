@@ -316,7 +316,7 @@ fn the_runtime_stays_healthy_after_every_kind_of_failure() {
         let runtime = Runtime::new().unwrap();
         let plugin = runtime.load(&std::fs::read(HOSTILE).unwrap()).unwrap();
         let grants = Grants::default();
-        let limits = Limits { timeout: std::time::Duration::from_millis(500), memory: 32 << 20 };
+        let limits = Limits { timeout: std::time::Duration::from_millis(500), memory: 32 << 20, ..Limits::default() };
         let ctx = CallContext { step: "s", grants: &grants, limits, observer: quiet() };
         let spin = plugin.run(&ctx, r#"{"attack":"spin"}"#).await;
         assert!(matches!(spin.result, Err(Failure::Timeout { .. })), "{:?}", spin.result);

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod http_server;
 
 /// The env-toggle plugin, built from `plugins/env-toggle`.
 pub const ENV_TOGGLE: &str = env!("GUEST_ENV_TOGGLE");

@@ -2,12 +2,16 @@
 //!
 //! Each capability has a grant written in the runbook (`runbook::GrantsDef`),
 //! a checked grant type built once before anything runs (`files::DirGrant`,
-//! `env::EnvGrant`), and a way to apply it to one sandbox instance
-//! ([`Grants::wasi_ctx`]). A plugin that asks for nothing gets nothing: no
-//! directories, no environment, no sockets, no name lookups.
+//! `env::EnvGrant`, `net::NetGrants`), and a way to apply it to one sandbox
+//! instance ([`Grants::wasi_ctx`] for files and environment; the runtime's
+//! `wasi:http` hooks for the network). A plugin that asks for nothing gets
+//! nothing: no directories, no environment, no HTTP. Sockets and name
+//! lookups are never granted, whatever the runbook says: the only way out is
+//! `wasi:http`, checked request by request.
 
 pub mod env;
 pub mod files;
+pub mod net;
 
 use serde::Serialize;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
@@ -58,6 +62,9 @@ impl Phase {
 pub struct Grants {
     pub dirs: Vec<files::DirGrant>,
     pub env: Vec<env::EnvGrant>,
+    /// Origins reachable through `wasi:http`; the runtime enforces them
+    /// request by request (`runtime::http`).
+    pub net: net::NetGrants,
 }
 
 impl Grants {

@@ -141,6 +141,10 @@ impl Host for StepState {
         Ok(crate::capability::files::copy_permissions(&self.dirs, &source, &target))
     }
 
+    fn check_request(&mut self, method: String, url: String) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.http.check_url(&method, &url))
+    }
+
     fn progress(&mut self, done: u64, total: Option<u64>, unit: String) -> wasmtime::Result<()> {
         let unit = self.log.clean(&unit.chars().take(32).collect::<String>());
         let event = Event::Progress { step: self.log.step.clone(), phase: self.log.phase, done, total, unit };

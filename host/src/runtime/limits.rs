@@ -1,4 +1,5 @@
-//! Per-step resource limits: wall-clock time and memory.
+//! Per-step resource limits: wall-clock time, memory, and bytes received
+//! over the network.
 //!
 //! Time is bounded twice, because each mechanism misses a case: the epoch
 //! deadline interrupts a guest spinning in wasm code, and a `tokio` timeout
@@ -19,6 +20,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MEMORY: u64 = 128 << 20;
 /// wasm32 cannot address more than 4 GiB.
 pub const MAX_MEMORY: u64 = 4 << 30;
+/// The default cap on response body bytes one call may receive over
+/// `wasi:http`, all requests together: enough for health checks and API
+/// answers, small enough that a runaway response cannot fill a disk or hold
+/// the step for long. Raise it per step (`max_received`) for downloads.
+pub const DEFAULT_MAX_RECEIVED: u64 = 64 << 20;
 
 /// Limits for one step, from the runbook (or the defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,6 +32,8 @@ pub struct Limits {
     #[serde(serialize_with = "serialize_duration")]
     pub timeout: Duration,
     pub memory: u64,
+    /// Response body bytes one call may receive over the network.
+    pub max_received: u64,
 }
 
 fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -34,13 +42,19 @@ fn serialize_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok,
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { timeout: DEFAULT_TIMEOUT, memory: DEFAULT_MEMORY }
+        Self { timeout: DEFAULT_TIMEOUT, memory: DEFAULT_MEMORY, max_received: DEFAULT_MAX_RECEIVED }
     }
 }
 
 impl std::fmt::Display for Limits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "timeout {}, memory {}", format_duration(self.timeout), format_size(self.memory))
+        write!(
+            f,
+            "timeout {}, memory {}, max_received {}",
+            format_duration(self.timeout),
+            format_size(self.memory),
+            format_size(self.max_received)
+        )
     }
 }
 

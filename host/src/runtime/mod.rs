@@ -14,6 +14,7 @@
 //!   process and other steps are unaffected.
 
 pub mod host_api;
+pub mod http;
 pub mod limits;
 pub mod output;
 
@@ -24,6 +25,7 @@ use serde::Serialize;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capability::{Grants, Phase};
 use host_api::{CallLog, LogLevel, LogRecord, Observer};
@@ -65,6 +67,19 @@ pub struct StepState {
     pub(crate) dirs: Vec<crate::capability::files::DirGrant>,
     /// Whether this call may change files (`run` and `undo` only).
     pub(crate) writable: bool,
+    http_ctx: WasiHttpCtx,
+    /// Checks and sends every `wasi:http` request (`http`).
+    pub(crate) http: http::HttpPolicy,
+}
+
+impl StepState {
+    /// Moves the network policy's log lines into the call's log.
+    fn drain_http_notes(&mut self) {
+        let notes = std::mem::take(&mut *self.http.notes.lock().unwrap_or_else(|e| e.into_inner()));
+        for (level, message) in notes {
+            self.log.record(level, &message);
+        }
+    }
 }
 
 impl std::fmt::Debug for StepState {
@@ -76,6 +91,15 @@ impl std::fmt::Debug for StepState {
 impl WasiView for StepState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for StepState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        // Every wasi:http call passes here, so denials reach the log next to
+        // the plugin's own lines.
+        self.drain_http_notes();
+        WasiHttpCtxView { ctx: &mut self.http_ctx, table: &mut self.table, hooks: &mut self.http }
     }
 }
 
@@ -106,6 +130,9 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        // Only `wasi:http/{types,outgoing-handler}`: the rest of wasi:http's
+        // world is already linked by wasmtime-wasi.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         bindings::backout::step::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
 
@@ -154,13 +181,14 @@ fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }
 
-/// Imports the host can satisfy. Capability-bearing interfaces that the host
-/// does not grant yet (`wasi:http`) are refused at load time, with a clear
-/// message, instead of failing at instantiation.
+/// Imports the host can satisfy; anything else is refused at load time, with
+/// a clear message, instead of failing at instantiation. `wasi:sockets` is
+/// linked (ordinary toolchains import it unused) but every socket and name
+/// lookup is denied; `wasi:http` is served only for outgoing requests, each
+/// checked against the step's `net` grant.
 fn supported_import(name: &str) -> bool {
     let base = name.split('@').next().unwrap_or(name);
-    base == "backout:step/host"
-        || base == "backout:step/types"
+    matches!(base, "backout:step/host" | "backout:step/types" | "wasi:http/types" | "wasi:http/outgoing-handler")
         || ["wasi:cli/", "wasi:io/", "wasi:clocks/", "wasi:filesystem/", "wasi:random/", "wasi:sockets/"]
             .iter()
             .any(|p| base.starts_with(p))
@@ -412,6 +440,7 @@ impl Plugin {
                 };
             }
         };
+        let deadline = started + ctx.limits.timeout;
         let state = StepState {
             wasi,
             table: ResourceTable::new(),
@@ -419,11 +448,12 @@ impl Plugin {
             log,
             dirs: ctx.grants.dirs.clone(),
             writable: phase.may_write(),
+            http_ctx: WasiHttpCtx::new(),
+            http: http::HttpPolicy::new(ctx.grants.net.clone(), phase, deadline, ctx.limits.max_received),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(HOSTCALL_FUEL);
-        let deadline = started + ctx.limits.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
@@ -441,6 +471,7 @@ impl Plugin {
         };
 
         let state = store.data_mut();
+        state.drain_http_notes();
         for (level, capture) in [(LogLevel::Stdout, &stdout), (LogLevel::Stderr, &stderr)] {
             let (text, dropped) = capture.take();
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -533,7 +564,8 @@ mod tests {
     fn only_non_capability_wasi_imports_are_supported() {
         assert!(supported_import("wasi:filesystem/types@0.2.3"));
         assert!(supported_import("backout:step/host@0.1.0"));
-        assert!(!supported_import("wasi:http/outgoing-handler@0.2.3"));
+        assert!(supported_import("wasi:http/outgoing-handler@0.2.3"));
+        assert!(!supported_import("wasi:http/incoming-handler@0.2.3"));
         assert!(!supported_import("acme:secret/keys"));
     }
 

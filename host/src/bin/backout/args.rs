@@ -194,6 +194,38 @@ pub enum RegistryCommand {
         /// The tar file
         bundle: PathBuf,
     },
+    /// Fetch a registry from a static file server over HTTP(S) and admit it,
+    /// all or nothing, verified like `import`
+    ///
+    /// The server serves a registry directory as it is, so any static file
+    /// server will do (`python3 -m http.server`, nginx): under URL it must
+    /// answer `index.toml`, `index.toml.sig` (a 404 means the index is
+    /// unsigned) and `blobs/sha256/<hex>` for every blob the index pins.
+    ///
+    /// Nothing received is trusted: the index must pass the trust file's
+    /// policy (signed by a trusted key, not older than the serial this host
+    /// accepted, not expired) and must not be older than this registry's.
+    /// Only blobs this registry lacks are downloaded, each into a temporary
+    /// file, hashed as it arrives and cut off as soon as it exceeds the size
+    /// the index gives it. When every blob is there and verified, the blobs,
+    /// the signature and the index are admitted as `import` does. On any
+    /// failure (wrong digest, dropped connection, HTTP error, timeout)
+    /// nothing is changed.
+    ///
+    /// Redirects are followed only within the URL's scheme, host and port;
+    /// proxy variables (HTTPS_PROXY, …) are ignored; connecting and each
+    /// wait for data time out after 30 s.
+    #[command(after_help = "\
+Example:
+  # publisher, connected side: serve the signed registry directory
+  python3 -m http.server --directory ~/.local/share/backout/registry 8000
+  # each host
+  backout registry mirror --from http://publisher.internal:8000")]
+    Mirror {
+        /// The registry directory's URL (`https://plugins.example/registry`)
+        #[arg(long, value_name = "URL")]
+        from: String,
+    },
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {

@@ -31,6 +31,9 @@ pub struct Config {
     in_plan: bool,
     #[serde(default)]
     count: u64,
+    /// HTTP method for `http`, `fetch` and `follow` (default GET).
+    #[serde(default)]
+    method: String,
 }
 
 /// The step; `Config.attack` picks what it does.
@@ -93,6 +96,29 @@ fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
             Ok(_) => escaped(format!("connected to {}", c.target)),
             Err(e) => Err(blocked(e)),
         },
+        // Network: `http` is a request the test expects the host to deny;
+        // `fetch` is a legitimate one; `follow` follows redirects by hand,
+        // each hop a new request.
+        "http" => match fetch(c, &c.target) {
+            Ok(r) => escaped(format!("HTTP {} from {}", r.status, c.target)),
+            Err(e) => Err(blocked(e)),
+        },
+        "fetch" => {
+            let r = fetch(c, &c.target).map_err(|e| StepError::failed(format!("fetch {}: {e}", c.target)))?;
+            let body = String::from_utf8_lossy(&r.body).into_owned();
+            Ok(Outcome::new(format!("fetched HTTP {}", r.status), json!({ "status": r.status, "body": body })))
+        }
+        "follow" => {
+            let mut url = c.target.clone();
+            for _ in 0..5 {
+                let r = fetch(c, &url).map_err(|e| blocked(format!("{url}: {e}")))?;
+                match r.location {
+                    Some(next) if (300..400).contains(&r.status) => url = next,
+                    _ => return escaped(format!("followed to {url}: HTTP {}", r.status)),
+                }
+            }
+            Err(StepError::failed("too many redirects"))
+        }
         "spin" => {
             let mut x: u64 = 0;
             loop {
@@ -141,6 +167,70 @@ fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
         "echo" => Ok(Outcome::new(format!("echo {}", c.contents), json!({ "value": c.contents, "path": c.path }))),
         other => Err(StepError::invalid_config(format!("unknown attack `{other}`"))),
     }
+}
+
+/// A response: status, `location` header, body.
+struct Fetched {
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+/// One request through raw `wasi:http` bindings, not the SDK: the authority
+/// goes to the host exactly as the test wrote it (`127.1:80`,
+/// `user@host`), so the tests prove the host's checks, not the SDK's.
+fn fetch(c: &Config, url: &str) -> Result<Fetched, String> {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+
+    let (scheme, rest) = url.split_once("://").ok_or("not a URL")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    let method = match c.method.as_str() {
+        "" | "GET" => Method::Get,
+        "POST" => Method::Post,
+        "DELETE" => Method::Delete,
+        other => Method::Other(other.to_string()),
+    };
+    request.set_method(&method).map_err(|()| "bad method")?;
+    let scheme = match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => Scheme::Other(other.to_string()),
+    };
+    request.set_scheme(Some(&scheme)).map_err(|()| "bad scheme")?;
+    request.set_authority(Some(authority)).map_err(|()| format!("bad authority `{authority}`"))?;
+    request.set_path_with_query(Some(path)).map_err(|()| "bad path")?;
+    let body = request.body().map_err(|()| "no body")?;
+    let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
+    let pollable = future.subscribe();
+    pollable.block();
+    drop(pollable);
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(format!("{code:?}")),
+        Some(Err(())) | None => return Err("no response".into()),
+    };
+    let status = response.status();
+    let headers = response.headers();
+    let location =
+        headers.get("location").first().map(|v| String::from_utf8_lossy(v).into_owned());
+    drop(headers);
+    let incoming = response.consume().map_err(|()| "no body")?;
+    let stream = incoming.stream().map_err(|()| "no stream")?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(wasip2::io::streams::StreamError::Closed) => break,
+            Err(e) => return Err(format!("reading the body: {e:?}")),
+        }
+    }
+    Ok(Fetched { status, location, body: bytes })
 }
 
 impl Step for Hostile {

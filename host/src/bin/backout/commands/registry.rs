@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use backout::runtime::{Runtime, WORLD};
-use backout_registry::{AcceptedSerials, Registry, SigningKey, VersionReq};
+use backout_registry::{AcceptedSerials, ImportReport, MirrorOptions, Registry, SigningKey, Trusted, VersionReq};
 use serde_json::json;
 
 use super::{Ctx, describe, print_json};
@@ -25,6 +25,7 @@ pub async fn dispatch(ctx: &Ctx, command: RegistryCommand) -> Exit {
         RegistryCommand::Sign { key, expires_in } => sign(ctx, &key, expires_in.as_deref()),
         RegistryCommand::Export { to } => export(ctx, &to),
         RegistryCommand::Import { bundle } => import(ctx, &bundle),
+        RegistryCommand::Mirror { from } => mirror(ctx, &from),
     };
     finish(result)
 }
@@ -45,6 +46,8 @@ fn hint_for(message: &str) -> Option<&'static str> {
         Some("create one with `backout registry init` or `backout registry add FILE`")
     } else if message.contains("not signed") || message.contains("signature") {
         Some("the publisher signs with `backout registry sign --key FILE`; hosts list trusted keys in the trust file")
+    } else if message.contains("no registry is published there") {
+        Some("serve the registry directory itself: URL/index.toml, URL/index.toml.sig and URL/blobs/sha256/<hex>")
     } else {
         None
     }
@@ -212,25 +215,65 @@ fn export(ctx: &Ctx, to: &Path) -> anyhow::Result<()> {
 fn import(ctx: &Ctx, bundle: &Path) -> anyhow::Result<()> {
     let trust = ctx.trust_store()?;
     let path = ctx.accepted_serials_path();
-    let mut accepted = AcceptedSerials::load(&path)?;
+    let accepted = AcceptedSerials::load(&path)?;
     // The bundle's key is known only from its signature; check with no
     // recorded serial first, then against the serial this host accepted.
     let accepted_serial = Registry::bundle_signer(bundle)?.and_then(|key| accepted.get(&key));
     let report = Registry::import(&ctx.registry, bundle, &trust, accepted_serial, SystemTime::now())?;
-    if let backout_registry::Trusted::Signed { key, serial, .. } = &report.trusted {
+    admitted(ctx, accepted, &report, &bundle.display().to_string(), "imported")
+}
+
+fn mirror(ctx: &Ctx, from: &str) -> anyhow::Result<()> {
+    let trust = ctx.trust_store()?;
+    let accepted = AcceptedSerials::load(&ctx.accepted_serials_path())?;
+    let report =
+        Registry::mirror(&ctx.registry, from, &trust, &accepted, SystemTime::now(), &MirrorOptions::default())?;
+    admitted(ctx, accepted, &report, from, "mirrored")
+}
+
+/// Records the accepted serial and prints what an import or a mirror
+/// admitted from `source` (a bundle path or a URL).
+fn admitted(
+    ctx: &Ctx,
+    mut accepted: AcceptedSerials,
+    report: &ImportReport,
+    source: &str,
+    verb: &str,
+) -> anyhow::Result<()> {
+    if let Trusted::Signed { key, serial, .. } = &report.trusted {
         accepted.record(key, *serial);
-        accepted.save(&path)?;
+        accepted.save(&ctx.accepted_serials_path())?;
     }
-    if report.unchanged {
-        println!("`{}` already holds serial {}; nothing changed", ctx.registry.display(), report.serial);
-    } else {
-        println!(
-            "imported serial {}: {} plugins, {} new blobs, into `{}`",
+    let added_bytes: u64 = report
+        .added_blobs
+        .iter()
+        .filter_map(|digest| report.entries.iter().find(|e| e.digest == *digest))
+        .map(|e| e.size)
+        .sum();
+    match ctx.output {
+        Output::Json => print_json(&json!({
+            "from": source,
+            "registry": ctx.registry,
+            "serial": report.serial,
+            "unchanged": report.unchanged,
+            "entries": report.entries,
+            "added_blobs": report.added_blobs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "added_bytes": added_bytes,
+            "signed_by": match &report.trusted {
+                Trusted::Signed { key_name, key, .. } => json!({ "name": key_name, "key": key.to_string() }),
+                Trusted::NotConfigured => serde_json::Value::Null,
+            },
+        })),
+        Output::Text if report.unchanged => {
+            println!("`{}` already holds serial {}; nothing changed", ctx.registry.display(), report.serial);
+        }
+        Output::Text => println!(
+            "{verb} serial {} from `{source}`: {} plugins, {} new blobs ({added_bytes} bytes), into `{}`",
             report.serial,
             report.entries.len(),
             report.added_blobs.len(),
             ctx.registry.display()
-        );
+        ),
     }
     Ok(())
 }
