@@ -4,7 +4,8 @@
 # runbook on a real .env file (CRLF line endings, comments, quotes, no final
 # newline), showing the plan, the run, and exactly which bytes changed; then
 # a real database rollback: the newest matching SQLite backup, checked,
-# swapped in atomically with a safety copy of the current database.
+# swapped in atomically with a safety copy of the current database; and a
+# smoke test against an HTTP API the demo starts on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup.sh
@@ -16,8 +17,8 @@ if ! command -v sqlite3 >/dev/null; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q sqlite3
 fi
 
-echo "==> building the env-toggle and sqlite-restore plugins (wasm32-wasip2 components) and backout"
-cargo build --locked --release --target wasm32-wasip2 -p env-toggle -p sqlite-restore
+echo "==> building the env-toggle, sqlite-restore and smoke-test plugins (wasm32-wasip2 components) and backout"
+cargo build --locked --release --target wasm32-wasip2 -p env-toggle -p sqlite-restore -p smoke-test
 cargo build --locked -p backout
 backout="$PWD/target/debug/backout"
 plugin="$PWD/target/wasm32-wasip2/release/env_toggle.wasm"
@@ -73,4 +74,23 @@ for copy in "$work"/data/cortex.db.backout-*.bak; do
   echo "safety copy:   $(sqlite3 "file:$copy?immutable=1" "$counts")  ($copy)"
 done
 ls -la "$work/data"
+
+echo; echo "==> is it healthy again? tests/demo/service.py stands in for the API the rollback brought back"
+smoke_plugin="$PWD/target/wasm32-wasip2/release/smoke_test.wasm"
+"$backout" registry add "$smoke_plugin"
+coproc SERVICE { exec python3 tests/demo/service.py; }
+trap 'kill "$SERVICE_PID" 2>/dev/null || true' EXIT
+read -r port <&"${SERVICE[0]}"
+api="http://127.0.0.1:$port"
+export API_KEY="demo-key-$RANDOM$RANDOM"
+
+echo; echo "==> backout plan tests/demo/smoke.toml --var api=$api   (sends nothing)"
+"$backout" plan tests/demo/smoke.toml --var "api=$api"
+
+echo; echo "==> backout run --yes tests/demo/smoke.toml --var api=$api"
+"$backout" run --yes tests/demo/smoke.toml --var "api=$api"
+
+echo; echo "==> the API key was sent in headers but never written down:"
+if grep -rq "$API_KEY" "$work/state"; then echo "LEAKED into the journal"; exit 1; else echo "not in the journal ($work/state/runs)"; fi
+
 echo; echo "The registry, journal, app, data and backup directories are in $work"

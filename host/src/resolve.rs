@@ -283,7 +283,7 @@ impl Resolver<'_> {
         let mut problems = Vec::new();
         let dirs = capability::files::check(&grants.get_ref().dirs, vars, self.parsed, &mut problems);
         let env = capability::env::check(&grants.get_ref().env, &*self.options.env, self.parsed, &mut problems);
-        let net = capability::net::check(&grants.get_ref().net, self.parsed, &mut problems);
+        let net = capability::net::check(&grants.get_ref().net, vars, self.parsed, &mut problems);
         let ok = problems.is_empty();
         self.problems.extend(problems.into_iter().map(|d| d.in_step(id)));
         ok.then_some(Grants { dirs, env, net })

@@ -33,8 +33,11 @@
 //! is already a component.
 
 pub mod fs;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod log;
 mod types;
+pub mod vars;
 
 pub use serde_json::{Value, json};
 pub use types::{Action, FileAccess, Info, Needs, Outcome, StepError};

@@ -10,6 +10,7 @@ mod net;
 mod pins;
 mod registry;
 mod sandbox;
+mod smoke_test;
 mod sqlite_restore;
 
 /// The binary under test.

@@ -10,6 +10,8 @@ pub mod http_server;
 pub const ENV_TOGGLE: &str = env!("GUEST_ENV_TOGGLE");
 /// The test-only plugin that attacks its sandbox, built from `tests/plugins/hostile`.
 pub const HOSTILE: &str = env!("GUEST_HOSTILE");
+/// The smoke-test plugin, built from `plugins/smoke-test`.
+pub const SMOKE_TEST: &str = env!("GUEST_SMOKE_TEST");
 /// The sqlite-restore plugin, built from `plugins/sqlite-restore` (SQLite
 /// compiled in; the wasm C toolchain comes from `tests/setup.sh`).
 pub const SQLITE_RESTORE: &str = env!("GUEST_SQLITE_RESTORE");

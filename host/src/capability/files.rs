@@ -17,7 +17,6 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::diagnostic::Diagnostic;
 use crate::runbook::{DirDef, Parsed};
-use crate::template::Template;
 
 /// What a step may do in a granted directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,7 +70,7 @@ pub fn check(
         let def = def.get_ref();
         let host_at = parsed.locate(&def.host.span());
         let guest_at = parsed.locate(&def.guest.span());
-        let host = match render(def.host.get_ref(), vars).and_then(|h| check_host(&h)) {
+        let host = match super::render_grant(def.host.get_ref(), vars).and_then(|h| check_host(&h)) {
             Ok(h) => Some(h),
             Err(e) => {
                 problems.push(Diagnostic::error(e).at(host_at));
@@ -180,16 +179,6 @@ fn open_confined(grant: &DirGrant, rel: &Path, guest: &str) -> Result<std::fs::F
         .map_err(|e| format!("failed to open granted directory `{}`: {e}", grant.guest))?;
     cap_primitives::fs::open(&dir, rel, cap_primitives::fs::OpenOptions::new().read(true))
         .map_err(|e| format!("failed to open `{guest}`: {e}"))
-}
-
-fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let template = Template::parse(text)?;
-    if template.needs_outputs() {
-        return Err(format!(
-            "`{text}` uses a step output; grants are fixed before anything runs and may use only `${{vars.*}}`"
-        ));
-    }
-    template.render(vars, &BTreeMap::new())
 }
 
 fn check_host(text: &str) -> Result<PathBuf, String> {

@@ -13,10 +13,23 @@ pub mod env;
 pub mod files;
 pub mod net;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use crate::runtime::output::CapturedOutput;
+use crate::template::{Segment, Template};
+
+/// Substitutes `${vars.*}` in a grant. Grants are fixed before anything
+/// runs, so step outputs and plugin-side references are refused.
+pub(crate) fn render_grant(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let template = Template::parse(text)?;
+    if template.references().any(|s| !matches!(s, Segment::Var { .. })) {
+        return Err(format!("`{text}`: grants are fixed before anything runs and may use only `${{vars.*}}`"));
+    }
+    template.render(vars, &BTreeMap::new())
+}
 
 /// Why the host is calling into a plugin; decides how much of the grants it
 /// gets.

@@ -25,7 +25,7 @@
 //! answer must not turn an API grant into a grant of the instance's
 //! credentials endpoint.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -306,7 +306,8 @@ impl NetGrants {
     }
 
     /// Whether `method` to the origin `scheme://authority` is allowed in a
-    /// call of this phase. `plan` may only read; `describe` gets no network.
+    /// call of this phase. `plan` and `verify` may only read (as their
+    /// directory mounts are read-only); `describe` gets no network.
     pub fn check(
         &self,
         phase: super::Phase,
@@ -318,9 +319,10 @@ impl NetGrants {
         if phase == Phase::Describe {
             return Err(Denied("`describe` may not use the network".into()));
         }
-        if phase == Phase::Plan && !matches!(method, "GET" | "HEAD") {
+        if matches!(phase, Phase::Plan | Phase::Verify) && !matches!(method, "GET" | "HEAD") {
             return Err(Denied(format!(
-                "`plan` may only send GET and HEAD requests, not {method}: plan changes nothing"
+                "`{}` may only send GET and HEAD requests, not {method}: it changes nothing",
+                phase.as_str()
             )));
         }
         let origin = Origin::of_request(scheme, authority).map_err(Denied)?;
@@ -382,12 +384,17 @@ pub enum Resolution {
     Failed(String),
 }
 
-/// Checks one step's `net` grants.
-pub fn check(defs: &[Spanned<String>], parsed: &Parsed, problems: &mut Vec<Diagnostic>) -> NetGrants {
+/// Checks one step's `net` grants (`${vars.*}` substituted first).
+pub fn check(
+    defs: &[Spanned<String>],
+    vars: &BTreeMap<String, String>,
+    parsed: &Parsed,
+    problems: &mut Vec<Diagnostic>,
+) -> NetGrants {
     let mut origins: Vec<Origin> = Vec::new();
     for def in defs {
         let at = parsed.locate(&def.span());
-        match Origin::parse_grant(def.get_ref()) {
+        match super::render_grant(def.get_ref(), vars).and_then(|text| Origin::parse_grant(&text)) {
             Ok(origin) if origins.contains(&origin) => {
                 problems.push(Diagnostic::error(format!("{origin} is granted twice")).at(at));
             }
@@ -490,7 +497,9 @@ mod tests {
         let post = g.check(Phase::Plan, "POST", Some("http"), Some("127.0.0.1:3000")).unwrap_err();
         assert!(post.0.contains("only send GET and HEAD"), "{post}");
         assert!(g.check(Phase::Describe, "GET", Some("http"), Some("127.0.0.1:3000")).is_err());
-        assert!(g.check(Phase::Verify, "POST", Some("http"), Some("127.0.0.1:3000")).is_ok());
+        assert!(g.check(Phase::Verify, "POST", Some("http"), Some("127.0.0.1:3000")).is_err());
+        assert!(g.check(Phase::Verify, "GET", Some("http"), Some("127.0.0.1:3000")).is_ok());
+        assert!(g.check(Phase::Undo, "DELETE", Some("http"), Some("127.0.0.1:3000")).is_ok());
     }
 
     #[test]
