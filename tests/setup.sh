@@ -36,3 +36,9 @@ if ! command -v clang-16 >/dev/null || ! command -v llvm-ar-16 >/dev/null || [ !
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang-16 llvm-16 wasi-libc
 fi
+
+# Plugins in other languages: each SDK installs its own toolchain
+# (componentize-py, componentize-js, wit-bindgen for C) when it is missing.
+for lang_setup in sdk/*/setup.sh; do
+  [ -e "$lang_setup" ] && bash "$lang_setup"
+done
