@@ -8,6 +8,7 @@ mod golden;
 mod mirror;
 mod net;
 mod pins;
+mod qdrant;
 mod registry;
 mod sandbox;
 mod smoke_test;

@@ -5,11 +5,14 @@
 
 pub mod cli;
 pub mod http_server;
+pub mod qdrant_double;
 
 /// The env-toggle plugin, built from `plugins/env-toggle`.
 pub const ENV_TOGGLE: &str = env!("GUEST_ENV_TOGGLE");
 /// The test-only plugin that attacks its sandbox, built from `tests/plugins/hostile`.
 pub const HOSTILE: &str = env!("GUEST_HOSTILE");
+/// The qdrant-snapshot plugin, built from `plugins/qdrant-snapshot`.
+pub const QDRANT_SNAPSHOT: &str = env!("GUEST_QDRANT_SNAPSHOT");
 /// The smoke-test plugin, built from `plugins/smoke-test`.
 pub const SMOKE_TEST: &str = env!("GUEST_SMOKE_TEST");
 /// The sqlite-restore plugin, built from `plugins/sqlite-restore` (SQLite
