@@ -20,6 +20,8 @@ pub mod execute;
 pub mod journal;
 pub mod lockfile;
 pub mod plan;
+/// Durations and sizes: the SDK's grammar, shared with plugins (one file, two crates).
+#[path = "../../sdk/src/quantity.rs"]
 pub mod quantity;
 pub mod redact;
 pub mod report;

@@ -36,6 +36,7 @@ pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod log;
+pub mod quantity;
 mod types;
 pub mod vars;
 

@@ -9,11 +9,7 @@ use backout_tests::http_server::{Response, TestServer};
 use backout_tests::{ENV_TOGGLE, HOSTILE};
 
 use crate::bin;
-
-fn ok(out: Output) -> Output {
-    assert_eq!(out.code, 0, "{}", out.all());
-    out
-}
+use crate::registry::{host_trusting, ok, publisher};
 
 /// Exit code 2 (like every refused registry command) with `text` on stderr.
 fn refused(out: Output, text: &str) -> Output {
@@ -22,23 +18,6 @@ fn refused(out: Output, text: &str) -> Output {
     out
 }
 
-/// A publisher whose registry holds the hostile plugin, signed; and its public key.
-fn publisher() -> (Sandbox, PathBuf, String) {
-    let sb = Sandbox::new(bin());
-    sb.add(HOSTILE);
-    let key = sb.path().join("acme.key");
-    let out = ok(sb.run(&["key", "generate", "--out", key.to_str().unwrap()]));
-    let public = out.stdout.lines().find_map(|l| l.strip_prefix("public key: ")).unwrap().to_string();
-    ok(sb.run(&["registry", "sign", "--key", key.to_str().unwrap()]));
-    (sb, key, public)
-}
-
-/// A host that trusts `public`, and its trust file.
-fn host_trusting(public: &str) -> (Sandbox, String) {
-    let sb = Sandbox::new(bin());
-    let trust = sb.write("trust.toml", format!("format = 1\n\n[[key]]\nname = \"acme\"\npublic = \"{public}\"\n"));
-    (sb, trust.to_str().unwrap().to_string())
-}
 
 fn mirror(host: &Sandbox, trust: &str, url: &str) -> Output {
     host.run(&["--trust", trust, "registry", "mirror", "--from", url])
@@ -81,7 +60,8 @@ fn a_signed_registry_is_mirrored_and_a_locked_runbook_runs_from_it() {
     let server = TestServer::serve_dir(publisher.registry());
 
     let (host, trust) = host_trusting(&public);
-    let out = ok(mirror(&host, &trust, &format!("{}/", server.url())));
+    let trust = trust.to_str().unwrap();
+    let out = ok(mirror(&host, trust, &format!("{}/", server.url())));
     assert!(out.stdout.contains("mirrored serial 2 from"), "{}", out.all());
     assert_eq!(blob_requests(&server), 1);
     let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
@@ -100,13 +80,13 @@ fn a_signed_registry_is_mirrored_and_a_locked_runbook_runs_from_it() {
         std::fs::copy(publisher.path().join(file), host.path().join(file)).unwrap();
     }
     let runbook = host.path().join("runbook.toml");
-    let out = ok(host.run(&["--trust", &trust, "run", "--yes", runbook.to_str().unwrap()]));
+    let out = ok(host.run(&["--trust", trust, "run", "--yes", runbook.to_str().unwrap()]));
     assert!(out.stdout.contains("Run succeeded"), "{}", out.all());
 
     // Up to date: the index and signature are fetched again, no blob.
     let before = snapshot(&host.registry());
     let requests = server.count();
-    let out = ok(host.run(&["--trust", &trust, "--output", "json", "registry", "mirror", "--from", &server.url()]));
+    let out = ok(host.run(&["--trust", trust, "--output", "json", "registry", "mirror", "--from", &server.url()]));
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["unchanged"], true, "{}", out.stdout);
     assert_eq!(report["added_blobs"].as_array().unwrap().len(), 0);
@@ -125,9 +105,10 @@ fn a_wrong_blob_leaves_the_registry_byte_for_byte_unchanged() {
     let server = serve_dir_except(publisher.registry(), hex.clone(), Response::bytes(200, wrong));
 
     let (host, trust) = host_trusting(&public);
+    let trust = trust.to_str().unwrap();
     host.add(ENV_TOGGLE);
     let before = snapshot(&host.registry());
-    let out = refused(mirror(&host, &trust, &server.url()), "the mirror is corrupt or was tampered with");
+    let out = refused(mirror(&host, trust, &server.url()), "the mirror is corrupt or was tampered with");
     assert!(
         out.stderr
             .contains(&format!("blob `sha256:{hex}` from `{}/blobs/sha256/{hex}` has digest `sha256:", server.url())),
@@ -149,9 +130,10 @@ fn a_connection_dropped_mid_blob_leaves_nothing_behind() {
         serve_dir_except(publisher.registry(), hex.clone(), Response::bytes(200, bytes.clone()).cut_after(half));
 
     let (host, trust) = host_trusting(&public);
+    let trust = trust.to_str().unwrap();
     host.add(ENV_TOGGLE);
     let before = snapshot(&host.registry());
-    let out = refused(mirror(&host, &trust, &server.url()), &format!("failed to fetch blob `sha256:{hex}`"));
+    let out = refused(mirror(&host, trust, &server.url()), &format!("failed to fetch blob `sha256:{hex}`"));
     assert!(
         out.stderr.contains(&format!("the connection was lost after {half} of {} bytes", bytes.len())),
         "{}",
@@ -162,7 +144,8 @@ fn a_connection_dropped_mid_blob_leaves_nothing_behind() {
 
     // Into a registry that does not exist yet: still no index, no blob, no temporary.
     let (fresh, trust) = host_trusting(&public);
-    refused(mirror(&fresh, &trust, &server.url()), "the connection was lost");
+    let trust = trust.to_str().unwrap();
+    refused(mirror(&fresh, trust, &server.url()), "the connection was lost");
     assert!(!fresh.registry().join("index.toml").exists());
     assert!(snapshot(&fresh.registry()).keys().all(|p| p.ends_with(".lock")), "{:?}", snapshot(&fresh.registry()));
 }
@@ -173,9 +156,10 @@ fn a_blob_the_mirror_does_not_have_is_a_404_error() {
     let hex = sha256_file(HOSTILE);
     let server = serve_dir_except(publisher.registry(), hex.clone(), Response::not_found());
     let (host, trust) = host_trusting(&public);
+    let trust = trust.to_str().unwrap();
     host.add(ENV_TOGGLE);
     let before = snapshot(&host.registry());
-    let out = refused(mirror(&host, &trust, &server.url()), &format!("the mirror has no blob `sha256:{hex}`"));
+    let out = refused(mirror(&host, trust, &server.url()), &format!("the mirror has no blob `sha256:{hex}`"));
     assert!(out.stderr.contains("answered HTTP 404; the mirror is incomplete"), "{}", out.all());
     assert_eq!(snapshot(&host.registry()), before);
 }
@@ -188,7 +172,8 @@ fn an_unsigned_mirror_is_refused_once_a_key_is_trusted() {
     let server = TestServer::serve_dir(unsigned.registry());
 
     let (host, trust) = host_trusting(&public);
-    let out = refused(mirror(&host, &trust, &server.url()), "is not signed (no `index.toml.sig`)");
+    let trust = trust.to_str().unwrap();
+    let out = refused(mirror(&host, trust, &server.url()), "is not signed (no `index.toml.sig`)");
     assert!(out.stderr.contains(&format!("`{}/index.toml`", server.url())), "{}", out.all());
     assert_eq!(blob_requests(&server), 0, "nothing is downloaded before the policy passes");
     assert!(!host.registry().exists(), "nothing was created");
@@ -216,9 +201,10 @@ fn an_older_serial_is_refused_without_downloading() {
     let replayed = TestServer::serve_dir(old);
 
     let (host, trust) = host_trusting(&public);
-    ok(mirror(&host, &trust, &current.url()));
+    let trust = trust.to_str().unwrap();
+    ok(mirror(&host, trust, &current.url()));
     let before = snapshot(&host.registry());
-    let out = refused(mirror(&host, &trust, &replayed.url()), "refusing a rollback");
+    let out = refused(mirror(&host, trust, &replayed.url()), "refusing a rollback");
     assert!(out.stderr.contains("serial `2`, older than serial `3`"), "{}", out.all());
     assert_eq!(blob_requests(&replayed), 0);
     assert_eq!(snapshot(&host.registry()), before);
@@ -226,7 +212,7 @@ fn an_older_serial_is_refused_without_downloading() {
     // A fresh registry on the same host: the recorded serial refuses it too.
     let out = host.run(&[
         "--trust",
-        &trust,
+        trust,
         "--registry",
         host.path().join("other").to_str().unwrap(),
         "registry",

@@ -15,13 +15,13 @@ fn echo_runbook(sb: &Sandbox, uses: &str) -> PathBuf {
     )
 }
 
-fn ok(out: Output) -> Output {
+pub(crate) fn ok(out: Output) -> Output {
     assert_eq!(out.code, 0, "{}", out.all());
     out
 }
 
 /// A publisher with a signing key and a signed registry holding the hostile plugin.
-fn publisher() -> (Sandbox, PathBuf, String) {
+pub(crate) fn publisher() -> (Sandbox, PathBuf, String) {
     let sb = Sandbox::new(bin());
     sb.add(HOSTILE);
     let key = sb.path().join("acme.key");
@@ -32,7 +32,7 @@ fn publisher() -> (Sandbox, PathBuf, String) {
 }
 
 /// A host that trusts `public`.
-fn host_trusting(public: &str) -> (Sandbox, PathBuf) {
+pub(crate) fn host_trusting(public: &str) -> (Sandbox, PathBuf) {
     let sb = Sandbox::new(bin());
     let trust = sb.write("trust.toml", format!("format = 1\n\n[[key]]\nname = \"acme\"\npublic = \"{public}\"\n"));
     (sb, trust)

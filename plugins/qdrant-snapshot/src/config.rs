@@ -271,10 +271,6 @@ impl Config {
         let timeout = match &self.timeout {
             None => DEFAULT_TIMEOUT,
             Some(text) => match parse_duration(text) {
-                Ok(d) if d.is_zero() => {
-                    problems.push("`timeout` must be longer than zero".to_owned());
-                    DEFAULT_TIMEOUT
-                }
                 Ok(d) if d > MAX_TIMEOUT => {
                     problems.push(format!("`timeout` may be at most 24h, not `{text}`"));
                     DEFAULT_TIMEOUT
@@ -605,21 +601,7 @@ fn is_env_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// `500ms`, `30s`, `2m`, `1h` (a whole number and a unit).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = t.split_at(digits);
-    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as `30s`, `500ms` or `5m`"))?;
-    let ms = match unit.trim() {
-        "ms" => Some(n),
-        "s" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        _ => return Err(format!("`{text}` has no unit: write `ms`, `s`, `m` or `h` (`30s`)")),
-    };
-    ms.map(Duration::from_millis).ok_or_else(|| format!("`{text}` is too long"))
-}
+pub use backout_sdk::quantity::parse_duration;
 
 /// The config's JSON Schema (draft 2020-12), for people and tools. `plan`
 /// stays the authority: it also checks what a schema cannot say (keys that
@@ -839,7 +821,7 @@ mod tests {
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("1.5s").is_err());
         let e = validate(with(json!({ "action": "list", "timeout": "0s" }))).unwrap_err();
-        assert!(e.contains("longer than zero"), "{e}");
+        assert!(e.contains("greater than zero"), "{e}");
         let e = validate(with(json!({ "action": "list", "timeout": "2d" }))).unwrap_err();
         assert!(e.contains("`timeout`"), "{e}");
     }

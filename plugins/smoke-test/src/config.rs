@@ -644,73 +644,7 @@ fn kind(value: &Value) -> &'static str {
 // Durations and sizes (the host's syntax: a whole number and a unit)
 // ---------------------------------------------------------------------------
 
-/// Parses `500ms`, `2s`, `1m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = split_number(text)?;
-    let ms: u64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "" => return Err(format!("`{text}` has no unit; write for example `500ms`, `2s` or `1m`")),
-        other => return Err(format!("unknown duration unit `{other}` in `{text}`; use `ms`, `s`, `m` or `h`")),
-    };
-    let total = number.checked_mul(ms).ok_or_else(|| format!("duration `{text}` is too large"))?;
-    if total == 0 {
-        return Err(format!("duration `{text}` must be greater than zero"));
-    }
-    Ok(Duration::from_millis(total))
-}
-
-/// Parses `512KiB`, `1MiB` (binary), `1KB`, `1MB` (decimal) or `100B`.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let (number, unit) = split_number(text)?;
-    let factor: u64 = match unit {
-        "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "" => return Err(format!("`{text}` has no unit; write for example `1MiB` or `512KiB`")),
-        other => {
-            return Err(format!("unknown size unit `{other}` in `{text}`; use `B`, `KiB`, `MiB`, `KB` or `MB`"));
-        }
-    };
-    let total = number.checked_mul(factor).ok_or_else(|| format!("size `{text}` is too large"))?;
-    if total == 0 {
-        return Err(format!("size `{text}` must be greater than zero"));
-    }
-    Ok(total)
-}
-
-fn split_number(text: &str) -> Result<(u64, &str), String> {
-    let trimmed = text.trim();
-    let digits = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
-    if digits == 0 {
-        return Err(format!("`{text}` does not start with a whole number"));
-    }
-    let number = trimmed[..digits].parse::<u64>().map_err(|_| format!("`{text}` is too large"))?;
-    Ok((number, trimmed[digits..].trim_start()))
-}
-
-/// `500ms`, `5s`, `1m 30s`: a duration as the runbook would write it.
-pub fn show_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1_000 {
-        return format!("{ms}ms");
-    }
-    if !ms.is_multiple_of(1_000) {
-        return format!("{:.1}s", d.as_secs_f64());
-    }
-    let secs = ms / 1_000;
-    match (secs / 60, secs % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m {s}s"),
-    }
-}
+pub use backout_sdk::quantity::{format_duration as show_duration, parse_duration, parse_size};
 
 // ---------------------------------------------------------------------------
 // Schema
@@ -1117,7 +1051,7 @@ mod tests {
         assert!(parse_size("1024").unwrap_err().contains("no unit"));
         assert_eq!(show_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(show_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(show_duration(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(show_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(show_duration(Duration::from_secs(120)), "2m");
     }
 

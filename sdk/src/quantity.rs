@@ -1,5 +1,10 @@
 //! Durations (`30s`, `2m`) and byte sizes (`128MiB`) as runbooks write them.
 //!
+//! One grammar for the whole project: the host reads a step's `timeout`,
+//! `memory` and `max_received` with this very file (`host/src/lib.rs`
+//! includes it by path) and plugins read their own config with it, so
+//! `timeout = "5s"` means the same thing everywhere in a runbook.
+//!
 //! Parsed strictly: a unit is required, and an unknown unit is an error that
 //! lists the known ones, because `timeout = "30"` meaning thirty seconds or
 //! thirty minutes is exactly the kind of guess a rollback must not make.
