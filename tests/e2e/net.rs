@@ -11,6 +11,7 @@ use std::sync::Arc;
 use backout_tests::HOSTILE;
 use backout_tests::cli::{Output, Sandbox};
 use backout_tests::http_server::{Response, TestServer};
+use backout_tests::tls::TestCa;
 use serde_json::json;
 
 use crate::bin;
@@ -42,6 +43,18 @@ fn runbook(sb: &Sandbox, with: &str, net: &[String], extra: &str) -> PathBuf {
 fn run(sb: &Sandbox, with: &str, net: &[String], extra: &str) -> Output {
     let runbook = runbook(sb, with, net, extra);
     sb.run(&["run", "--yes", runbook.to_str().unwrap()])
+}
+
+/// `run`, with the host trusting the CA in `ca_file` (`SSL_CERT_FILE`).
+fn run_trusting(sb: &Sandbox, ca_file: &std::path::Path, with: &str, net: &[String]) -> Output {
+    let runbook = runbook(sb, with, net, "");
+    let out =
+        sb.command().args(["run", "--yes", runbook.to_str().unwrap()]).env("SSL_CERT_FILE", ca_file).output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 fn assert_blocked(out: &Output) {
@@ -222,4 +235,41 @@ fn a_granted_name_that_resolves_to_link_local_is_refused() {
     });
     assert_eq!(server.count(), 1, "only the api.test request may arrive");
     assert_eq!(server.requests()[0].header("host"), Some(format!("api.test:{port}").as_str()));
+}
+
+/// HTTPS: the host verifies the server's certificate against the system's
+/// CA store (here a test CA, through `SSL_CERT_FILE`) for the granted name,
+/// after resolving and checking the name itself.
+#[test]
+fn https_reaches_a_granted_name_whose_certificate_is_trusted() {
+    let ca = TestCa::new();
+    let server = TestServer::start_tls(ca.server_config(&["localhost"]), |_, _| {
+        Response::json(200, &json!({ "status": "healthy" }))
+    });
+    let origin = format!("https://localhost:{}", server.port());
+    let sb = arena();
+    let out = run_trusting(&sb, &ca.ca_file, &format!(r#"attack = "fetch", target = "{origin}/health""#), &[origin]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("fetched HTTP 200"), "{}", out.all());
+    assert_eq!(server.count(), 1);
+}
+
+#[test]
+fn https_refuses_a_certificate_for_another_name_or_from_an_untrusted_ca() {
+    let ca = TestCa::new();
+    let wrong_name = TestServer::start_tls(ca.server_config(&["other.test"]), |_, _| Response::json(200, &json!({})));
+    let origin = format!("https://localhost:{}", wrong_name.port());
+    let sb = arena();
+    let out = run_trusting(&sb, &ca.ca_file, &format!(r#"attack = "http", target = "{origin}/""#), &[origin]);
+    assert_blocked(&out);
+    assert!(out.stdout.contains("TlsCertificateError"), "{}", out.all());
+    assert_eq!(wrong_name.count(), 0, "no request may follow a failed handshake");
+
+    let right_name = TestServer::start_tls(ca.server_config(&["localhost"]), |_, _| Response::json(200, &json!({})));
+    let origin = format!("https://localhost:{}", right_name.port());
+    let stranger = TestCa::new();
+    let out = run_trusting(&sb, &stranger.ca_file, &format!(r#"attack = "http", target = "{origin}/""#), &[origin]);
+    assert_blocked(&out);
+    assert!(out.stdout.contains("TlsCertificateError"), "{}", out.all());
+    assert_eq!(right_name.count(), 0);
 }

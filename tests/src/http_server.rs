@@ -6,7 +6,8 @@
 //!
 //! It is deliberately small and synchronous (std only, a thread per
 //! connection, `Connection: close` on every answer) so what it does on the
-//! wire is obvious from the code. "The server received no request" is
+//! wire is obvious from the code. [`TestServer::start_tls`] serves the same
+//! over real TLS (rustls) with a certificate from [`crate::tls::TestCa`]. "The server received no request" is
 //! [`TestServer::count`] `== 0`: an accepted connection that never sends a
 //! request line is not counted as a request.
 
@@ -112,6 +113,9 @@ impl Response {
 
 type Handler = dyn Fn(&Recorded, usize) -> Response + Send + Sync;
 
+/// Server-side TLS, when the server speaks HTTPS.
+type Tls = Option<Arc<rustls::ServerConfig>>;
+
 /// A running server; stops when dropped.
 pub struct TestServer {
     addr: SocketAddr,
@@ -129,6 +133,21 @@ impl TestServer {
     /// Starts a server on 127.0.0.1 and a free port. `handler` gets each
     /// request and its index (0 for the first request the server received).
     pub fn start(handler: impl Fn(&Recorded, usize) -> Response + Send + Sync + 'static) -> Self {
+        Self::listen(None, handler)
+    }
+
+    /// Like [`TestServer::start`], over TLS with `config` (see
+    /// [`crate::tls::TestCa::server_config`]). A handshake that fails (an
+    /// untrusted or wrong-name certificate on the client's side) records no
+    /// request.
+    pub fn start_tls(
+        config: Arc<rustls::ServerConfig>,
+        handler: impl Fn(&Recorded, usize) -> Response + Send + Sync + 'static,
+    ) -> Self {
+        Self::listen(Some(config), handler)
+    }
+
+    fn listen(tls: Tls, handler: impl Fn(&Recorded, usize) -> Response + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -145,7 +164,15 @@ impl TestServer {
                     let Ok(stream) = stream else { continue };
                     let requests = requests.clone();
                     let handler = handler.clone();
-                    std::thread::spawn(move || serve(stream, &requests, &*handler));
+                    let tls = tls.clone();
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    std::thread::spawn(move || match tls {
+                        None => serve(stream, &requests, &*handler),
+                        Some(config) => {
+                            let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+                            serve(rustls::StreamOwned::new(conn, stream), &requests, &*handler)
+                        }
+                    });
                 }
             });
         }
@@ -204,13 +231,29 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(stream: TcpStream, requests: &Mutex<Vec<Recorded>>, handler: &Handler) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let Some(request) = read_request(&mut reader) else { return };
+/// A connection: plain TCP or TLS over it.
+trait Connection: std::io::Read + Write {
+    fn close(&mut self);
+}
+
+impl Connection for TcpStream {
+    fn close(&mut self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl Connection for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn serve(mut stream: impl Connection, requests: &Mutex<Vec<Recorded>>, handler: &Handler) {
+    // One request per connection (`Connection: close`), so whatever the
+    // reader buffered past it is never needed.
+    let Some(request) = read_request(&mut BufReader::new(&mut stream)) else { return };
     let index = {
         let mut all = requests.lock().unwrap();
         all.push(request.clone());
@@ -219,10 +262,11 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Recorded>>, handler: &Handler) 
     let response = handler(&request, index);
     std::thread::sleep(response.delay);
     if response.hang_up {
-        let _ = stream.shutdown(std::net::Shutdown::Both);
+        stream.close();
         return;
     }
-    let _ = write_response(stream, &request, &response);
+    let _ = write_response(&mut stream, &request, &response);
+    stream.close();
 }
 
 fn read_request(reader: &mut impl BufRead) -> Option<Recorded> {
@@ -265,7 +309,7 @@ fn read_request(reader: &mut impl BufRead) -> Option<Recorded> {
     Some(Recorded { method, path, headers, body })
 }
 
-fn write_response(mut stream: TcpStream, request: &Recorded, response: &Response) -> std::io::Result<()> {
+fn write_response(stream: &mut impl Write, request: &Recorded, response: &Response) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {} {}\r\n", response.status, reason(response.status));
     for (name, value) in &response.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -279,8 +323,7 @@ fn write_response(mut stream: TcpStream, request: &Recorded, response: &Response
         };
         stream.write_all(body)?;
     }
-    stream.flush()?;
-    stream.shutdown(std::net::Shutdown::Both)
+    stream.flush()
 }
 
 fn reason(status: u16) -> &'static str {

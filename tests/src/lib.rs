@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod http_server;
 pub mod qdrant_double;
+pub mod tls;
 
 /// The env-toggle plugin, built from `plugins/env-toggle`.
 pub const ENV_TOGGLE: &str = env!("GUEST_ENV_TOGGLE");
