@@ -40,5 +40,7 @@ fi
 # Plugins in other languages: each SDK installs its own toolchain
 # (componentize-py, componentize-js, wit-bindgen for C) when it is missing.
 for lang_setup in sdk/*/setup.sh; do
-  [ -e "$lang_setup" ] && bash "$lang_setup"
+  if [ -e "$lang_setup" ]; then
+    bash "$lang_setup"
+  fi
 done

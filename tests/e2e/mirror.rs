@@ -18,7 +18,6 @@ fn refused(out: Output, text: &str) -> Output {
     out
 }
 
-
 fn mirror(host: &Sandbox, trust: &str, url: &str) -> Output {
     host.run(&["--trust", trust, "registry", "mirror", "--from", url])
 }

@@ -217,8 +217,7 @@ fn fetch(c: &Config, url: &str) -> Result<Fetched, String> {
     };
     let status = response.status();
     let headers = response.headers();
-    let location =
-        headers.get("location").first().map(|v| String::from_utf8_lossy(v).into_owned());
+    let location = headers.get("location").first().map(|v| String::from_utf8_lossy(v).into_owned());
     drop(headers);
     let incoming = response.consume().map_err(|()| "no body")?;
     let stream = incoming.stream().map_err(|()| "no stream")?;
