@@ -2,9 +2,11 @@
 //! source (`tests/build.rs`), real files in temp directories.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod c_plugin;
 mod cli;
 mod env_toggle;
 mod golden;
+mod json_config;
 mod mirror;
 mod net;
 mod pins;
@@ -13,6 +15,7 @@ mod registry;
 mod sandbox;
 mod smoke_test;
 mod sqlite_restore;
+mod webhook_notify;
 
 /// The binary under test.
 pub fn bin() -> &'static str {

@@ -12,6 +12,12 @@ pub mod tls;
 pub const ENV_TOGGLE: &str = env!("GUEST_ENV_TOGGLE");
 /// The test-only plugin that attacks its sandbox, built from `tests/plugins/hostile`.
 pub const HOSTILE: &str = env!("GUEST_HOSTILE");
+/// The json-config plugin, written in JavaScript: built by `plugins/json-config/build.sh`
+/// (componentize-js from `sdk/js/setup.sh`).
+pub const JSON_CONFIG: &str = env!("GUEST_JSON_CONFIG");
+/// The maintenance-flag example plugin, written in C: built by
+/// `sdk/c/examples/maintenance-flag/build.sh` (toolchain from `sdk/c/setup.sh`).
+pub const MAINTENANCE_FLAG: &str = env!("GUEST_MAINTENANCE_FLAG");
 /// The qdrant-snapshot plugin, built from `plugins/qdrant-snapshot`.
 pub const QDRANT_SNAPSHOT: &str = env!("GUEST_QDRANT_SNAPSHOT");
 /// The smoke-test plugin, built from `plugins/smoke-test`.
@@ -19,6 +25,9 @@ pub const SMOKE_TEST: &str = env!("GUEST_SMOKE_TEST");
 /// The sqlite-restore plugin, built from `plugins/sqlite-restore` (SQLite
 /// compiled in; the wasm C toolchain comes from `tests/setup.sh`).
 pub const SQLITE_RESTORE: &str = env!("GUEST_SQLITE_RESTORE");
+/// The webhook-notify plugin, written in Python: built by `plugins/webhook-notify/build.sh`
+/// (componentize-py from `sdk/python/setup.sh`, bundling `sdk/python/backout_sdk`).
+pub const WEBHOOK_NOTIFY: &str = env!("GUEST_WEBHOOK_NOTIFY");
 
 #[cfg(test)]
 mod tests {

@@ -895,7 +895,7 @@ mod tests {
         let e = one(json!({"url": "http://h/", "retry": {"interval": "1m", "max_interval": "10s"}})).unwrap_err();
         assert!(e.contains("`retry.max_interval` (10s) is shorter than `retry.interval` (1m)"), "{e}");
         let e = one(json!({"url": "http://h/", "retry": {"attempts": 40, "interval": "30s"}})).unwrap_err();
-        assert!(e.contains("could wait 19m 30s between attempts, more than 15m"), "{e}");
+        assert!(e.contains("could wait 19m30s between attempts, more than 15m"), "{e}");
         let e = one(json!({"url": "http://h/", "expect": {"max_latency_ms": 0}})).unwrap_err();
         assert!(e.contains("`expect.max_latency_ms` is 0"), "{e}");
     }

@@ -1,0 +1,73 @@
+import os
+import re
+import stat
+import tempfile
+import unittest
+
+from backout_sdk import fs
+
+
+class FsTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, ".env")
+        with open(self.path, "w") as f:
+            f.write("A=1\n")
+        os.chmod(self.path, 0o600)
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def test_digests(self):
+        self.assertEqual(fs.sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        self.assertEqual(fs.sha256_file(self.path), fs.sha256_hex("A=1\n"))
+
+    def test_safety_copy_keeps_contents_and_mode_and_never_overwrites(self):
+        first = fs.safety_copy(self.path)
+        second = fs.safety_copy(self.path)
+        self.assertRegex(os.path.basename(first), r"^\.env\.backout-\d{8}T\d{6}Z\.bak$")
+        self.assertNotEqual(first, second)
+        for copy in (first, second):
+            with open(copy) as f:
+                self.assertEqual(f.read(), "A=1\n")
+            self.assertEqual(stat.S_IMODE(os.stat(copy).st_mode), 0o600)
+
+    def test_safety_copy_into_another_directory(self):
+        other = os.path.join(self.dir.name, "backups")
+        os.mkdir(other)
+        copy = fs.safety_copy(self.path, other)
+        self.assertEqual(os.path.dirname(copy), other)
+
+    def test_replace_atomically_keeps_the_mode_and_leaves_no_temp_file(self):
+        fs.replace_atomically(self.path, "A=2\n")
+        with open(self.path) as f:
+            self.assertEqual(f.read(), "A=2\n")
+        self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o600)
+        self.assertEqual(os.listdir(self.dir.name), [".env"])
+
+    def test_replace_atomically_creates_a_missing_file(self):
+        new = os.path.join(self.dir.name, "new.txt")
+        fs.replace_atomically(new, b"x")
+        with open(new, "rb") as f:
+            self.assertEqual(f.read(), b"x")
+
+    def test_a_failed_write_leaves_the_target_and_no_temp_file(self):
+        def boom(f):
+            f.write(b"half")
+            raise OSError("disk full")
+
+        with self.assertRaises(OSError):
+            fs.replace_atomically_with(self.path, boom)
+        with open(self.path) as f:
+            self.assertEqual(f.read(), "A=1\n")
+        self.assertEqual(os.listdir(self.dir.name), [".env"])
+
+    def test_utc_stamp(self):
+        self.assertEqual(fs.utc_stamp(0), "19700101T000000Z")
+        self.assertEqual(fs.utc_stamp(1_795_432_721), "20261123T111841Z")
+        self.assertEqual(fs.utc_stamp(951_782_400), "20000229T000000Z")
+        self.assertTrue(re.fullmatch(r"\d{8}T\d{6}Z", fs.utc_stamp()))
+
+
+if __name__ == "__main__":
+    unittest.main()
