@@ -8,7 +8,7 @@
 # smoke test against an HTTP API the demo starts on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests/setup.sh
+tests/setup.sh --rust-only
 # The demo makes its databases with the sqlite3 shell.
 if ! command -v sqlite3 >/dev/null; then
   sudo=""

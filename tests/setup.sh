@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and test backout. Idempotent and
 # quick when everything is already there; called by tests/run.sh, tests/demo.sh
-# and .ci/run.
+# (with --rust-only: the demo's plugins are all Rust) and .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,10 @@ fi
 
 # Plugins in other languages: each SDK installs its own toolchain
 # (componentize-py, componentize-js, wit-bindgen for C) when it is missing.
+# `--rust-only` (the demo) skips them.
+if [ "${1:-}" = "--rust-only" ]; then
+  exit 0
+fi
 for lang_setup in sdk/*/setup.sh; do
   if [ -e "$lang_setup" ]; then
     bash "$lang_setup"

@@ -245,3 +245,30 @@ fn plugin_progress_is_shown_on_stderr_with_the_step_id() {
         out.all()
     );
 }
+
+/// `backout run … | head -0`: the reader goes away before the first line. The run
+/// must go on to the end (a rollback is never abandoned because a pipe
+/// closed) and exit as usual, without a panic.
+#[test]
+fn a_closed_stdout_does_not_stop_a_run() {
+    use std::process::Stdio;
+
+    let sb = sandbox();
+    let runbook = three_steps(&sb, "echo");
+    let mut child = sb
+        .command()
+        .args(["run", "--yes", runbook.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end at once: every write to stdout now fails with EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let journal = std::fs::read_dir(sb.state().join("runs")).unwrap().flatten().next().unwrap().path();
+    let journal = std::fs::read_to_string(journal).unwrap();
+    assert!(journal.contains("\"third\""), "every step ran:\n{journal}");
+}

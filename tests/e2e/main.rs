@@ -9,6 +9,7 @@ mod golden;
 mod json_config;
 mod mirror;
 mod net;
+mod new;
 mod pins;
 mod qdrant;
 mod registry;

@@ -85,6 +85,11 @@ pub enum Command {
     /// plan and run then use exactly the locked digests
     Lock(LockArgs),
 
+    /// Create a plugin project (Rust, Python or JavaScript) that builds and
+    /// whose test passes out of the box: a working step, the SDK, the WIT
+    /// contract, an example runbook and `test.sh`
+    New(NewArgs),
+
     /// Manage signing keys
     #[command(subcommand)]
     Key(KeyCommand),
@@ -112,6 +117,55 @@ pub struct RunArgs {
     /// Run without asking for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Then:
+  cd NAME && ./test.sh      # build, then backout inspect, registry add, plan and run (in a temp registry)
+  cat README.md             # build, test, `backout registry add`
+
+Needs: rust: the wasm32-wasip2 target; python: componentize-py 0.25.1 (pip);
+js: Node.js and npm (the project's build.sh installs componentize-js 0.23.0).")]
+pub struct NewArgs {
+    /// The plugin's language
+    #[arg(long, value_enum)]
+    pub lang: Lang,
+
+    /// The plugin's name, as it will be published: lowercase letters, digits and `-`
+    pub name: String,
+
+    /// Where to create the project [default: ./NAME]; must not exist or be empty
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    /// Rust with the backout SDK (wasm32-wasip2)
+    Rust,
+    /// Python with componentize-py
+    Python,
+    /// JavaScript with componentize-js
+    Js,
+}
+
+impl Lang {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+            Lang::Js => "js",
+        }
+    }
+
+    /// What the generated `test.sh` does.
+    pub fn test_summary(self) -> &'static str {
+        match self {
+            Lang::Rust | Lang::Python => "unit tests, build, then backout inspect, registry add, plan and run",
+            Lang::Js => "build, then backout inspect, registry add, plan and run",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! The `backout` command: a thin layer over the `backout` library that parses
 //! arguments, prints results and maps outcomes to exit codes.
 #![forbid(unsafe_code)]
-#![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where printing belongs
+// Printing goes through `output::{outln, out, errln, err}`, which survive a closed pipe.
 
 mod args;
 mod commands;

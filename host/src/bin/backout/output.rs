@@ -4,11 +4,46 @@
 //! add `  --> file:line:col`. Plugin log lines go to stderr prefixed with the
 //! step id, so stdout carries only the plan or report.
 
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backout::diagnostic::Diagnostics;
 use backout::runtime::host_api::{Event, Observer};
+
+/// Writes to stdout or stderr, ignoring errors: when the reader of a pipe
+/// goes away (`backout plan rb.toml | head`), printing stops and the command
+/// goes on. `println!` would panic instead, in the middle of a rollback.
+pub fn emit(to_stderr: bool, args: std::fmt::Arguments<'_>, newline: bool) {
+    let result = if to_stderr {
+        let mut err = std::io::stderr().lock();
+        err.write_fmt(args).and_then(|()| if newline { err.write_all(b"\n") } else { err.flush() })
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_fmt(args).and_then(|()| if newline { out.write_all(b"\n") } else { out.flush() })
+    };
+    let _ = result;
+}
+
+/// `println!` that survives a closed stdout.
+macro_rules! outln {
+    () => { $crate::output::emit(false, format_args!(""), true) };
+    ($($t:tt)*) => { $crate::output::emit(false, format_args!($($t)*), true) };
+}
+/// `print!` that survives a closed stdout.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::output::emit(false, format_args!($($t)*), false) };
+}
+/// `eprintln!` that survives a closed stderr.
+macro_rules! errln {
+    () => { $crate::output::emit(true, format_args!(""), true) };
+    ($($t:tt)*) => { $crate::output::emit(true, format_args!($($t)*), true) };
+}
+/// `eprint!` that survives a closed stderr.
+macro_rules! err {
+    ($($t:tt)*) => { $crate::output::emit(true, format_args!($($t)*), false) };
+}
+pub(crate) use {err, errln, out, outln};
 
 /// Prints an error with its causes and an optional hint.
 pub fn error(e: &anyhow::Error, hint: Option<&str>) {
@@ -19,21 +54,17 @@ pub fn error(e: &anyhow::Error, hint: Option<&str>) {
     if let Some(hint) = hint {
         text.push_str(&format!("\n  hint: {hint}"));
     }
-    eprintln!("{text}");
+    errln!("{text}");
 }
 
 /// Prints every diagnostic, then a one-line summary when there are errors.
 pub fn diagnostics(d: &Diagnostics, runbook: &std::path::Path) {
     for diag in &d.0 {
-        eprintln!("{diag}");
+        errln!("{diag}");
     }
     let n = d.error_count();
     if n > 0 {
-        eprintln!(
-            "error: {n} problem{} found in `{}`; nothing was run",
-            if n == 1 { "" } else { "s" },
-            runbook.display()
-        );
+        errln!("error: {n} problem{} found in `{}`; nothing was run", if n == 1 { "" } else { "s" }, runbook.display());
     }
 }
 
@@ -43,7 +74,7 @@ pub fn log_printer() -> Observer {
     let last: Arc<Mutex<Option<(String, Instant)>>> = Arc::default();
     Arc::new(move |event: &Event| match event {
         Event::Log { step, phase, level, message } => {
-            eprintln!("[{step}] {} {}: {message}", phase.as_str(), level.as_str());
+            errln!("[{step}] {} {}: {message}", phase.as_str(), level.as_str());
         }
         Event::Progress { step, phase, done, total, unit } => {
             let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
@@ -57,9 +88,9 @@ pub fn log_printer() -> Observer {
                 match total {
                     Some(t) if *t > 0 => {
                         let pct = (*done as f64 / *t as f64 * 100.0).min(100.0);
-                        eprintln!("[{step}] {} progress: {pct:.0}% ({done}/{t} {unit})", phase.as_str());
+                        errln!("[{step}] {} progress: {pct:.0}% ({done}/{t} {unit})", phase.as_str());
                     }
-                    _ => eprintln!("[{step}] {} progress: {done} {unit}", phase.as_str()),
+                    _ => errln!("[{step}] {} progress: {done} {unit}", phase.as_str()),
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! One function per subcommand; each returns the exit code. Runbook
 //! commands live here; `registry` and `key` commands in [`registry`].
 
+mod new;
 mod registry;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -19,7 +20,7 @@ use serde_json::json;
 
 use crate::Exit;
 use crate::args::{Cli, Command, InspectArgs, KeyCommand, LockArgs, Output, RunArgs, RunbookArgs};
-use crate::output;
+use crate::output::{self, err, errln, out, outln};
 
 pub async fn dispatch(cli: Cli) -> Exit {
     let ctx = Ctx {
@@ -36,6 +37,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Lock(args) => lock(&ctx, &args),
         Command::Registry(command) => registry::dispatch(&ctx, command).await,
         Command::Key(KeyCommand::Generate { out }) => registry::key_generate(&ctx, &out),
+        Command::New(args) => new::new(&ctx, &args),
     }
 }
 
@@ -96,7 +98,7 @@ fn default_registry() -> PathBuf {
 }
 
 pub(crate) fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
 fn new_runtime() -> Result<Runtime, Exit> {
@@ -163,10 +165,10 @@ async fn validate(ctx: &Ctx, args: &RunbookArgs) -> Exit {
         Output::Json => print_json(&json!({ "valid": true, "diagnostics": plan.warnings })),
         Output::Text => {
             for w in &plan.warnings {
-                eprintln!("{w}");
+                errln!("{w}");
             }
             let n = plan.steps.len();
-            println!(
+            outln!(
                 "ok: `{}` is valid: {n} step{}, every plugin verified and its config checked",
                 plan.name,
                 if n == 1 { "" } else { "s" }
@@ -183,7 +185,7 @@ async fn plan(ctx: &Ctx, args: &RunbookArgs) -> Exit {
     };
     match ctx.output {
         Output::Json => print_json(&serde_json::to_value(report::PlanView::new(&plan)).unwrap_or_default()),
-        Output::Text => print!("{}", report::plan_text(&plan)),
+        Output::Text => out!("{}", report::plan_text(&plan)),
     }
     Exit::Success
 }
@@ -202,10 +204,10 @@ async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
         Err(exit) => return exit,
     };
     if ctx.output == Output::Text || !args.yes {
-        eprint!("{}", report::plan_text(&plan));
+        err!("{}", report::plan_text(&plan));
     }
     if !args.yes && !confirm(plan.steps.len()) {
-        eprintln!("aborted: nothing was run");
+        errln!("aborted: nothing was run");
         return Exit::Declined;
     }
     if let Some(trusted) = &plan.registry_trust
@@ -221,20 +223,20 @@ async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
             return Exit::Invalid;
         }
     };
-    eprintln!();
+    errln!();
     let report = backout::execute::execute(&plan, output::log_printer(), Some(&mut journal)).await;
     match ctx.output {
         Output::Json => print_json(&json!({
             "plan": report::PlanView::new(&plan),
             "run": report::run_json(&plan, &report),
         })),
-        Output::Text => print!("{}", report::run_text(&plan, &report)),
+        Output::Text => out!("{}", report::run_text(&plan, &report)),
     }
     if report.succeeded { Exit::Success } else { Exit::StepFailed }
 }
 
 fn confirm(steps: usize) -> bool {
-    eprint!("Run {steps} step{}? [y/N] ", if steps == 1 { "" } else { "s" });
+    err!("Run {steps} step{}? [y/N] ", if steps == 1 { "" } else { "s" });
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer).is_err() {
@@ -298,25 +300,22 @@ async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Exit {
             "info": info,
         })),
         Output::Text => {
-            println!("plugin    {} {} — {}", info.name, info.version, info.summary);
-            println!("digest    {digest} ({} bytes)", bytes.len());
-            println!("source    {source}");
-            println!("world     {WORLD}");
-            println!("exports   {}", plugin.exports.join(", "));
-            println!("imports   {}", plugin.imports.join("\n          "));
+            outln!("plugin    {} {} — {}", info.name, info.version, info.summary);
+            outln!("digest    {digest} ({} bytes)", bytes.len());
+            outln!("source    {source}");
+            outln!("world     {WORLD}");
+            outln!("exports   {}", plugin.exports.join(", "));
+            outln!("imports   {}", plugin.imports.join("\n          "));
             let files = match info.needs.files {
                 backout::runtime::FileNeed::None => "none",
                 backout::runtime::FileNeed::Read => "read",
                 backout::runtime::FileNeed::ReadWrite => "read-write",
             };
             let env = if info.needs.env.is_empty() { "none".to_string() } else { info.needs.env.join(", ") };
-            println!(
-                "needs     files: {files}; env: {env}; network: {}",
-                if info.needs.network { "yes" } else { "no" }
-            );
-            println!("config schema:");
+            outln!("needs     files: {files}; env: {env}; network: {}", if info.needs.network { "yes" } else { "no" });
+            outln!("config schema:");
             for line in serde_json::to_string_pretty(&info.config_schema).unwrap_or_default().lines() {
-                println!("  {line}");
+                outln!("  {line}");
             }
         }
     }
@@ -338,7 +337,7 @@ pub(crate) async fn describe(plugin: &backout::runtime::Plugin) -> anyhow::Resul
 fn lock(ctx: &Ctx, args: &LockArgs) -> Exit {
     match write_lock(ctx, args) {
         Ok(message) => {
-            println!("{message}");
+            outln!("{message}");
             Exit::Success
         }
         Err(e) => {

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Ctx, describe, print_json};
 use crate::Exit;
 use crate::args::{Output, RegistryCommand};
-use crate::output;
+use crate::output::{self, outln};
 
 pub async fn dispatch(ctx: &Ctx, command: RegistryCommand) -> Exit {
     let result = match command {
@@ -69,7 +69,7 @@ async fn add(ctx: &Ctx, file: &Path, name: Option<&str>, version: Option<&str>) 
     let entry = registry.add(name, version, WORLD, &bytes)?;
     match ctx.output {
         Output::Json => print_json(&serde_json::to_value(&entry)?),
-        Output::Text => println!(
+        Output::Text => outln!(
             "added {}@{} ({}, {} bytes) to `{}`",
             entry.name,
             entry.version,
@@ -87,10 +87,10 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
         Output::Json => print_json(&serde_json::to_value(registry.entries())?),
         Output::Text => {
             if registry.entries().is_empty() {
-                println!("the registry at `{}` is empty", ctx.registry.display());
+                outln!("the registry at `{}` is empty", ctx.registry.display());
             }
             for e in registry.entries() {
-                println!("{:<24} {:<12} {}  {:>10} bytes  {}", e.name, e.version, e.digest, e.size, e.added);
+                outln!("{:<24} {:<12} {}  {:>10} bytes  {}", e.name, e.version, e.digest, e.size, e.added);
             }
         }
     }
@@ -100,7 +100,7 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
 fn init(ctx: &Ctx) -> anyhow::Result<()> {
     let existed = ctx.registry.join("index.toml").exists();
     Registry::open_or_init(&ctx.registry)?;
-    println!(
+    outln!(
         "{} registry at `{}`",
         if existed { "there already is a" } else { "created an empty" },
         ctx.registry.display()
@@ -118,16 +118,16 @@ fn show(ctx: &Ctx, plugin: &str) -> anyhow::Result<()> {
     match ctx.output {
         Output::Json => print_json(&serde_json::to_value(entry)?),
         Output::Text => {
-            println!("name       {}", entry.name);
-            println!("version    {}", entry.version);
-            println!("digest     {}", entry.digest);
-            println!("size       {} bytes", entry.size);
-            println!("world      {}", entry.world);
-            println!("publisher  {}", entry.publisher);
-            println!("added      {}", entry.added);
-            println!("blob       {}", registry.blob_path(&entry.digest).display());
+            outln!("name       {}", entry.name);
+            outln!("version    {}", entry.version);
+            outln!("digest     {}", entry.digest);
+            outln!("size       {} bytes", entry.size);
+            outln!("world      {}", entry.world);
+            outln!("publisher  {}", entry.publisher);
+            outln!("added      {}", entry.added);
+            outln!("blob       {}", registry.blob_path(&entry.digest).display());
             let others: Vec<&str> = registry.versions_of(name).iter().map(|e| e.version.as_str()).collect();
-            println!("versions   {}", others.join(", "));
+            outln!("versions   {}", others.join(", "));
         }
     }
     Ok(())
@@ -149,15 +149,15 @@ fn verify(ctx: &Ctx) -> Exit {
         })),
         Output::Text => {
             for e in &report.missing {
-                println!("missing   {}@{}: blob {} is not there", e.name, e.version, e.digest);
+                outln!("missing   {}@{}: blob {} is not there", e.name, e.version, e.digest);
             }
             for c in &report.corrupt {
-                println!("corrupt   {c}");
+                outln!("corrupt   {c}");
             }
             for o in &report.orphaned {
-                println!("orphaned  {} (no entry refers to it; `backout registry gc` removes it)", o.display());
+                outln!("orphaned  {} (no entry refers to it; `backout registry gc` removes it)", o.display());
             }
-            println!(
+            outln!(
                 "{}: {} blobs checked, {} bytes hashed, {} missing, {} corrupt, {} orphaned",
                 if report.is_clean() { "ok" } else { "PROBLEMS" },
                 report.checked.len(),
@@ -174,16 +174,16 @@ fn verify(ctx: &Ctx) -> Exit {
 fn remove(ctx: &Ctx, plugin: &str) -> anyhow::Result<()> {
     let (name, version) = plugin.split_once('@').with_context(|| format!("`{plugin}` is not `name@version`"))?;
     let entry = open(ctx)?.remove(name, version)?;
-    println!("removed {}@{} ({}); its blob stays until `backout registry gc`", entry.name, entry.version, entry.digest);
+    outln!("removed {}@{} ({}); its blob stays until `backout registry gc`", entry.name, entry.version, entry.digest);
     Ok(())
 }
 
 fn gc(ctx: &Ctx) -> anyhow::Result<()> {
     let removed = open(ctx)?.gc()?;
     for d in &removed {
-        println!("deleted {d}");
+        outln!("deleted {d}");
     }
-    println!("{} unreferenced blob{} deleted", removed.len(), if removed.len() == 1 { "" } else { "s" });
+    outln!("{} unreferenced blob{} deleted", removed.len(), if removed.len() == 1 { "" } else { "s" });
     Ok(())
 }
 
@@ -195,7 +195,7 @@ fn sign(ctx: &Ctx, key: &Path, expires_in: Option<&str>) -> anyhow::Result<()> {
     };
     let mut registry = open(ctx)?;
     registry.sign(&key, expires)?;
-    println!(
+    outln!(
         "signed `{}` with {} at serial {}{}",
         ctx.registry.join("index.toml").display(),
         key.public(),
@@ -208,7 +208,7 @@ fn sign(ctx: &Ctx, key: &Path, expires_in: Option<&str>) -> anyhow::Result<()> {
 fn export(ctx: &Ctx, to: &Path) -> anyhow::Result<()> {
     let registry = open(ctx)?;
     registry.export(to)?;
-    println!("exported {} plugins at serial {} to `{}`", registry.entries().len(), registry.serial(), to.display());
+    outln!("exported {} plugins at serial {} to `{}`", registry.entries().len(), registry.serial(), to.display());
     Ok(())
 }
 
@@ -265,9 +265,9 @@ fn admitted(
             },
         })),
         Output::Text if report.unchanged => {
-            println!("`{}` already holds serial {}; nothing changed", ctx.registry.display(), report.serial);
+            outln!("`{}` already holds serial {}; nothing changed", ctx.registry.display(), report.serial);
         }
-        Output::Text => println!(
+        Output::Text => outln!(
             "{verb} serial {} from `{source}`: {} plugins, {} new blobs ({added_bytes} bytes), into `{}`",
             report.serial,
             report.entries.len(),
@@ -285,9 +285,9 @@ pub fn key_generate(ctx: &Ctx, out: &Path) -> Exit {
         match ctx.output {
             Output::Json => print_json(&json!({ "private_key": out, "public_key": key.public().to_string() })),
             Output::Text => {
-                println!("wrote private key `{}` (mode 0600; keep it offline)", out.display());
-                println!("public key: {}", key.public());
-                println!(
+                outln!("wrote private key `{}` (mode 0600; keep it offline)", out.display());
+                outln!("public key: {}", key.public());
+                outln!(
                     "hosts trust it with a trust file entry:\n\n[[key]]\nname = \"…\"\npublic = \"{}\"",
                     key.public()
                 );
