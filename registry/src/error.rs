@@ -15,6 +15,11 @@ use crate::signing::PublicKey;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// An OCI image layout that cannot be read, or whose blobs do not match
+    /// their descriptors.
+    #[error("invalid OCI image layout `{}`: {reason}", .path.display())]
+    Oci { path: PathBuf, reason: String },
+
     /// `root` is missing or has no `index.toml`.
     #[error("no registry at `{}` (`index.toml` not found)", .root.display())]
     NotFound { root: PathBuf },

@@ -108,6 +108,7 @@ mod fsio;
 mod index;
 mod lock;
 mod mirror;
+pub mod oci;
 mod registry;
 mod signing;
 mod tar;

@@ -266,3 +266,59 @@ fn show_remove_and_gc_keep_the_registry_consistent() {
     let out = sb.run(&["registry", "remove", "env-toggle@0.1.0"]);
     assert_eq!(out.code, 2, "{}", out.all());
 }
+
+/// Writes an OCI image layout holding `component` as the `application/wasm`
+/// layer of one manifest tagged `tag`, the way `wkg oci pull` lays it out.
+fn oci_layout(dir: &std::path::Path, component: &[u8], tag: &str) -> String {
+    use serde_json::json;
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let blob = |bytes: &[u8], media_type: &str| {
+        let hex = backout_registry::Digest::of(bytes).hex();
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        json!({ "mediaType": media_type, "digest": format!("sha256:{hex}"), "size": bytes.len() })
+    };
+    let config = blob(b"{}", "application/vnd.wasm.config.v0+json");
+    let layer = blob(component, "application/wasm");
+    let manifest = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": config, "layers": [layer.clone()] });
+    let mut descriptor = blob(manifest.to_string().as_bytes(), "application/vnd.oci.image.manifest.v1+json");
+    descriptor["annotations"] = json!({ "org.opencontainers.image.ref.name": tag });
+    std::fs::write(dir.join("index.json"), json!({ "schemaVersion": 2, "manifests": [descriptor] }).to_string())
+        .unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    layer["digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_component_enters_from_an_oci_image_layout_with_its_layer_digest() {
+    let sb = Sandbox::new(bin());
+    let layout = sb.mkdir("env-toggle-oci");
+    let digest = oci_layout(&layout, &std::fs::read(ENV_TOGGLE).unwrap(), "0.1.0");
+    let out = ok(sb.run(&["registry", "add", layout.to_str().unwrap(), "--ref", "0.1.0"]));
+    assert!(out.stderr.contains("digests checked"), "{}", out.all());
+    assert!(out.stdout.contains(&digest), "the registry pins the layer's digest:\n{}", out.all());
+    assert_eq!(digest, format!("sha256:{}", sha256_file(ENV_TOGGLE)));
+}
+
+#[test]
+fn a_tampered_oci_layout_adds_nothing() {
+    let sb = Sandbox::new(bin());
+    sb.run(&["registry", "init"]);
+    let layout = sb.mkdir("env-toggle-oci");
+    let digest = oci_layout(&layout, &std::fs::read(ENV_TOGGLE).unwrap(), "0.1.0");
+    let layer = layout.join("blobs/sha256").join(digest.strip_prefix("sha256:").unwrap());
+    let mut bytes = std::fs::read(&layer).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&layer, bytes).unwrap();
+    let before = snapshot(&sb.registry());
+    let out = sb.run(&["registry", "add", layout.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("tampered"), "{}", out.all());
+    assert_eq!(snapshot(&sb.registry()), before, "the registry changed");
+
+    let out = sb.run(&["registry", "add", layout.to_str().unwrap(), "--ref", "9.9.9"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("no manifest is tagged `9.9.9` (tags: `0.1.0`)"), "{}", out.all());
+}

@@ -200,8 +200,14 @@ pub enum RegistryCommand {
     /// Add a component to the registry, pinned by its sha256. Name and version
     /// default to what the plugin's `describe` reports
     Add {
-        /// The component file
+        /// The component file, or an OCI image layout directory holding it as
+        /// an `application/wasm` layer (as `wkg oci pull` or `oras` write it;
+        /// every blob is checked against its digest)
         file: PathBuf,
+        /// With an OCI image layout holding several manifests: the tag to take
+        /// (`org.opencontainers.image.ref.name`)
+        #[arg(long = "ref", value_name = "TAG")]
+        oci_ref: Option<String>,
         /// Publish under this name instead of the plugin's own
         #[arg(long)]
         name: Option<String>,

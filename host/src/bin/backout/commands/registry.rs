@@ -11,11 +11,13 @@ use serde_json::json;
 use super::{Ctx, describe, print_json};
 use crate::Exit;
 use crate::args::{Output, RegistryCommand};
-use crate::output::{self, outln};
+use crate::output::{self, errln, outln};
 
 pub async fn dispatch(ctx: &Ctx, command: RegistryCommand) -> Exit {
     let result = match command {
-        RegistryCommand::Add { file, name, version } => add(ctx, &file, name.as_deref(), version.as_deref()).await,
+        RegistryCommand::Add { file, oci_ref, name, version } => {
+            add(ctx, &file, oci_ref.as_deref(), name.as_deref(), version.as_deref()).await
+        }
         RegistryCommand::List => list(ctx),
         RegistryCommand::Init => init(ctx),
         RegistryCommand::Show { plugin } => show(ctx, &plugin),
@@ -57,8 +59,36 @@ fn open(ctx: &Ctx) -> anyhow::Result<Registry> {
     Ok(Registry::open(&ctx.registry)?)
 }
 
-async fn add(ctx: &Ctx, file: &Path, name: Option<&str>, version: Option<&str>) -> anyhow::Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?;
+async fn add(
+    ctx: &Ctx,
+    file: &Path,
+    oci_ref: Option<&str>,
+    name: Option<&str>,
+    version: Option<&str>,
+) -> anyhow::Result<()> {
+    let bytes = if file.is_dir() {
+        if !backout_registry::oci::is_layout(file) {
+            anyhow::bail!(
+                "`{}` is a directory but not an OCI image layout (no `oci-layout` file); give a .wasm file",
+                file.display()
+            );
+        }
+        let component = backout_registry::oci::read_component(file, oci_ref)?;
+        errln!(
+            "OCI image layout `{}`: manifest {}{}, layer {} ({} bytes), digests checked",
+            file.display(),
+            component.manifest,
+            component.reference.as_deref().map(|r| format!(" (`{r}`)")).unwrap_or_default(),
+            component.layer,
+            component.bytes.len()
+        );
+        component.bytes
+    } else {
+        if oci_ref.is_some() {
+            anyhow::bail!("`--ref` picks a manifest in an OCI image layout directory; `{}` is a file", file.display());
+        }
+        std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?
+    };
     let runtime = Runtime::new()?;
     let plugin =
         runtime.load(&bytes).with_context(|| format!("`{}` is not a usable backout plugin", file.display()))?;
