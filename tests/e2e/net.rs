@@ -48,13 +48,7 @@ fn run(sb: &Sandbox, with: &str, net: &[String], extra: &str) -> Output {
 /// `run`, with the host trusting the CA in `ca_file` (`SSL_CERT_FILE`).
 fn run_trusting(sb: &Sandbox, ca_file: &std::path::Path, with: &str, net: &[String]) -> Output {
     let runbook = runbook(sb, with, net, "");
-    let out =
-        sb.command().args(["run", "--yes", runbook.to_str().unwrap()]).env("SSL_CERT_FILE", ca_file).output().unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    sb.run_with_env(&["run", "--yes", runbook.to_str().unwrap()], &[("SSL_CERT_FILE", &ca_file)])
 }
 
 fn assert_blocked(out: &Output) {

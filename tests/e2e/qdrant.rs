@@ -57,12 +57,8 @@ impl Site {
 
     /// `backout ARGS… RUNBOOK` with the API key in the environment.
     fn backout(&self, args: &[&str], runbook: &Path) -> Output {
-        let out = self.sb.command().args(args).arg(runbook).env("QDRANT_API_KEY", KEY).output().unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let args: Vec<&str> = args.iter().copied().chain([runbook.to_str().unwrap()]).collect();
+        self.sb.run_with_env(&args, &[("QDRANT_API_KEY", &KEY)])
     }
 
     /// `run --yes --output json`; the report (null if stdout is not JSON).
@@ -77,15 +73,6 @@ impl Site {
         let (out, report) = self.run_json(runbook);
         assert_eq!(out.code, 0, "{}", out.all());
         report["run"]["steps"][i]["outputs"].clone()
-    }
-
-    /// Every journal the sandbox's runs wrote.
-    fn journals(&self) -> String {
-        let mut all = String::new();
-        for entry in std::fs::read_dir(self.sb.state().join("runs")).into_iter().flatten().flatten() {
-            all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-        all
     }
 
     /// The files in `backups/`.
@@ -486,11 +473,11 @@ fn the_api_key_is_sent_as_api_key_and_never_shown() {
         ("plan", plan.all()),
         ("run", out.all()),
         ("outputs", report["run"]["steps"][0]["outputs"].to_string()),
-        ("journal", site.journals()),
+        ("journal", site.sb.journals()),
     ] {
         assert!(!text.contains(KEY), "the API key appears in the {what}:\n{text}");
     }
-    assert!(site.journals().contains("step-finished"), "the journal was written");
+    assert!(site.sb.journals().contains("step-finished"), "the journal was written");
 }
 
 #[test]

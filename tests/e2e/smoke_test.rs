@@ -36,12 +36,8 @@ fn runbook(sb: &Sandbox, origin: &str, with: &str, extra: &str) -> PathBuf {
 
 /// Runs `backout ARGS… RUNBOOK` with `API_KEY` set.
 fn backout(sb: &Sandbox, args: &[&str], runbook: &Path) -> Output {
-    let out = sb.command().args(args).arg(runbook).env("API_KEY", API_KEY).output().unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let args: Vec<&str> = args.iter().copied().chain([runbook.to_str().unwrap()]).collect();
+    sb.run_with_env(&args, &[("API_KEY", &API_KEY)])
 }
 
 fn run(sb: &Sandbox, runbook: &Path) -> Output {
@@ -50,17 +46,6 @@ fn run(sb: &Sandbox, runbook: &Path) -> Output {
 
 fn plan(sb: &Sandbox, runbook: &Path) -> Output {
     backout(sb, &["plan"], runbook)
-}
-
-/// Everything the journal of every run recorded.
-fn journals(sb: &Sandbox) -> String {
-    let mut all = String::new();
-    if let Ok(entries) = std::fs::read_dir(sb.state().join("runs")) {
-        for entry in entries.flatten() {
-            all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-    }
-    all
 }
 
 /// The service a rollback leaves behind, as the typical smoke sequence sees
@@ -134,7 +119,7 @@ expect.json = [{{ path = "$.text", equals = "smoke-test canary" }}]
     assert_eq!(paths, [&run[..], &verify[..]].concat(), "{}", out.all());
     assert_eq!(server.requests()[0].header("authorization"), Some(format!("Bearer {API_KEY}").as_str()));
     assert!(out.stdout.contains("m-42"), "the capture is in the outputs:\n{}", out.all());
-    for text in [&out.stdout, &out.stderr, &journals(&sb)] {
+    for text in [&out.stdout, &out.stderr, &sb.journals()] {
         assert!(!text.contains(API_KEY), "the API key leaked:\n{text}");
     }
 }

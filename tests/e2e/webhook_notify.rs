@@ -58,31 +58,16 @@ fn message(attempts: u32) -> String {
 
 /// Runs `backout ARGS… RUNBOOK` with `SLACK_WEBHOOK` set to `webhook`.
 fn backout(sb: &Sandbox, args: &[&str], runbook: &Path, webhook: &str) -> Output {
-    let out = sb.command().args(args).arg(runbook).env("SLACK_WEBHOOK", webhook).output().unwrap();
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let args: Vec<&str> = args.iter().copied().chain([runbook.to_str().unwrap()]).collect();
+    sb.run_with_env(&args, &[("SLACK_WEBHOOK", &webhook)])
 }
 
 fn run(sb: &Sandbox, runbook: &Path, webhook: &str) -> Output {
     backout(sb, &["run", "--yes"], runbook, webhook)
 }
 
-/// Everything the journal of every run recorded.
-fn journals(sb: &Sandbox) -> String {
-    let mut all = String::new();
-    if let Ok(entries) = std::fs::read_dir(sb.state().join("runs")) {
-        for entry in entries.flatten() {
-            all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-    }
-    all
-}
-
 fn assert_secret_kept(sb: &Sandbox, out: &Output) {
-    for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr), ("journal", &journals(sb))] {
+    for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr), ("journal", &sb.journals())] {
         assert!(!text.contains("x7Kq2mZsecretW3bh00k"), "the webhook URL leaked into {what}:\n{text}");
         assert!(!text.contains("B0ROLLBACK"), "part of the webhook URL leaked into {what}:\n{text}");
     }

@@ -60,12 +60,35 @@ impl Sandbox {
 
     /// Runs `backout ARGS` to completion.
     pub fn run(&self, args: &[&str]) -> Output {
-        let out = self.command().args(args).output().expect("run backout");
+        self.run_with_env(args, &[])
+    }
+
+    /// Runs `backout ARGS` to completion with `env` added to its environment
+    /// (a granted API key, `SSL_CERT_FILE`).
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &dyn AsRef<std::ffi::OsStr>)]) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let out = cmd.output().expect("run backout");
         Output {
             code: out.status.code().expect("backout exited with a code, not a signal"),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// Every line every run journaled in this sandbox, for checking that a
+    /// secret never reached the journal.
+    pub fn journals(&self) -> String {
+        let mut all = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.state().join("runs")) {
+            for entry in entries.flatten() {
+                all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        all
     }
 
     /// Runs `backout ARGS` on a pseudo-terminal (through util-linux `script`),
