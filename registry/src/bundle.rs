@@ -527,7 +527,7 @@ impl BlobSource for BundleContents {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{AcceptedSerials, SigningKey};
     use std::time::Duration;
@@ -536,11 +536,12 @@ mod tests {
 
     /// Every file under `dir` (relative path → bytes), directories included
     /// as empty markers: a byte-for-byte picture of a registry.
-    fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    pub(crate) fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
         let mut files = BTreeMap::new();
         let mut pending = vec![dir.to_owned()];
         while let Some(current) = pending.pop() {
-            for entry in fs::read_dir(&current).unwrap() {
+            let Ok(entries) = fs::read_dir(&current) else { continue };
+            for entry in entries {
                 let path = entry.unwrap().path();
                 let relative = path.strip_prefix(dir).unwrap().to_owned();
                 if path.is_dir() {

@@ -498,25 +498,7 @@ mod tests {
         let _ = stream.shutdown(std::net::Shutdown::Both);
     }
 
-    /// Every file under `dir` (relative path → bytes; directories as `None`).
-    fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-        let mut files = BTreeMap::new();
-        let mut pending = vec![dir.to_owned()];
-        while let Some(current) = pending.pop() {
-            let Ok(entries) = fs::read_dir(&current) else { continue };
-            for entry in entries {
-                let path = entry.unwrap().path();
-                let relative = path.strip_prefix(dir).unwrap().to_owned();
-                if path.is_dir() {
-                    files.insert(relative, None);
-                    pending.push(path);
-                } else {
-                    files.insert(relative, Some(fs::read(&path).unwrap()));
-                }
-            }
-        }
-        files
-    }
+    use crate::bundle::tests::snapshot;
 
     struct Publisher {
         dir: tempfile::TempDir,

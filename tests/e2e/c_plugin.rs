@@ -3,10 +3,10 @@
 //! the registry, real files in temp directories.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use backout_tests::MAINTENANCE_FLAG;
-use backout_tests::cli::{Output, Sandbox, snapshot};
+use backout_tests::cli::{Output, Sandbox, file_mode, snapshot};
 
 use crate::bin;
 
@@ -81,10 +81,6 @@ impl Site {
     }
 }
 
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
 /// The mode a new file gets here: 0666 less this process's umask (which the
 /// host inherits; WASI has no say in modes).
 fn new_file_mode() -> u32 {
@@ -147,7 +143,7 @@ fn run_creates_the_flag_with_its_content_and_the_default_mode() {
     let toml = r#"Wartung — zurück um 14:00 ✓ 🚧\n\t\"quoted\" \\ \u0001"#;
     let outputs = site.run(&format!("file = \"{FLAG}\", content = \"{toml}\""));
     assert_eq!(site.flag_contents().as_deref(), Some(content));
-    assert_eq!(mode(&site.flag), new_file_mode());
+    assert_eq!(file_mode(&site.flag), new_file_mode());
     assert_eq!(site.others(), Vec::<String>::new(), "no temp file or copy may be left behind");
     assert_eq!(
         outputs,
@@ -164,7 +160,7 @@ fn run_replaces_a_flag_keeping_its_mode_and_records_what_it_held() {
     site.write_flag("back at 13:00\n", 0o640);
     let outputs = site.run(&format!(r#"file = "{FLAG}", content = "back at 14:00\n""#));
     assert_eq!(site.flag_contents().as_deref(), Some("back at 14:00\n"));
-    assert_eq!(mode(&site.flag), 0o640, "the atomic replace keeps the mode (through copy-permissions)");
+    assert_eq!(file_mode(&site.flag), 0o640, "the atomic replace keeps the mode (through copy-permissions)");
     assert_eq!(outputs["existed_before"], true);
     assert_eq!(outputs["previous_content"], "back at 13:00\n");
     assert_eq!(site.others(), Vec::<String>::new());
@@ -186,7 +182,7 @@ fn disabling_moves_the_flag_aside_and_verify_checks_it_is_gone() {
     assert!(copy.starts_with("/www/maintenance.flag.backout-") && copy.ends_with(".bak"), "{outputs}");
     let on_host = site.www.join(copy.strip_prefix("/www/").unwrap());
     assert_eq!(std::fs::read_to_string(&on_host).unwrap(), "down for maintenance\n");
-    assert_eq!(mode(&on_host), 0o600, "moved, not copied: the mode is the original's");
+    assert_eq!(file_mode(&on_host), 0o600, "moved, not copied: the mode is the original's");
     assert_eq!(outputs["previous_content"], "down for maintenance\n");
 
     // Already off: a second run changes nothing.
@@ -344,7 +340,7 @@ fn undo_restores_the_previous_state_only_if_the_flag_is_unchanged_since_run() {
             assert!(undone.result.is_ok(), "{with}: {:?}", undone.result);
             assert_eq!(site.flag_contents().as_deref(), before, "{with}");
             if before.is_some() {
-                assert_eq!(mode(&site.flag), 0o640, "{with}");
+                assert_eq!(file_mode(&site.flag), 0o640, "{with}");
             }
             assert_eq!(site.others(), Vec::<String>::new(), "{with}: undo leaves no copy or temp file behind");
 

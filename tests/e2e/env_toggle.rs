@@ -3,10 +3,10 @@
 //! also has a unit test in `plugins/env-toggle/src/dotenv.rs`.)
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use backout_tests::ENV_TOGGLE;
-use backout_tests::cli::{Output, Sandbox, snapshot};
+use backout_tests::cli::{Output, Sandbox, file_mode, safety_copies, snapshot};
 
 use crate::bin;
 
@@ -54,18 +54,8 @@ impl App {
     }
 
     fn backups(&self) -> Vec<PathBuf> {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".bak"))
-            .collect();
-        found.sort();
-        found
+        safety_copies(&self.dir)
     }
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 #[test]
@@ -91,8 +81,8 @@ fn run_changes_only_the_targeted_values_and_keeps_every_other_byte() {
     assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), ORIGINAL);
 
     // Permissions survive the atomic replace, and the safety copy is no more readable than the original.
-    assert_eq!(mode(&app.env), 0o640);
-    assert_eq!(mode(&backups[0]), 0o640);
+    assert_eq!(file_mode(&app.env), 0o640);
+    assert_eq!(file_mode(&backups[0]), 0o640);
 }
 
 #[test]
@@ -223,7 +213,7 @@ fn undo_restores_the_original_only_if_the_file_is_unchanged_since_run() {
         let undone = step.plugin.undo(&ctx, &config, &outputs).await;
         assert!(undone.result.is_ok(), "{:?}", undone.result);
         assert_eq!(app.contents(), ORIGINAL);
-        assert_eq!(mode(&app.env), 0o640);
+        assert_eq!(file_mode(&app.env), 0o640);
 
         // verify now fails: the new value is no longer there.
         let verify = step.plugin.verify(&ctx, &config, &outputs).await;

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use backout_tests::JSON_CONFIG;
-use backout_tests::cli::{Output, Sandbox, sha256_file, snapshot};
+use backout_tests::cli::{Output, Sandbox, file_mode, safety_copies, sha256_file, snapshot};
 use serde_json::{Value, json};
 
 use crate::bin;
@@ -100,18 +100,8 @@ impl App {
     }
 
     fn backups(&self) -> Vec<PathBuf> {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".bak"))
-            .collect();
-        found.sort();
-        found
+        safety_copies(&self.dir)
     }
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 fn report(out: &Output) -> Value {
@@ -162,8 +152,8 @@ fn run_sets_nested_values_removes_keys_and_keeps_every_other_byte() {
     );
 
     // A 0600 file stays 0600 through the atomic replace, and so is its copy.
-    assert_eq!(mode(&file), 0o600);
-    assert_eq!(mode(&backups[0]), 0o600);
+    assert_eq!(file_mode(&file), 0o600);
+    assert_eq!(file_mode(&backups[0]), 0o600);
 
     // Running again finds everything in place: no write, no second copy.
     let after_first = snapshot(&app.dir);
@@ -370,7 +360,7 @@ fn undo_restores_the_original_bytes_only_if_the_file_is_unchanged_since_run() {
         let undone = step.plugin.undo(&ctx, &config, &outputs).await;
         assert!(undone.result.is_ok(), "{:?}", undone.result);
         assert_eq!(app.read("config.json"), CONFIG);
-        assert_eq!(mode(&file), 0o600);
+        assert_eq!(file_mode(&file), 0o600);
 
         // verify now fails and names the value; a second undo has nothing to do.
         let verify = step.plugin.verify(&ctx, &config, &outputs).await;

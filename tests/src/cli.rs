@@ -175,3 +175,20 @@ pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     }
     files
 }
+
+/// The permission bits (rwx for user, group, other) of `path`.
+pub fn file_mode(path: impl AsRef<Path>) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+}
+
+/// The safety copies (`*.bak`) in `dir`, sorted.
+pub fn safety_copies(dir: impl AsRef<Path>) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read the directory")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".bak"))
+        .collect();
+    found.sort();
+    found
+}
