@@ -9,7 +9,10 @@
 // minimal (only the targeted values' bytes change; see jsonedit.js), safe (a
 // safety copy first, then an atomic replace keeping the file's mode and owner,
 // then a read-back check) and reversible (`undo` restores the copy's bytes,
-// but only if the file still holds exactly what `run` wrote).
+// but only if the file still holds exactly what `run` wrote). It survives
+// backout being killed: the outputs are checkpointed between the safety copy
+// and the replace, so after a crash `verify` tells whether the edit was
+// written and `undo` puts back what it finds, or has nothing to undo.
 //
 // Built by build.sh with componentize-js; `./backout-sdk.js` is the SDK
 // (sdk/js/backout-sdk.js), copied beside this file at build time.
@@ -17,6 +20,7 @@
 import {
   FsError,
   bytesEqual,
+  checkpoint,
   defineStep,
   failed,
   fs,
@@ -69,8 +73,6 @@ async function run(config) {
   }
   const after = utf8Encode(edit.output);
   const copy = await takeSafetyCopy(file, sha256Before);
-  writeAndConfirm(valid, before, after, copy);
-  for (const change of edit.changes) log.info(logLine(change, file));
   const outputs = {
     file,
     safety_copy: copy,
@@ -78,12 +80,31 @@ async function run(config) {
     sha256_before: sha256Before,
     sha256_after: await sha256Hex(after),
   };
+  // The write-ahead record: if backout dies from here on, `verify` and `undo`
+  // get these outputs whether the replace happened or not.
+  try {
+    checkpoint(outputs);
+  } catch (e) {
+    try {
+      fs.removeFile(copy);
+    } catch {
+      // The copy is complete; leaving it behind changes nothing that matters.
+    }
+    throw e;
+  }
+  writeAndConfirm(valid, before, after, copy);
+  for (const change of edit.changes) log.info(logLine(change, file));
   return { summary: runSummary(edit.changes, file, copy), outputs };
 }
 
 /**
  * Checks that every value set reads as requested and every value removed is
  * gone, where `run` left them. No effects.
+ *
+ * After a crash `outputs` is run's checkpoint, taken before the replace, so
+ * the edit may never have been written: a file that still holds exactly its
+ * bytes from before the run fails even where every pointer happens to read
+ * as requested.
  */
 async function verify(config, outputs) {
   const valid = validate(config);
@@ -106,6 +127,14 @@ async function verify(config, outputs) {
       );
     }
   }
+  if (problems.length === 0 && outputs.sha256_before !== outputs.sha256_after) {
+    const found = await sha256Hex(bytes);
+    if (found === outputs.sha256_before) {
+      problems.push(
+        `\`${valid.file}\` still holds its content from before the run (sha256 \`${found}\`): the edit was never written`,
+      );
+    }
+  }
   if (problems.length > 0) throw precondition(problems.join('; '));
 }
 
@@ -113,6 +142,10 @@ async function verify(config, outputs) {
  * Puts the safety copy's bytes back, only if the file still holds exactly
  * what `run` wrote and the copy still holds exactly what `run` replaced. The
  * safety copy stays in place as evidence.
+ *
+ * Idempotent: a file that already holds its bytes from before the run (the
+ * run was killed before its replace, or an earlier undo finished) is left
+ * alone, and undo succeeds with "nothing to undo".
  */
 async function undo(config, outputs) {
   const valid = validate(config);

@@ -3,7 +3,7 @@
 //! `cargo build --release --target wasm32-wasip2 -p backout-sdk --example write_file`
 //! builds the component.
 
-use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, export_step, fs, log};
+use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, checkpoint, export_step, fs, log};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,7 @@ struct Config {
 #[derive(Serialize, Deserialize)]
 struct Outputs {
     safety_copy: PathBuf,
+    sha256_before: String,
     sha256_after: String,
 }
 
@@ -41,14 +42,17 @@ impl Step for WriteFile {
 
     fn run(c: Config) -> Result<Outcome<Outputs>, StepError> {
         let path = Path::new(&c.file);
+        let sha256_before = fs::sha256_file(path).map_err(StepError::failed)?;
         let safety_copy = fs::safety_copy(path, None).map_err(StepError::failed)?; // 1. keep what you replace
-        fs::replace_atomically(path, c.contents.as_bytes()).map_err(StepError::failed)?; // 2. temp, fsync, rename, fsync dir
+        let outputs = Outputs { safety_copy, sha256_before, sha256_after: fs::sha256_hex(c.contents.as_bytes()) };
+        checkpoint(&outputs)?; // 2. journaled before the change: undo works even if backout dies now
+        fs::replace_atomically(path, c.contents.as_bytes()).map_err(StepError::failed)?; // 3. temp, fsync, rename, fsync dir
         log::info(format!("replaced {}", c.file));
-        Ok(Outcome::new("replaced", Outputs { safety_copy, sha256_after: fs::sha256_hex(c.contents.as_bytes()) }))
+        Ok(Outcome::new("replaced", outputs))
     }
 
     fn verify(c: Config, o: Outputs) -> Result<(), StepError> {
-        // 3. check after writing
+        // 4. check after writing (after a crash: fail unless the change is in place)
         match fs::sha256_file(Path::new(&c.file)) {
             Ok(d) if d == o.sha256_after => Ok(()),
             _ => Err(StepError::precondition(format!("`{}` does not hold what run wrote", c.file))),
@@ -56,10 +60,14 @@ impl Step for WriteFile {
     }
 
     fn undo(c: Config, o: Outputs) -> Result<Outcome<Outputs>, StepError> {
-        // 4. only if untouched since
         let path = Path::new(&c.file);
         let now = fs::sha256_file(path).map_err(StepError::failed)?;
+        if now == o.sha256_before {
+            // 5. idempotent: run never got to it, or an earlier undo did it
+            return Ok(Outcome::new(format!("nothing to undo in {}", c.file), o));
+        }
         if now != o.sha256_after {
+            // 6. only if untouched since
             return Err(StepError::precondition(format!(
                 "`{}` changed since run (sha256 {now}); nothing restored",
                 c.file

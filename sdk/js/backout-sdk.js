@@ -10,18 +10,31 @@
 //   name the key, all reported at once.
 // - `log` and `progress` call the host; `sha256Hex` uses the engine's native
 //   `crypto.subtle` (fast even for large files).
+// - `checkpoint` records the outputs in the run's journal before the first
+//   change a crash could leave behind, so that `verify` and `undo` can finish
+//   the job if backout is killed (see wit/step.wit); `fs.temporaryFile`
+//   declares a file written under a temporary name, so the host removes it
+//   if the call never returns.
 // - `fs` does safe file I/O over `wasi:filesystem` (StarlingMonkey has no Node
 //   `fs`): read, write, stat, a safety copy before anything is replaced, an
 //   atomic replace (temp file in the same directory, sync, the replaced file's
 //   permissions and owner through the host's `copy-permissions`, rename, sync
-//   the directory). Paths are absolute guest paths (`/app/config.json`),
-//   resolved against the directory grant that contains them.
+//   the directory). Both declare their temporary files first, and a safety
+//   copy takes its `.bak` name only when complete. Paths are absolute guest
+//   paths (`/app/config.json`), resolved against the directory grant that
+//   contains them.
 //
 // Code at the top level of a module runs once, at build time (componentize-js
 // snapshots the initialized engine): nothing here calls the host or reads the
 // clock outside a function.
 
-import { log as hostLog, progress as hostProgress, copyPermissions as hostCopyPermissions } from 'backout:step/host@0.1.0';
+import {
+  log as hostLog,
+  progress as hostProgress,
+  copyPermissions as hostCopyPermissions,
+  checkpoint as hostCheckpoint,
+  temporaryFile as hostTemporaryFile,
+} from 'backout:step/host@0.1.0';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 import { now as wallClockNow } from 'wasi:clocks/wall-clock@0.2.12';
 
@@ -89,6 +102,45 @@ export const log = Object.freeze({
 /** Reports progress of a long operation: `done` of `total` (or null) `unit`s. */
 export function progress(done, total, unit) {
   hostProgress(BigInt(done), total === null || total === undefined ? undefined : BigInt(total), unit);
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoints
+// ---------------------------------------------------------------------------
+
+/** The host refuses larger checkpoints; so does this helper, before calling it. */
+export const MAX_CHECKPOINT_BYTES = 1024 * 1024;
+
+/** The reason in a `result<_, string>` error that componentize-js threw. */
+function hostReason(e) {
+  return e !== null && typeof e === 'object' && 'payload' in e ? String(e.payload) : String(e?.message ?? e);
+}
+
+/**
+ * Records `outputs` (a plain object: what `run` would return, filled in as it
+ * would return it) in the run's journal, durably, before the step's first
+ * change that a crash could leave behind. Call it from `run` only, once the
+ * safety copy is taken and before the atomic replace. If backout dies after
+ * that, `verify` and `undo` get these outputs: `verify` must fail if the
+ * change is not in place, and `undo` must succeed without changing anything
+ * when there is nothing to put back.
+ *
+ * Throws a `failed` StepError when the record is not durable: the step must
+ * then change nothing (remove its safety copy) and let the error through.
+ */
+export function checkpoint(outputs) {
+  const refused = (why) => failed(`cannot record a checkpoint before changing anything: ${why}; nothing was changed`);
+  if (!matchesType(outputs, 'object')) throw refused(`the outputs must be a plain object, not ${kindOf(outputs)}`);
+  const json = JSON.stringify(outputs);
+  const size = utf8Encode(json).length;
+  if (size > MAX_CHECKPOINT_BYTES) {
+    throw refused(`the outputs are ${size} bytes, more than the ${MAX_CHECKPOINT_BYTES} allowed`);
+  }
+  try {
+    hostCheckpoint(json);
+  } catch (e) {
+    throw refused(hostReason(e));
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -623,40 +675,112 @@ export function copyPermissions(source, target) {
   try {
     hostCopyPermissions(source, target);
   } catch (e) {
-    const reason = e !== null && typeof e === 'object' && 'payload' in e ? String(e.payload) : String(e?.message ?? e);
-    throw new FsError('not-permitted', target, `cannot copy permissions from \`${source}\`: ${reason}`);
+    throw new FsError('not-permitted', target, `cannot copy permissions from \`${source}\`: ${hostReason(e)}`);
   }
+}
+
+/**
+ * Declares to the host that the step is about to create a temporary file at
+ * `path` (an absolute guest path in a read-write grant) and will remove or
+ * rename it away before the call returns. Call it before the file exists: if
+ * the call never returns (backout is killed, it times out or traps), the host
+ * removes the file. Only `run` and `undo` may call it; `safetyCopy` and
+ * `replaceAtomically` declare their own. Throws an FsError (`code`
+ * `not-permitted`) with the host's reason.
+ */
+export function temporaryFile(path) {
+  try {
+    hostTemporaryFile(path);
+  } catch (e) {
+    throw new FsError('not-permitted', path, `the host did not accept \`${path}\` as a temporary file: ${hostReason(e)}`);
+  }
+}
+
+/**
+ * Gives the complete file `from` the new name `to`, never replacing a file
+ * already there (an `exist` FsError). Both must be in the same grant. A hard
+ * link and then the removal of `from`, so the file system itself refuses an
+ * existing `to`; where hard links are unsupported (`unsupported` or
+ * `not-permitted`) it checks that `to` is free and renames. On error `from`
+ * is still there and `to` is not this call's. Does not sync the directory.
+ */
+export function renameNoClobber(from, to) {
+  const a = locate(from);
+  const b = locate(to);
+  try {
+    wasi(to, () => a.dir.linkAt({}, a.relative, b.dir, b.relative));
+  } catch (e) {
+    if (!(e instanceof FsError && (e.code === 'unsupported' || e.code === 'not-permitted'))) throw e;
+    if (stat(to) !== null) throw new FsError('exist', to);
+    rename(from, to);
+    return;
+  }
+  try {
+    removeFile(from);
+  } catch (e) {
+    tryRemove(to);
+    throw e;
+  }
+}
+
+/**
+ * Creates a new hidden temporary file `.<name>.backout-tmp-<time>-<n>` in
+ * `dir` holding `bytes`, declared to the host before it exists; returns its
+ * path. A name already taken is skipped, never declared.
+ */
+function createTemp(dir, name, bytes) {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const candidate = joinPath(dir, `.${name}.backout-tmp-${nowMillis().toString(16)}-${attempt}`);
+    if (stat(candidate) !== null) continue;
+    temporaryFile(candidate);
+    try {
+      writeFile(candidate, bytes, { createNew: true });
+      return candidate;
+    } catch (e) {
+      if (!(e instanceof FsError && e.code === 'exist')) throw e;
+    }
+  }
+  throw new FsError('exist', joinPath(dir, name), `no free temporary name for \`${name}\` in \`${dir}\``);
 }
 
 /**
  * Copies `path` to a new file `<name>.backout-<UTC time>.bak` in `dir`
  * (default: beside `path`) with `path`'s permissions and owner, syncs the
  * copy and the directory, and returns the copy's guest path. Never
- * overwrites: an existing name gets a `-N` suffix.
+ * overwrites: an existing name gets a `-N` suffix. The bytes go to a declared
+ * temporary file first, which takes the `.bak` name only once complete and
+ * synced: a crash never leaves a partial file under a safety copy's name.
  */
 export function safetyCopy(path, { dir } = {}) {
   const { dir: parent, name } = splitPath(path);
   const target = dir ?? parent;
   const bytes = readFile(path);
   const stamp = utcStamp(nowMillis());
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const suffix = attempt === 0 ? '' : `-${attempt}`;
-    const candidate = joinPath(target, `${name}.backout-${stamp}${suffix}.bak`);
-    try {
-      writeFile(candidate, bytes, { createNew: true });
-    } catch (e) {
-      if (e instanceof FsError && e.code === 'exist') continue;
-      throw e;
+  const temp = createTemp(target, name, bytes);
+  try {
+    copyPermissions(path, temp);
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const suffix = attempt === 0 ? '' : `-${attempt}`;
+      const candidate = joinPath(target, `${name}.backout-${stamp}${suffix}.bak`);
+      try {
+        renameNoClobber(temp, candidate);
+      } catch (e) {
+        if (e instanceof FsError && e.code === 'exist') continue;
+        throw e;
+      }
+      try {
+        syncDir(target);
+      } catch (e) {
+        tryRemove(candidate);
+        throw e;
+      }
+      return candidate;
     }
-    try {
-      copyPermissions(path, candidate);
-      syncDir(target);
-    } catch (e) {
-      tryRemove(candidate);
-      throw e;
-    }
-    return candidate;
+  } catch (e) {
+    tryRemove(temp);
+    throw e;
   }
+  tryRemove(temp);
   throw new FsError('exist', path, `no free safety-copy name for \`${name}\` in \`${target}\``);
 }
 
@@ -670,26 +794,17 @@ function tryRemove(path) {
 
 /**
  * Replaces `path` with `data` (bytes, or a string as UTF-8) atomically: a
- * temp file in the same directory, synced, given the permissions and owner of
- * the file it replaces (when there is one), renamed over `path`, then the
- * directory synced. On error the temp file is removed and `path` is untouched.
+ * temp file in the same directory (declared to the host first), synced, given
+ * the permissions and owner of the file it replaces (when there is one),
+ * renamed over `path`, then the directory synced. On error the temp file is
+ * removed and `path` is untouched.
  */
 export function replaceAtomically(path, data) {
   const bytes = typeof data === 'string' ? utf8Encode(data) : data;
   const { dir, name } = splitPath(path);
   const existing = stat(path);
   const replacesAFile = existing !== null && existing.type === 'regular-file';
-  let temp = null;
-  for (let attempt = 0; attempt < 1000 && temp === null; attempt++) {
-    const candidate = joinPath(dir, `.${name}.backout-tmp-${nowMillis().toString(16)}-${attempt}`);
-    try {
-      writeFile(candidate, bytes, { createNew: true });
-      temp = candidate;
-    } catch (e) {
-      if (!(e instanceof FsError && e.code === 'exist')) throw e;
-    }
-  }
-  if (temp === null) throw new FsError('exist', path, `no free temporary name for \`${name}\` in \`${dir}\``);
+  const temp = createTemp(dir, name, bytes);
   try {
     if (replacesAFile) copyPermissions(path, temp);
     rename(temp, path);
@@ -711,6 +826,8 @@ export const fs = Object.freeze({
   rename,
   syncDir,
   copyPermissions,
+  temporaryFile,
+  renameNoClobber,
   safetyCopy,
   replaceAtomically,
   resolveGuestPath,

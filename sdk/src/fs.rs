@@ -1,15 +1,23 @@
 //! Safe-file helpers: the data-safety rules every step that writes must keep.
 //!
 //! 1. Take a safety copy before overwriting anything ([`safety_copy`]) and put
-//!    its path in the outputs.
+//!    its path in the outputs. A safety copy is written under a temporary
+//!    name and only then given its `.bak` name, so a `.bak` file is always
+//!    complete.
 //! 2. Write to a temporary file in the same directory, fsync it, rename it over
 //!    the target, fsync the directory ([`replace_atomically`]). A reader sees
 //!    the old file or the new one, never a mix, and a crash leaves one of them.
-//! 3. Keep the file's permissions and owner: WASI cannot chmod or chown, so
+//! 3. Declare every temporary file to the host before creating it
+//!    ([`temporary_file`]; both helpers above do): if backout is killed
+//!    mid-call, the host knows the file is debris and removes it.
+//! 4. Call [`checkpoint`](crate::checkpoint()) once the safety copy is taken
+//!    and before the first change a crash could leave behind (the rename over
+//!    the live file), so `verify` and `undo` can finish the job after a crash.
+//! 5. Keep the file's permissions and owner: WASI cannot chmod or chown, so
 //!    a new file would get the host's default mode (a 0600 secrets file
 //!    would become 0644). [`copy_permissions`] asks the host, and both
 //!    [`safety_copy`] and [`replace_atomically`] use it.
-//! 4. Any write or fsync error is an error, never a warning: every function
+//! 6. Any write or fsync error is an error, never a warning: every function
 //!    here returns it.
 //!
 //! Paths are guest paths (`/app/.env`): they resolve inside the directories
@@ -69,6 +77,106 @@ pub fn copy_permissions(source: &Path, target: &Path) -> io::Result<()> {
     fs::set_permissions(target, fs::Permissions::from_mode(from.mode() & 0o777))
 }
 
+/// Declares to the host that the step is about to create a temporary file at
+/// `path` (an absolute guest path inside a read-write grant) and will remove
+/// or rename it away before the call returns
+/// (`backout:step/host.temporary-file`). Call it before the file exists: if
+/// the call never returns (backout is killed, the call times out or traps),
+/// the host removes the file, and `backout undo` does after a crash. Only
+/// `run` and `undo` may call it.
+///
+/// [`safety_copy`] and [`replace_atomically`] declare their own temporaries;
+/// call this for any other file a step writes under a name that is not final.
+#[cfg(target_family = "wasm")]
+pub fn temporary_file(path: &Path) -> io::Result<()> {
+    crate::bindings::backout::step::host::temporary_file(&path.to_string_lossy())
+        .map_err(|e| io::Error::other(format!("the host did not accept `{}` as a temporary file: {e}", path.display())))
+}
+
+/// Native stand-in for unit tests of plugin logic: records `path` in a
+/// per-thread list that [`temporary_file::declared`] returns.
+#[cfg(not(target_family = "wasm"))]
+pub fn temporary_file(path: &Path) -> io::Result<()> {
+    temporary_file::DECLARED.with(|d| d.borrow_mut().push(path.to_path_buf()));
+    Ok(())
+}
+
+/// What [`temporary_file()`] declared on this thread, for plugins' native unit
+/// tests (every test runs on its own thread). Native only.
+#[cfg(not(target_family = "wasm"))]
+pub mod temporary_file {
+    use std::cell::RefCell;
+    use std::path::PathBuf;
+
+    thread_local! {
+        pub(super) static DECLARED: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Every path declared on this thread, oldest first.
+    pub fn declared() -> Vec<PathBuf> {
+        DECLARED.with(|d| d.borrow().clone())
+    }
+
+    /// Forgets this thread's declarations.
+    pub fn clear() {
+        DECLARED.with(|d| d.borrow_mut().clear());
+    }
+}
+
+/// Gives the complete file `from` the new name `to`, never replacing a file
+/// already there: `to` existing is an [`io::ErrorKind::AlreadyExists`] error.
+/// Both must be in the same directory (or at least the same grant and file
+/// system). Does not fsync the directory: the caller does, once.
+///
+/// A hard link to `to` followed by the removal of `from`, so an existing `to`
+/// is refused by the file system itself. Where hard links are unsupported
+/// (some file systems answer `Unsupported` or `PermissionDenied`) it checks
+/// that `to` is free and renames, which a file created in between could
+/// still lose to. On error nothing changed: `from` is still there and `to`
+/// is not this call's.
+pub fn rename_no_clobber(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::hard_link(from, to) {
+        Ok(()) => fs::remove_file(from).inspect_err(|_| {
+            let _ = fs::remove_file(to);
+        }),
+        Err(e) if matches!(e.kind(), io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied) => {
+            match fs::symlink_metadata(to) {
+                Ok(_) => {
+                    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("`{}` already exists", to.display())))
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => fs::rename(from, to),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates a new, hidden, declared temporary file in `dir` for the file
+/// named `name`: `.{name}.backout-tmp-{nanoseconds}`. The name is checked to
+/// be free before it is declared, so the host never takes someone else's
+/// file for debris.
+fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    for attempt in 0u32..100 {
+        let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
+        let temp = dir.join(format!(".{name}.backout-tmp-{nanos:x}{suffix}"));
+        if fs::symlink_metadata(&temp).is_ok() {
+            continue;
+        }
+        temporary_file(&temp)?;
+        match OpenOptions::new().write(true).create_new(true).open(&temp) {
+            Ok(file) => return Ok((temp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("no free temporary name for `{name}` in `{}`", dir.display()),
+    ))
+}
+
 /// The directory a path lives in (`.` for a bare file name).
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
@@ -88,29 +196,46 @@ fn file_name_of(path: &Path) -> io::Result<String> {
 /// fsyncs the copy and the directory, and returns the copy's path. Never
 /// overwrites: an existing name gets a suffix.
 ///
-/// The copy streams in bounded memory, so it works for files of any size.
+/// The bytes go to a declared temporary file first (see [`temporary_file()`]),
+/// which takes the `.bak` name only once it is complete and fsync'd
+/// ([`rename_no_clobber`]): a crash leaves a whole safety copy or debris the
+/// host removes, never a partial copy that looks like a safety copy. The copy
+/// streams in bounded memory, so it works for files of any size.
 pub fn safety_copy(path: &Path, dir: Option<&Path>) -> io::Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| parent_of(path));
     let name = file_name_of(path)?;
     let stamp = utc_stamp(SystemTime::now());
     let mut source = File::open(path)?;
+    let (temp, mut copy) = create_temp(dir, &name)?;
+    let written = io::copy(&mut source, &mut copy).and_then(|_| copy.sync_all());
+    drop(copy);
+    let kept =
+        written.and_then(|_| copy_permissions(path, &temp)).and_then(|_| give_bak_name(&temp, dir, &name, &stamp));
+    let kept = match kept {
+        Ok(kept) => kept,
+        Err(e) => {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    if let Err(e) = sync_dir(dir) {
+        let _ = fs::remove_file(&kept);
+        return Err(e);
+    }
+    Ok(kept)
+}
+
+/// Moves the complete copy `temp` to the first free name
+/// `<name>.backout-<stamp>[-N].bak` in `dir`.
+fn give_bak_name(temp: &Path, dir: &Path, name: &str, stamp: &str) -> io::Result<PathBuf> {
     for attempt in 0u32..1000 {
         let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
         let candidate = dir.join(format!("{name}.backout-{stamp}{suffix}.bak"));
-        let mut copy = match OpenOptions::new().write(true).create_new(true).open(&candidate) {
-            Ok(f) => f,
+        match rename_no_clobber(temp, &candidate) {
+            Ok(()) => return Ok(candidate),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
-        };
-        let result = io::copy(&mut source, &mut copy)
-            .and_then(|_| copy.sync_all())
-            .and_then(|_| copy_permissions(path, &candidate))
-            .and_then(|_| sync_dir(dir));
-        if let Err(e) = result {
-            let _ = fs::remove_file(&candidate);
-            return Err(e);
         }
-        return Ok(candidate);
     }
     Err(io::Error::new(
         io::ErrorKind::AlreadyExists,
@@ -128,12 +253,14 @@ pub fn replace_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
 
 /// Like [`replace_atomically`], but `write` fills the temp file: use it to
 /// stream large contents. `write` must not rename or remove the file.
+///
+/// The temp file (`.{name}.backout-tmp-…`) is declared to the host before it
+/// is created ([`temporary_file()`]), so a crash leaves `path` whole and the
+/// temp file to the host to remove.
 pub fn replace_atomically_with(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
     let dir = parent_of(path);
     let name = file_name_of(path)?;
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let temp = dir.join(format!(".{name}.backout-tmp-{nanos:x}"));
-    let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+    let (temp, mut file) = create_temp(dir, &name)?;
     let replaces_a_file = fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
     let result = write(&mut file)
         .and_then(|_| file.sync_all())
@@ -184,6 +311,89 @@ mod tests {
         assert_eq!(utc_stamp(UNIX_EPOCH + Duration::from_secs(1_795_432_721)), "20261123T111841Z");
         // a leap day
         assert_eq!(utc_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "20000229T000000Z");
+    }
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("backout-sdk-fs-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn names(&self) -> Vec<String> {
+            let mut names: Vec<String> =
+                fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            names.sort();
+            names
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn safety_copy_goes_through_a_declared_temporary_and_leaves_only_the_bak() {
+        let dir = TempDir::new("safety");
+        let file = dir.0.join("app.env");
+        fs::write(&file, b"A=1\n").unwrap();
+        temporary_file::clear();
+        let copy = safety_copy(&file, None).unwrap();
+        assert_eq!(fs::read(&copy).unwrap(), b"A=1\n");
+        let declared = temporary_file::declared();
+        assert_eq!(declared.len(), 1, "{declared:?}");
+        let temp = declared[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(temp.starts_with(".app.env.backout-tmp-"), "{temp}");
+        assert_eq!(dir.names(), ["app.env".to_owned(), copy.file_name().unwrap().to_string_lossy().into_owned()]);
+    }
+
+    #[test]
+    fn a_safety_copy_name_already_taken_gets_a_suffix_and_keeps_the_older_copy() {
+        let dir = TempDir::new("noclobber");
+        let taken = dir.0.join("app.env.backout-20261123T111841Z.bak");
+        fs::write(&taken, b"older copy").unwrap();
+        let temp = dir.0.join(".app.env.backout-tmp-1");
+        fs::write(&temp, b"new").unwrap();
+        let kept = give_bak_name(&temp, &dir.0, "app.env", "20261123T111841Z").unwrap();
+        assert_eq!(kept, dir.0.join("app.env.backout-20261123T111841Z-1.bak"));
+        assert_eq!(fs::read(&taken).unwrap(), b"older copy");
+        assert_eq!(fs::read(&kept).unwrap(), b"new");
+        assert_eq!(dir.names(), ["app.env.backout-20261123T111841Z-1.bak", "app.env.backout-20261123T111841Z.bak"]);
+    }
+
+    #[test]
+    fn rename_no_clobber_refuses_an_existing_target_and_keeps_both_files() {
+        let dir = TempDir::new("rename");
+        let (from, to) = (dir.0.join(".temp"), dir.0.join("final"));
+        fs::write(&from, b"new").unwrap();
+        fs::write(&to, b"old").unwrap();
+        let error = rename_no_clobber(&from, &to).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!((fs::read(&from).unwrap(), fs::read(&to).unwrap()), (b"new".to_vec(), b"old".to_vec()));
+        fs::remove_file(&to).unwrap();
+        rename_no_clobber(&from, &to).unwrap();
+        assert_eq!(dir.names(), ["final"]);
+        assert_eq!(fs::read(&to).unwrap(), b"new");
+    }
+
+    #[test]
+    fn replace_atomically_declares_its_temporary_and_leaves_none() {
+        let dir = TempDir::new("replace");
+        let file = dir.0.join("config.json");
+        fs::write(&file, b"{}").unwrap();
+        temporary_file::clear();
+        replace_atomically(&file, b"{\"a\": 1}").unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"{\"a\": 1}");
+        let declared = temporary_file::declared();
+        assert_eq!(declared.len(), 1);
+        assert!(declared[0].starts_with(&dir.0), "{declared:?}");
+        assert_eq!(dir.names(), ["config.json"]);
     }
 
     #[test]

@@ -31,7 +31,29 @@
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`: the `.wasm` file
 //! is already a component.
+//!
+//! # Surviving a crash
+//!
+//! backout itself can be killed at any moment, in the middle of `run` or of
+//! `undo`. Two calls make a step recoverable:
+//!
+//! * [`checkpoint()`]: in `run`, once everything `verify` and `undo` need is
+//!   known (the safety copy is taken, the digest to be written is computed)
+//!   and before the first change a crash could leave behind, record the
+//!   outputs `run` would return. After a crash `verify` and `undo` receive
+//!   the last checkpoint, whether the change happened or not: `verify` must
+//!   fail if it is not entirely in place, and `undo` must succeed without
+//!   changing anything when there is nothing to put back.
+//! * [`fs::temporary_file()`]: declare every file written under a temporary
+//!   name before creating it, so the host removes it if the call never
+//!   returns. [`fs::safety_copy`] and [`fs::replace_atomically`] do it for
+//!   their own files.
+//!
+//! Off wasm both keep what they were given in per-thread lists
+//! ([`checkpoint::recorded`], [`fs::temporary_file::declared`]) so a
+//! plugin's native unit tests can check them.
 
+pub mod checkpoint;
 pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;
@@ -40,6 +62,7 @@ pub mod quantity;
 mod types;
 pub mod vars;
 
+pub use checkpoint::checkpoint;
 pub use serde_json::{Value, json};
 pub use types::{Action, FileAccess, Info, Needs, Outcome, StepError};
 
@@ -78,13 +101,28 @@ pub trait Step {
 
     /// Does the work. Keep a safety copy of anything replaced, and record its
     /// location in the outputs.
+    ///
+    /// Call [`checkpoint()`] with the outputs before your first irreversible
+    /// change (typically: after the safety copy, before the rename over the
+    /// live file): if backout is killed after that change, `verify` and
+    /// `undo` get the checkpoint instead of outputs `run` never returned. If
+    /// `checkpoint` fails, change nothing and return its error.
     fn run(config: Self::Config) -> Result<Outcome<Self::Outputs>, StepError>;
 
     /// Checks that what `run` did is in place. No effects.
+    ///
+    /// After a crash `outputs` is the last checkpoint, and the change may
+    /// never have happened: verify must fail unless it is entirely in place.
     fn verify(config: Self::Config, outputs: Self::Outputs) -> Result<(), StepError>;
 
     /// Puts back what `run` replaced, only if the target still holds what
     /// `run` wrote; otherwise refuses with [`StepError::Precondition`].
+    ///
+    /// Must be idempotent: after a crash it gets the last checkpoint (run
+    /// may never have changed anything), and it runs again if backout died
+    /// during an earlier undo. When the target already holds what it held
+    /// before `run`, undo changes nothing and succeeds, saying there was
+    /// nothing to undo.
     fn undo(config: Self::Config, outputs: Self::Outputs) -> Result<Outcome<Self::Outputs>, StepError>;
 }
 

@@ -10,9 +10,12 @@
 //! occurrence silently wins, a secret pasted into a terminal log. This step
 //! makes the edit reviewable (`plan` says key by key what will change),
 //! minimal (only the targeted values' bytes change; see [`dotenv`]), safe
-//! (a safety copy first, then an atomic replace, then a read-back check) and
+//! (a safety copy first, then an atomic replace, then a read-back check),
 //! reversible (`undo` restores the copy's bytes, but only if the file still
-//! holds exactly what `run` wrote).
+//! holds exactly what `run` wrote) and recoverable (the outputs are
+//! checkpointed between the safety copy and the replace, so after a crash
+//! `verify` tells whether the edit was written and `undo` puts back what it
+//! finds, or has nothing to undo).
 //!
 //! # Config
 //!

@@ -57,10 +57,6 @@ pub fn run(valid: &Valid, log: Log<'_>) -> Result<Outcome<Outputs>, StepError> {
         return Ok(Outcome::new(summary, outputs));
     }
     let copy = take_safety_copy(file, &sha256_before)?;
-    write_and_confirm(valid, &before, &edit, &copy)?;
-    for change in &edit.changes {
-        log(report::log_line(change, file));
-    }
     let outputs = Outputs {
         file: file.to_owned(),
         safety_copy: Some(copy.clone()),
@@ -69,16 +65,37 @@ pub fn run(valid: &Valid, log: Log<'_>) -> Result<Outcome<Outputs>, StepError> {
         sha256_after: sha256_hex(&edit.output),
         restored_from: None,
     };
+    // The write-ahead record: if backout dies from here on, `verify` and
+    // `undo` get these outputs whether the replace happened or not.
+    if let Err(e) = backout_sdk::checkpoint(&outputs) {
+        let _ = fs::remove_file(&copy);
+        return Err(e);
+    }
+    write_and_confirm(valid, &before, &edit, &copy)?;
+    for change in &edit.changes {
+        log(report::log_line(change, file));
+    }
     Ok(Outcome::new(report::run_summary(&edit.changes, file, Some(&copy)), outputs))
 }
 
 /// Checks that every key set reads as its new value and every key unset is
 /// absent. No effects.
+///
+/// After a crash `outputs` is run's checkpoint, taken before the replace,
+/// so the edit may never have been written: then a key reads wrong, and
+/// a file that still holds exactly its bytes from before the run fails even
+/// where every key happens to read as requested.
 pub fn verify(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
     same_file(valid, outputs)?;
     let bytes = read_env_file(&valid.file)?;
     let mismatches = dotenv::check(&bytes, &valid.set, &valid.unset);
     if mismatches.is_empty() {
+        if outputs.sha256_before != outputs.sha256_after && sha256_hex(&bytes) == outputs.sha256_before {
+            return Err(StepError::precondition(format!(
+                "`{}` still holds its content from before the run (sha256 `{}`): the edit was never written",
+                valid.file, outputs.sha256_before
+            )));
+        }
         return Ok(());
     }
     let messages: Vec<String> =
@@ -89,6 +106,10 @@ pub fn verify(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
 /// Puts the safety copy's bytes back, only if the file still holds exactly
 /// what `run` wrote and the copy still holds exactly what `run` replaced.
 /// The safety copy stays in place as evidence.
+///
+/// Idempotent: a file that already holds its bytes from before the run (the
+/// run was killed before its replace, or an earlier undo finished) is left
+/// alone, and undo succeeds with "nothing to undo".
 pub fn undo(valid: &Valid, outputs: Outputs, log: Log<'_>) -> Result<Outcome<Outputs>, StepError> {
     same_file(valid, &outputs)?;
     let file = outputs.file.clone();
@@ -300,7 +321,10 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::report::{ChangeAction, ChangeRecord};
+    use backout_sdk::checkpoint;
+    use std::cell::RefCell;
     use std::path::PathBuf;
+    use std::rc::Rc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A fresh directory under the system temp dir, removed on drop.
@@ -386,6 +410,122 @@ mod tests {
         assert_eq!(outcome.summary, format!("changed 1 key in {file} (safety copy {copy})"));
         assert_eq!(log, [format!("set INSIGHT_GENERATION_ENABLED in {file}: line 2: true → false")]);
         verify(&valid, outputs).expect("verify");
+    }
+
+    /// Runs `run` as if backout were killed right after the host journaled
+    /// the checkpoint: returns the checkpointed outputs, with the files as
+    /// the crash left them.
+    fn run_killed_after_the_checkpoint(valid: &Valid) -> Outputs {
+        checkpoint::clear();
+        let seen = Rc::new(RefCell::new(None));
+        let keep = Rc::clone(&seen);
+        checkpoint::set_hook(move |outputs| {
+            *keep.borrow_mut() = Some(outputs.clone());
+            panic!("backout is killed right after the checkpoint");
+        });
+        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(valid, &mut no_log())));
+        assert!(crashed.is_err(), "run went on past the checkpoint");
+        checkpoint::clear();
+        let value = seen.borrow_mut().take().expect("run recorded a checkpoint");
+        serde_json::from_value(value).expect("the checkpoint reads as outputs")
+    }
+
+    #[test]
+    fn run_checkpoints_its_final_outputs_before_the_file_changes() {
+        let dir = TempDir::new();
+        let original = b"A=1\nB=2\n";
+        let file = dir.file(".env", original);
+        let valid = valid(serde_json::json!({"file": file, "set": {"A": "9"}, "unset": ["B"]}));
+        checkpoint::clear();
+        let path = file.clone();
+        checkpoint::set_hook(move |outputs| {
+            assert_eq!(fs::read(&path).unwrap(), original, "the file changed before the checkpoint");
+            let copy = outputs["safety_copy"].as_str().expect("the checkpoint names the safety copy");
+            assert_eq!(fs::read(copy).unwrap(), original, "the safety copy is complete at the checkpoint");
+            Ok(())
+        });
+        let outcome = run(&valid, &mut no_log()).expect("run");
+        assert_eq!(fs::read(&file).expect("read"), b"A=9\n");
+        assert_eq!(checkpoint::recorded(), [serde_json::to_value(&outcome.outputs).unwrap()]);
+        checkpoint::clear();
+    }
+
+    #[test]
+    fn a_failed_checkpoint_changes_nothing_and_keeps_no_safety_copy() {
+        let dir = TempDir::new();
+        let file = dir.file(".env", b"A=1\n");
+        let valid = valid(serde_json::json!({"file": file, "set": {"A": "2"}}));
+        checkpoint::clear();
+        checkpoint::set_hook(|_| Err("the journal's disk is full".to_owned()));
+        let error = run(&valid, &mut no_log()).expect_err("refused");
+        checkpoint::clear();
+        let StepError::Failed(message) = error else { panic!("wrong kind: {error:?}") };
+        assert!(message.contains("the journal's disk is full; nothing was changed"), "{message}");
+        assert_eq!(fs::read(&file).expect("read"), b"A=1\n");
+        assert_eq!(dir.names(), [".env"]);
+    }
+
+    #[test]
+    fn undo_after_a_crash_before_the_replace_changes_nothing_and_succeeds_every_time() {
+        let dir = TempDir::new();
+        let original = b"A=1\nB=2\n";
+        let file = dir.file(".env", original);
+        let valid = valid(serde_json::json!({"file": file, "set": {"A": "9"}, "unset": ["B"]}));
+        let outputs = run_killed_after_the_checkpoint(&valid);
+        assert_eq!(fs::read(&file).expect("read"), original, "the crash came before the replace");
+        let copy = outputs.safety_copy.clone().expect("the checkpoint names the safety copy");
+        for _ in 0..2 {
+            let undone = undo(&valid, outputs.clone(), &mut no_log()).expect("undo");
+            assert!(undone.summary.starts_with("nothing to undo"), "{}", undone.summary);
+            assert_eq!(undone.outputs.restored_from, None);
+            assert_eq!(fs::read(&file).expect("read"), original);
+        }
+        let bak = Path::new(&copy).file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(dir.names(), [".env".to_owned(), bak], "no temporary file is left");
+    }
+
+    #[test]
+    fn verify_after_a_crash_before_the_replace_fails() {
+        let dir = TempDir::new();
+        let file = dir.file(".env", b"A=1\nB=2\n");
+        let valid = valid(serde_json::json!({"file": file, "set": {"A": "9"}, "unset": ["B"]}));
+        let outputs = run_killed_after_the_checkpoint(&valid);
+        let error = verify(&valid, &outputs).expect_err("the edit is not in place");
+        assert!(matches!(error, StepError::Precondition(_)), "{error:?}");
+        assert!(error.message().contains("key `A`"), "{error}");
+    }
+
+    #[test]
+    fn verify_fails_on_the_bytes_from_before_the_run_even_when_the_keys_read_right() {
+        let dir = TempDir::new();
+        let file = dir.file(".env", b"A=1\n");
+        let valid = valid(serde_json::json!({"file": file, "set": {"A": "2"}}));
+        let mut outputs = run(&valid, &mut no_log()).expect("run").outputs;
+        verify(&valid, &outputs).expect("verify after the run");
+        // As if the run had been computed from these bytes and killed before
+        // its replace: the keys read as requested, but the edit is not there.
+        outputs.sha256_before = outputs.sha256_after.clone();
+        outputs.sha256_after = sha256_hex(b"A=2 # edited\n");
+        let error = verify(&valid, &outputs).expect_err("the edit is not in place");
+        assert!(error.message().contains("still holds its content from before the run"), "{error}");
+    }
+
+    #[test]
+    fn undo_after_a_crash_after_the_replace_restores_the_original() {
+        let dir = TempDir::new();
+        let original = b"A=1\n";
+        let file = dir.file(".env", original);
+        let valid = valid(serde_json::json!({"file": file, "set": {"A": "2"}}));
+        checkpoint::clear();
+        run(&valid, &mut no_log()).expect("run");
+        // Killed after the replace, before run returned: undo gets the checkpoint.
+        let recorded = checkpoint::recorded();
+        checkpoint::clear();
+        let outputs: Outputs = serde_json::from_value(recorded[0].clone()).expect("outputs");
+        undo(&valid, outputs.clone(), &mut no_log()).expect("undo");
+        assert_eq!(fs::read(&file).expect("read"), original);
+        let again = undo(&valid, outputs, &mut no_log()).expect("second undo");
+        assert!(again.summary.starts_with("nothing to undo"), "{}", again.summary);
     }
 
     #[test]

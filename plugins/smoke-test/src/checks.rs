@@ -231,7 +231,14 @@ pub fn run_one(
                     } else {
                         String::new()
                     };
-                    return Err(StepError::Failed(format!("{who} failed after {tries}{early}: {reason}")));
+                    let message = format!("{who} failed after {tries}{early}: {reason}");
+                    // No answer, or an answer that says "not now": the
+                    // runbook's `retries` may try the step again later.
+                    return Err(if status.is_none_or(|s| s >= 500 || s == 408 || s == 429) {
+                        StepError::Transient(message)
+                    } else {
+                        StepError::Failed(message)
+                    });
                 }
             }
         }
@@ -473,6 +480,14 @@ mod tests {
         }
     }
 
+    /// A failure that trying again later may cure: no answer, or 5xx/408/429.
+    fn transient(ran: &Ran) -> String {
+        match &ran.result {
+            Err(StepError::Transient(m)) => m.clone(),
+            other => panic!("expected a transient failure, got {other:?}"),
+        }
+    }
+
     fn health(retry: Value) -> Value {
         json!({"retry": retry, "checks": [{"name": "api health", "url": "http://127.0.0.1:3000/health",
             "expect": {"json": [{"path": "$.status", "equals": "healthy"}]}}]})
@@ -522,11 +537,24 @@ mod tests {
         let mut fake = Fake::new().answer(500, "a").answer(503, "b").answer(500, r#"{"error":"down"}"#);
         let ran = run(health(json!({"attempts": 3, "interval": "1s", "backoff": 2.0})), &mut fake, &no_env);
         assert_eq!(
-            failure(&ran),
+            transient(&ran),
             r#"check #1 "api health" failed after 3 attempts: status: expected 200-399, got 500 (body: {"error":"down"})"#
         );
         assert_eq!(fake.slept, [Duration::from_secs(1), Duration::from_secs(2)]);
         assert_eq!(fake.sent.len(), 3);
+    }
+
+    #[test]
+    fn only_a_missing_answer_or_a_5xx_408_429_is_transient() {
+        for (status, transient_expected) in
+            [(500, true), (503, true), (429, true), (408, true), (404, false), (400, false)]
+        {
+            let mut fake = Fake::new().answer(status, "");
+            let ran = run(health(json!({})), &mut fake, &no_env);
+            assert_eq!(matches!(ran.result, Err(StepError::Transient(_))), transient_expected, "{status}");
+        }
+        let mut fake = Fake::new().error(http::Error::Timeout("waiting".into()));
+        transient(&run(health(json!({})), &mut fake, &no_env));
     }
 
     #[test]
@@ -583,7 +611,7 @@ mod tests {
              accepts connections at 127.0.0.1:3000"
         );
         let mut fake = Fake::new().error(http::Error::ConnectionRefused("nothing at 127.0.0.1:3000".into()));
-        let message = failure(&run(health(json!({})), &mut fake, &no_env));
+        let message = transient(&run(health(json!({})), &mut fake, &no_env));
         assert_eq!(
             message,
             "check #1 \"api health\" failed after 1 attempt: GET http://127.0.0.1:3000/health: connection refused: \
@@ -608,7 +636,7 @@ mod tests {
         let mut fake = Fake::new().answer(200, "").answer(200, "").answer(500, "");
         let config = json!({"success_threshold": 3, "retry": {"attempts": 4},
             "checks": [{"name": "api", "url": "http://h/"}]});
-        let message = failure(&run(config, &mut fake, &no_env));
+        let message = transient(&run(config, &mut fake, &no_env));
         assert_eq!(
             message,
             "check #1 \"api\" failed after 3 attempts (of 4: 3 consecutive passes are no longer possible): \

@@ -218,6 +218,10 @@ pub fn sha256(path: &str, progress: Progress<'_>) -> io::Result<String> {
 
 /// Copies `source` to the new file `target` (never overwriting), fsyncs it
 /// and gives it `source`'s permissions and owner. Removes `target` on error.
+///
+/// `target` is written in place, so a crash can leave it partial: make it a
+/// name from [`declared_temp`] (the host removes it then), or use
+/// [`copy_to_new_name`] for a final name.
 pub fn copy_new(source: &str, target: &str, progress: Progress<'_>) -> io::Result<u64> {
     let mut out = OpenOptions::new().write(true).create_new(true).open(target)?;
     let result = (|| {
@@ -244,9 +248,24 @@ pub fn copy_new(source: &str, target: &str, progress: Progress<'_>) -> io::Resul
     result
 }
 
+/// Copies `source` to the new name `target` (never overwriting) so that
+/// `target` only ever appears complete: the bytes go to a declared temporary
+/// file beside `target` ([`copy_new`]), which then takes the name
+/// ([`backout_sdk::fs::rename_no_clobber`]). Does not fsync the directory.
+pub fn copy_to_new_name(source: &str, target: &str, progress: Progress<'_>) -> io::Result<u64> {
+    let temp = declared_temp(target, "tmp")?;
+    let size = copy_new(source, &temp, progress)?;
+    backout_sdk::fs::rename_no_clobber(Path::new(&temp), Path::new(target)).inspect_err(|_| {
+        let _ = fs::remove_file(&temp);
+    })?;
+    Ok(size)
+}
+
 /// Moves `from` to the new name `to`: a rename when both are on one file
-/// system and in one granted directory, else a fsync'd copy and then removal
-/// of `from`. Returns whether it was a rename.
+/// system and in one granted directory, else a fsync'd copy that appears
+/// under `to` only when complete ([`copy_to_new_name`]) and then removal of
+/// `from`. At every moment one of the two names holds the whole file.
+/// Returns whether it was a rename.
 pub fn move_file(from: &str, to: &str, progress: Progress<'_>) -> io::Result<bool> {
     if fs::symlink_metadata(to).is_ok() {
         return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("`{to}` already exists")));
@@ -255,11 +274,31 @@ pub fn move_file(from: &str, to: &str, progress: Progress<'_>) -> io::Result<boo
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
         Err(_) => {
-            copy_new(from, to, progress)?;
+            copy_to_new_name(from, to, progress)?;
             fs::remove_file(from)?;
             Ok(false)
         }
     }
+}
+
+/// A name from [`temp_beside`] that is free, declared to the host as a
+/// temporary file before the caller creates it
+/// ([`backout_sdk::fs::temporary_file`]): if backout is killed while it
+/// exists, the host removes it.
+pub fn declared_temp(path: &str, tag: &str) -> io::Result<String> {
+    for attempt in 0u32..100 {
+        let temp = temp_beside(path, tag);
+        let temp = if attempt == 0 { temp } else { format!("{temp}-{attempt}") };
+        match fs::symlink_metadata(&temp) {
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                backout_sdk::fs::temporary_file(Path::new(&temp))?;
+                return Ok(temp);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("no free temporary name beside `{path}`")))
 }
 
 /// A name for a temp file beside `path`, hidden and unique enough: the
@@ -339,6 +378,38 @@ mod tests {
         let t = temp_beside("/data/app.db", "tmp");
         assert!(t.starts_with("/data/.app.db.backout-tmp-"), "{t}");
         assert!(temp_beside("/app.db", "tmp").starts_with("/.app.db.backout-tmp-"));
+    }
+
+    #[test]
+    fn temporaries_are_declared_before_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("app.db").to_string_lossy().into_owned();
+        backout_sdk::fs::temporary_file::clear();
+        let temp = declared_temp(&target, "restore").unwrap();
+        assert!(!Path::new(&temp).exists());
+        assert_eq!(backout_sdk::fs::temporary_file::declared(), [Path::new(&temp)]);
+    }
+
+    #[test]
+    fn a_copy_to_a_new_name_goes_through_a_temporary_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+        std::fs::write(d("app.db-wal"), b"frames").unwrap();
+        backout_sdk::fs::temporary_file::clear();
+        assert_eq!(copy_to_new_name(&d("app.db-wal"), &d("copy-wal"), &mut |_, _| {}).unwrap(), 6);
+        assert_eq!(std::fs::read(d("copy-wal")).unwrap(), b"frames");
+        let declared = backout_sdk::fs::temporary_file::declared();
+        assert_eq!(declared.len(), 1);
+        assert!(declared[0].to_string_lossy().contains("/.copy-wal.backout-tmp-"), "{declared:?}");
+
+        std::fs::write(d("other"), b"other").unwrap();
+        let e = copy_to_new_name(&d("other"), &d("copy-wal"), &mut |_, _| {}).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(d("copy-wal")).unwrap(), b"frames");
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["app.db-wal", "copy-wal", "other"], "no temporary file is left");
     }
 
     #[test]

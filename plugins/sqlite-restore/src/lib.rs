@@ -12,6 +12,13 @@
 //! the current database **with** its `-wal`/`-journal` as a safety copy,
 //! swaps atomically, fsyncs, and runs the operator's `expect` queries.
 //!
+//! It survives backout being killed at any point: every temporary file is
+//! declared to the host before it is created, the safety copy takes its
+//! name only when complete, and the outputs are checkpointed before the
+//! first change a crash could leave behind. After a crash `verify` tells by
+//! the live database's sha256 whether the restore happened, and `undo` puts
+//! back what was moved, or says there is nothing to undo (see [`ops`]).
+//!
 //! # How it works under WASI
 //!
 //! SQLite is compiled into the component (rusqlite, `bundled`). WASI has no

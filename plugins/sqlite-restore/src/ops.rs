@@ -11,7 +11,15 @@
 //!    as the safety copy (a hard link and renames when the safety directory
 //!    allows, fsync'd copies otherwise);
 //! 3. no `-wal`, `-shm` or `-journal` of the old file is left beside the new one;
-//! 4. every file written is fsync'd, and so is every directory changed.
+//! 4. every file written is fsync'd, and so is every directory changed;
+//! 5. every file written under a name that is not final is declared to the
+//!    host first (`temporary_file`), and a file only takes a final name
+//!    (the safety copy's, a side file's) once it is complete;
+//! 6. the outputs are checkpointed once the safety copy is kept and before
+//!    the first change a crash could leave behind (moving a `-wal` away, the
+//!    rename), so that after a crash `verify` tells whether the restore
+//!    happened (by the live database's sha256) and `undo` puts back exactly
+//!    what was moved, or says there is nothing to undo.
 
 #![forbid(unsafe_code)]
 
@@ -137,7 +145,26 @@ pub fn run(valid: &Valid, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, St
     obs.info(format!("restoring {} from {backup} ({})", valid.db, human(chosen.file.size)));
 
     let staged = stage(valid, &backup, obs)?;
-    let kept = swap(valid, &staged, obs)?;
+    // What the outputs say whatever happens to the live database; `swap`
+    // adds where the previous one went and checkpoints it before the swap.
+    let planned = Outputs {
+        db: valid.db.clone(),
+        backup: backup.clone(),
+        backup_size: chosen.file.size,
+        backup_modified: chosen.file.modified.map(files::rfc3339),
+        sha256: staged.sha256.clone(),
+        size: staged.size,
+        page_size: staged.header.page_size,
+        page_count: staged.header.page_count(staged.size),
+        check: valid.check.pragma().to_owned(),
+        safety_copy: None,
+        safety_copy_size: None,
+        safety_wal: None,
+        safety_journal: None,
+        expect: Vec::new(),
+        undone_from: None,
+    };
+    let kept = swap(valid, &staged, &planned, obs)?;
 
     let (expect, failed) = match sqlite::open(&valid.db) {
         Ok(conn) => {
@@ -175,21 +202,12 @@ pub fn run(valid: &Valid, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, St
     );
     obs.info(summary.clone());
     let outputs = Outputs {
-        db: valid.db.clone(),
-        backup,
-        backup_size: chosen.file.size,
-        backup_modified: chosen.file.modified.map(files::rfc3339),
-        sha256: staged.sha256,
-        size: staged.size,
-        page_size: staged.header.page_size,
-        page_count: staged.header.page_count(staged.size),
-        check: valid.check.pragma().to_owned(),
         safety_copy: kept.copy,
         safety_copy_size: kept.copy_size,
         safety_wal: kept.wal,
         safety_journal: kept.journal,
         expect,
-        undone_from: None,
+        ..planned
     };
     Ok(Outcome::new(summary, outputs))
 }
@@ -208,13 +226,14 @@ struct Staged {
 /// check and `expect`'s preparation on it. On any failure the temp file is
 /// removed and nothing else was touched.
 fn stage(valid: &Valid, backup: &str, obs: &mut dyn Observer) -> Result<Staged, StepError> {
-    let temp = files::temp_beside(&valid.db, "restore");
-    let mut file = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(|e| {
+    let cannot_create = |e: io::Error| {
         StepError::precondition(format!(
             "cannot create a file in `{}` ({e}); the database's directory must be in a read-write grant; nothing was changed",
             parent(&valid.db)
         ))
-    })?;
+    };
+    let temp = files::declared_temp(&valid.db, "restore").map_err(cannot_create)?;
+    let mut file = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(cannot_create)?;
     let discard = |temp: &str, e: StepError| {
         let _ = fs::remove_file(temp);
         e
@@ -264,7 +283,11 @@ fn with_sides(kept: &Kept) -> String {
 /// Keeps the previous database and its side files, then renames the staged
 /// copy over the live database and fsyncs the directories. On failure, puts
 /// back what it can and says exactly what state things are in.
-fn swap(valid: &Valid, staged: &Staged, obs: &mut dyn Observer) -> Result<Kept, StepError> {
+///
+/// `planned` is what `run` will return, less where the previous database
+/// goes: once the safety copy is kept (and before a side file moves or the
+/// rename), those outputs with the safety copy's names are checkpointed.
+fn swap(valid: &Valid, staged: &Staged, planned: &Outputs, obs: &mut dyn Observer) -> Result<Kept, StepError> {
     let db = valid.db.as_str();
     let dir = parent(db);
     let abandon = |e: StepError| {
@@ -281,6 +304,19 @@ fn swap(valid: &Valid, staged: &Staged, obs: &mut dyn Observer) -> Result<Kept, 
             )))
         })?;
         let copy = keep_safety_copy(valid, current, obs).map_err(abandon)?;
+        // The side files are checkpointed under the names they are about to
+        // take: after a crash, undo looks for each at one name or the other.
+        let checkpointed = Outputs {
+            safety_copy: Some(copy.clone()),
+            safety_copy_size: Some(current.size),
+            safety_wal: live.sides.wal.map(|_| format!("{copy}{WAL}")),
+            safety_journal: live.sides.journal.map(|_| format!("{copy}{JOURNAL}")),
+            ..planned.clone()
+        };
+        if let Err(e) = backout_sdk::checkpoint(&checkpointed) {
+            let _ = fs::remove_file(&copy);
+            return Err(abandon(e));
+        }
         kept.copy = Some(copy.clone());
         kept.copy_size = Some(current.size);
         // Side files follow the database into the safety directory: a -wal
@@ -315,13 +351,19 @@ fn swap(valid: &Valid, staged: &Staged, obs: &mut dyn Observer) -> Result<Kept, 
                 ))));
             }
         }
-        sync_dirs(&[dir, &valid.safety_dir]).map_err(|e| {
-            StepError::failed(format!(
-                "cannot fsync `{dir}` after keeping the safety copy `{copy}`{}: {e}; the live database `{db}` was not replaced",
+        if let Err(e) = sync_dirs(&[dir, &valid.safety_dir]) {
+            let undone = put_back_sides(db, &kept);
+            return Err(abandon(StepError::failed(format!(
+                "cannot fsync `{dir}` after keeping the safety copy `{copy}`{}: {e}; {undone}the live database `{db}` \
+                 was not replaced",
                 with_sides(&kept)
-            ))
-        })?;
+            ))));
+        }
         obs.info(format!("kept the previous database as {copy}{}", with_sides(&kept)));
+    } else {
+        // No database to keep: the checkpoint still comes first, so that
+        // undo removes the database the rename creates.
+        backout_sdk::checkpoint(planned).map_err(abandon)?;
     }
     if let Err(e) = fs::rename(&staged.temp, db) {
         let undone = put_back_sides(db, &kept);
@@ -361,39 +403,76 @@ fn put_back_sides(db: &str, kept: &Kept) -> String {
 /// The safety copy of the live database: a hard link when the safety
 /// directory is on the same file system and in the same grant (instant, and
 /// the file keeps its inode, mode and owner), otherwise a fsync'd streamed
-/// copy with the same permissions. Its name is new, and so are the names its
-/// side files will take.
+/// copy with the same permissions, written to a declared temporary file and
+/// given its name only when complete, so no partial file ever carries a
+/// safety copy's name. Its name is new, and so are the names its side files
+/// will take.
 fn keep_safety_copy(valid: &Valid, current: &FileInfo, obs: &mut dyn Observer) -> Result<String, StepError> {
     let stamp = utc_stamp(SystemTime::now());
-    let name = file_name(&valid.db);
-    let dir = if valid.safety_dir == "/" { "" } else { valid.safety_dir.as_str() };
-    for attempt in 0u32..1000 {
-        let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
-        let copy = format!("{dir}/{name}.backout-{stamp}{suffix}.bak");
-        if [String::new(), WAL.into(), JOURNAL.into()]
-            .iter()
-            .any(|s| fs::symlink_metadata(format!("{copy}{s}")).is_ok())
-        {
-            continue;
-        }
-        return match fs::hard_link(&valid.db, &copy) {
-            Ok(()) => Ok(copy),
+    let cannot_keep = |e: &dyn std::fmt::Display| {
+        StepError::failed(format!(
+            "cannot keep a safety copy of `{}` in `{}`: {e}; nothing was changed",
+            valid.db, valid.safety_dir
+        ))
+    };
+    let no_free_name = || {
+        StepError::failed(format!(
+            "no free safety-copy name for `{}` in `{}`; nothing was changed",
+            file_name(&valid.db),
+            valid.safety_dir
+        ))
+    };
+    let mut refused = None;
+    for copy in safety_names(valid, &stamp) {
+        match fs::hard_link(&valid.db, &copy) {
+            Ok(()) => return Ok(copy),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(_) => {
-                obs.info(format!("copying {} to {copy} (a hard link is not possible there)", human(current.size)));
-                files::copy_new(&valid.db, &copy, &mut |d, t| obs.progress(d, t)).map(|_| copy).map_err(|e| {
-                    StepError::failed(format!(
-                        "cannot keep a safety copy of `{}` in `{}`: {e}; nothing was changed",
-                        valid.db, valid.safety_dir
-                    ))
-                })
+                refused = Some(copy);
+                break;
             }
-        };
+        }
     }
-    Err(StepError::failed(format!(
-        "no free safety-copy name for `{name}` in `{}`; nothing was changed",
-        valid.safety_dir
-    )))
+    let Some(first) = refused else {
+        return Err(no_free_name());
+    };
+    obs.info(format!("copying {} to {first} (a hard link is not possible there)", human(current.size)));
+    let dir = if valid.safety_dir == "/" { "" } else { valid.safety_dir.as_str() };
+    let temp = files::declared_temp(&format!("{dir}/{}", file_name(&valid.db)), "tmp").map_err(|e| cannot_keep(&e))?;
+    files::copy_new(&valid.db, &temp, &mut |d, t| obs.progress(d, t)).map_err(|e| cannot_keep(&e))?;
+    for copy in safety_names(valid, &stamp) {
+        match backout_sdk::fs::rename_no_clobber(Path::new(&temp), Path::new(&copy)) {
+            Ok(()) => {
+                return match sync_dir(Path::new(&valid.safety_dir)) {
+                    Ok(()) => Ok(copy),
+                    Err(e) => {
+                        let _ = fs::remove_file(&copy);
+                        Err(cannot_keep(&e))
+                    }
+                };
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(cannot_keep(&e));
+            }
+        }
+    }
+    let _ = fs::remove_file(&temp);
+    Err(no_free_name())
+}
+
+/// The names a safety copy taken now may get, in order, leaving out those
+/// already taken by a file or by one of its side files.
+fn safety_names<'a>(valid: &'a Valid, stamp: &'a str) -> impl Iterator<Item = String> + 'a {
+    let name = file_name(&valid.db);
+    let dir = if valid.safety_dir == "/" { "" } else { valid.safety_dir.as_str() };
+    (0u32..1000)
+        .map(move |attempt| {
+            let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
+            format!("{dir}/{name}.backout-{stamp}{suffix}.bak")
+        })
+        .filter(|copy| ["", WAL, JOURNAL].iter().all(|s| fs::symlink_metadata(format!("{copy}{s}")).is_err()))
 }
 
 fn sync_dirs(dirs: &[&str]) -> io::Result<()> {
@@ -408,9 +487,12 @@ fn sync_dirs(dirs: &[&str]) -> io::Result<()> {
 // ---------------------------------------------------------------------------
 // verify
 
-/// Checks that the restored database is in place: same size, no `-wal` or
-/// `-journal` beside it, a sound header, the configured check and `expect`.
-/// No effects.
+/// Checks that the restored database is in place: same size and sha256 as
+/// the copy `run` restored, no `-wal` or `-journal` beside it, a sound
+/// header, the configured check and `expect`. No effects.
+///
+/// The sha256 is what tells, after a crash, whether the restore happened: a
+/// database from before the run can have the same size and pass every check.
 pub fn verify(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
     same_db(valid, outputs)?;
     let live = inspect_live_any(&valid.db)?;
@@ -428,6 +510,14 @@ pub fn verify(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
         return Err(StepError::precondition(format!(
             "`{}` is {} bytes, but the restore wrote {}",
             valid.db, file.size, outputs.size
+        )));
+    }
+    let found = files::sha256(&valid.db, &mut |_, _| {}).map_err(|e| cannot_read(&valid.db, &e))?;
+    if found != outputs.sha256 {
+        return Err(StepError::precondition(format!(
+            "`{}` has sha256 `{found}`, not the `{}` of the database the restore wrote: the restore did not \
+             happen, or the database changed since",
+            valid.db, outputs.sha256
         )));
     }
     let head = files::read_head(&valid.db).map_err(|e| cannot_read(&valid.db, &e))?;
@@ -455,23 +545,40 @@ pub fn verify(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
 /// database still has the sha256 `run` wrote and nothing beside it. The
 /// safety copy is copied, not moved, so it stays as evidence; when `run`
 /// created the database from nothing, undo removes it again.
+///
+/// Idempotent, since after a crash it gets `run`'s checkpoint and may run
+/// again after an interrupted undo: when the live database holds the safety
+/// copy's bytes (the swap never happened, or an earlier undo put it back),
+/// it only puts back side files that were moved away and not yet returned,
+/// and says there was nothing to undo; when there was no database before
+/// the run and there is none now, likewise.
 pub fn undo(valid: &Valid, outputs: Outputs, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, StepError> {
     same_db(valid, &outputs)?;
     let db = outputs.db.clone();
     let dir = parent(&db).to_owned();
     let live = inspect_live_any(&db).map_err(nothing_restored)?;
-    let Some(_) = live.file else {
+    let Some(current) = live.file else {
+        if outputs.safety_copy.is_none() {
+            let summary = format!("nothing to undo: {db} does not exist, and there was no database before the run");
+            obs.info(summary.clone());
+            return Ok(Outcome::new(summary, outputs));
+        }
         return Err(StepError::precondition(format!("`{db}` does not exist; nothing was restored")));
     };
-    if live.sides.has_state() {
-        return Err(StepError::precondition(format!(
-            "{} lies beside `{db}`: the database changed or is open since the restore; stop the service; nothing was restored",
-            live.sides.describe(&db)
-        )));
-    }
     let found =
         files::sha256(&db, &mut |d, t| obs.progress(d, t)).map_err(|e| nothing_restored(cannot_read(&db, &e)))?;
     if found != outputs.sha256 {
+        if let Some(copy) = &outputs.safety_copy
+            && holds_copy(copy, current.size, &found, obs)
+        {
+            let put_back = put_back_moved_sides(&db, &outputs)?;
+            let summary = format!(
+                "nothing to undo: {db} still holds the database from before the run{}",
+                if put_back.is_empty() { String::new() } else { format!("; put back {}", put_back.join(" and ")) }
+            );
+            obs.info(summary.clone());
+            return Ok(Outcome::new(summary, outputs));
+        }
         return Err(StepError::precondition(format!(
             "`{db}` changed since the restore (expected sha256 `{}`, found `{found}`); nothing was restored{}",
             outputs.sha256,
@@ -480,6 +587,12 @@ pub fn undo(valid: &Valid, outputs: Outputs, obs: &mut dyn Observer) -> Result<O
                 .as_ref()
                 .map(|c| format!("; the database from before the restore is in the safety copy `{c}`"))
                 .unwrap_or_default()
+        )));
+    }
+    if live.sides.has_state() {
+        return Err(StepError::precondition(format!(
+            "{} lies beside `{db}`: the database changed or is open since the restore; stop the service; nothing was restored",
+            live.sides.describe(&db)
         )));
     }
     let Some(copy) = outputs.safety_copy.clone() else {
@@ -522,11 +635,18 @@ pub fn undo(valid: &Valid, outputs: Outputs, obs: &mut dyn Observer) -> Result<O
     for (from, to) in
         std::iter::once((copy.clone(), db.clone())).chain(sides.iter().map(|(s, p)| (p.clone(), format!("{db}{s}"))))
     {
-        let temp = files::temp_beside(&to, "undo");
-        if let Err(e) = files::copy_new(&from, &temp, &mut |d, t| obs.progress(d, t)) {
-            cleanup(&staged);
-            return Err(StepError::failed(format!("cannot copy `{from}` to `{temp}`: {e}; nothing was restored")));
-        }
+        let copied = files::declared_temp(&to, "undo").and_then(|temp| {
+            files::copy_new(&from, &temp, &mut |d, t| obs.progress(d, t)).map(|_| temp).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot copy `{from}` to a temporary file beside `{to}`: {e}"))
+            })
+        });
+        let temp = match copied {
+            Ok(temp) => temp,
+            Err(e) => {
+                cleanup(&staged);
+                return Err(StepError::failed(format!("{e}; nothing was restored")));
+            }
+        };
         staged.push((temp, to));
     }
     let shm = format!("{db}{SHM}");
@@ -542,7 +662,10 @@ pub fn undo(valid: &Valid, outputs: Outputs, obs: &mut dyn Observer) -> Result<O
             let done = if i == 0 {
                 "nothing was restored".to_owned()
             } else {
-                format!("`{db}` was restored but its side files were not: copy them from beside `{copy}` by hand")
+                format!(
+                    "`{db}` was restored but its side files were not: run undo again to put them back, or copy them \
+                     from beside `{copy}` by hand"
+                )
             };
             return Err(StepError::failed(format!("cannot rename `{temp}` to `{to}`: {e}; {done}")));
         }
@@ -554,6 +677,55 @@ pub fn undo(valid: &Valid, outputs: Outputs, obs: &mut dyn Observer) -> Result<O
         format!("restored {db} from safety copy {copy}{}", if sides.is_empty() { "" } else { " with its side files" });
     obs.info(summary.clone());
     Ok(Outcome::new(summary, Outputs { undone_from: Some(copy), ..outputs }))
+}
+
+/// Whether the safety copy `copy` holds the bytes with sha256 `found` (the
+/// live database's, `size` bytes long). A copy that cannot be read does not.
+fn holds_copy(copy: &str, size: u64, found: &str, obs: &mut dyn Observer) -> bool {
+    fs::metadata(copy).is_ok_and(|m| m.len() == size)
+        && files::sha256(copy, &mut |d, t| obs.progress(d, t)).is_ok_and(|digest| digest == found)
+}
+
+/// When the swap never happened (or an undo was interrupted after putting
+/// the database back), a `-wal` or `-journal` that `run` had already moved
+/// to the safety copy's side is missing beside the database: copies each
+/// back (through a declared temporary file, fsync'd, then renamed into
+/// place without overwriting), leaving the safety copy whole. Returns what
+/// it put back, for the summary.
+fn put_back_moved_sides(db: &str, outputs: &Outputs) -> Result<Vec<String>, StepError> {
+    let mut put_back = Vec::new();
+    for (suffix, kept) in [(WAL, &outputs.safety_wal), (JOURNAL, &outputs.safety_journal)] {
+        let Some(kept) = kept else { continue };
+        let beside = format!("{db}{suffix}");
+        if fs::symlink_metadata(&beside).is_ok() || fs::symlink_metadata(kept).is_err() {
+            continue;
+        }
+        match files::copy_to_new_name(kept, &beside, &mut |_, _| {}) {
+            Ok(_) => put_back.push(format!("`{beside}` from `{kept}`")),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(StepError::failed(format!(
+                    "`{db}` holds the database from before the run, but `{beside}`, moved to `{kept}` by the run, \
+                     cannot be put back: {e}; {}",
+                    if put_back.is_empty() {
+                        "nothing was changed".to_owned()
+                    } else {
+                        format!("put back {} only", put_back.join(" and "))
+                    }
+                )));
+            }
+        }
+    }
+    if !put_back.is_empty() {
+        let dir = parent(db);
+        sync_dir(Path::new(dir)).map_err(|e| {
+            StepError::failed(format!(
+                "put back {} but cannot fsync `{dir}`: {e}; it may not survive a crash",
+                put_back.join(" and ")
+            ))
+        })?;
+    }
+    Ok(put_back)
 }
 
 fn remove_restored(db: &str, dir: &str) -> Result<(), StepError> {
@@ -715,7 +887,13 @@ mod tests {
     //! same code as a component through the host).
     use super::*;
     use crate::config::{Check, Expectation};
+    use backout_sdk::checkpoint;
+    use backout_sdk::fs::temporary_file;
     use rusqlite::Connection;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::rc::Rc;
 
     struct Dir {
         _tmp: tempfile::TempDir,
@@ -758,6 +936,284 @@ mod tests {
             fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
+    }
+
+    /// A live WAL-mode database with committed rows still only in its
+    /// `-wal`, as a service stopped hard leaves it: the connection that wrote
+    /// them stays open while they are copied, so nothing checkpoints.
+    fn make_wal_db(live: &str, in_main: i64, in_wal: i64) {
+        let scratch = format!("{}/scratch.db", parent(live));
+        let conn = Connection::open(&scratch).unwrap();
+        conn.pragma_update(None, "journal_mode", "wal").unwrap();
+        conn.execute_batch("CREATE TABLE t(x INTEGER PRIMARY KEY, y TEXT)").unwrap();
+        for i in 0..in_main {
+            conn.execute("INSERT INTO t(y) VALUES (?1)", [format!("row {i}")]).unwrap();
+        }
+        conn.pragma_update(None, "wal_checkpoint", "TRUNCATE").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        for i in 0..in_wal {
+            conn.execute("INSERT INTO t(y) VALUES (?1)", [format!("wal row {i}")]).unwrap();
+        }
+        fs::copy(&scratch, live).unwrap();
+        fs::copy(format!("{scratch}{WAL}"), format!("{live}{WAL}")).unwrap();
+        drop(conn);
+        for suffix in ["", WAL, SHM] {
+            let _ = fs::remove_file(format!("{scratch}{suffix}"));
+        }
+    }
+
+    /// Whether a name is one of the step's safety copies or their side files.
+    fn is_safety_copy(name: &str) -> bool {
+        name.contains(".backout-") && [".bak", ".bak-wal", ".bak-journal"].iter().any(|s| name.ends_with(s))
+    }
+
+    /// Every file in `dir` with its bytes, leaving out the step's own files
+    /// (safety copies, temporaries): what must be as before the run or as
+    /// after it, whatever happened.
+    fn contents(dir: &str) -> BTreeMap<String, Vec<u8>> {
+        listing(dir)
+            .into_iter()
+            .filter(|n| !n.contains(".backout-"))
+            .map(|n| {
+                let bytes = fs::read(format!("{dir}/{n}")).unwrap();
+                (n, bytes)
+            })
+            .collect()
+    }
+
+    /// The step's files in `dir` that are not safety copies: temporaries a
+    /// call left behind.
+    fn debris(dir: &str) -> Vec<String> {
+        listing(dir).into_iter().filter(|n| n.contains(".backout-") && !is_safety_copy(n)).collect()
+    }
+
+    /// What the host does for a call that never returned: removes the
+    /// temporary files it declared.
+    fn remove_declared_temporaries() {
+        for temp in temporary_file::declared() {
+            let _ = fs::remove_file(temp);
+        }
+        temporary_file::clear();
+    }
+
+    /// Runs `run` as if backout were killed right after the host journaled
+    /// the checkpoint, then cleans up as the host would. Returns the
+    /// checkpointed outputs; the files are as the crash left them.
+    fn run_killed_after_the_checkpoint(valid: &Valid) -> Outputs {
+        checkpoint::clear();
+        temporary_file::clear();
+        let seen = Rc::new(RefCell::new(None));
+        let keep = Rc::clone(&seen);
+        checkpoint::set_hook(move |outputs| {
+            *keep.borrow_mut() = Some(outputs.clone());
+            panic!("backout is killed right after the checkpoint");
+        });
+        let crashed = catch_unwind(AssertUnwindSafe(|| run(valid, &mut Quiet)));
+        assert!(crashed.is_err(), "run went on past the checkpoint");
+        checkpoint::clear();
+        remove_declared_temporaries();
+        let value = seen.borrow_mut().take().expect("run recorded a checkpoint");
+        serde_json::from_value(value).expect("the checkpoint reads as outputs")
+    }
+
+    #[test]
+    fn run_checkpoints_the_outputs_it_returns_before_the_wal_moves_or_the_swap() {
+        let d = Dir::new();
+        make_wal_db(&d.p("data/app.db"), 10, 5);
+        make_db(&d.p("backups/app.db"), 40);
+        let mut valid = d.valid();
+        valid.allow_wal = true;
+        let before = contents(&d.p("data"));
+        let original = fs::read(&valid.db).unwrap();
+        checkpoint::clear();
+        temporary_file::clear();
+        let dir = d.p("data");
+        let at_checkpoint = before.clone();
+        checkpoint::set_hook(move |outputs| {
+            assert_eq!(contents(&dir), at_checkpoint, "a file changed before the checkpoint");
+            let copy = outputs["safety_copy"].as_str().expect("the checkpoint names the safety copy");
+            assert_eq!(fs::read(copy).unwrap(), original, "the safety copy is complete at the checkpoint");
+            assert_eq!(outputs["safety_wal"], format!("{copy}{WAL}"), "the name the -wal is about to get");
+            Ok(())
+        });
+        let outcome = run(&valid, &mut Quiet).unwrap();
+        let returned = outcome.outputs;
+        assert_eq!(
+            checkpoint::recorded(),
+            [serde_json::to_value(Outputs { expect: vec![], ..returned.clone() }).unwrap()]
+        );
+        checkpoint::clear();
+        let declared: Vec<String> =
+            temporary_file::declared().iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        assert!(declared.iter().any(|p| p.contains("/.app.db.backout-restore-")), "{declared:?}");
+        assert!(debris(&d.p("data")).is_empty(), "{:?}", listing(&d.p("data")));
+    }
+
+    #[test]
+    fn undo_after_a_crash_at_the_checkpoint_changes_nothing_and_succeeds_every_time() {
+        let d = Dir::new();
+        make_wal_db(&d.p("data/app.db"), 10, 5);
+        make_db(&d.p("backups/app.db"), 40);
+        let mut valid = d.valid();
+        valid.allow_wal = true;
+        let before = contents(&d.p("data"));
+        let o = run_killed_after_the_checkpoint(&valid);
+        assert_eq!(contents(&d.p("data")), before, "the crash came before any change");
+        for _ in 0..2 {
+            let undone = undo(&valid, o.clone(), &mut Quiet).unwrap();
+            assert_eq!(
+                undone.summary,
+                format!("nothing to undo: {} still holds the database from before the run", valid.db)
+            );
+            assert_eq!(undone.outputs.undone_from, None);
+            assert_eq!(contents(&d.p("data")), before);
+        }
+        assert!(debris(&d.p("data")).is_empty(), "{:?}", listing(&d.p("data")));
+    }
+
+    #[test]
+    fn undo_after_a_crash_between_moving_the_wal_and_the_swap_puts_the_wal_back() {
+        let d = Dir::new();
+        make_wal_db(&d.p("data/app.db"), 10, 5);
+        make_db(&d.p("backups/app.db"), 40);
+        let mut valid = d.valid();
+        valid.allow_wal = true;
+        let before = contents(&d.p("data"));
+        let o = run_killed_after_the_checkpoint(&valid);
+        // Where the next crash point leaves the files: the -wal moved, no swap.
+        let kept_wal = o.safety_wal.clone().expect("the checkpoint names the -wal's new place");
+        fs::rename(format!("{}{WAL}", valid.db), &kept_wal).unwrap();
+        assert!(verify(&valid, &o).is_err(), "the restore did not happen");
+
+        let undone = undo(&valid, o.clone(), &mut Quiet).unwrap();
+        assert!(undone.summary.starts_with("nothing to undo"), "{}", undone.summary);
+        assert!(undone.summary.contains(&format!("put back `{}{WAL}`", valid.db)), "{}", undone.summary);
+        assert_eq!(contents(&d.p("data")), before);
+        assert!(Path::new(&kept_wal).exists(), "the safety copy keeps its -wal");
+        let again = undo(&valid, o, &mut Quiet).unwrap();
+        assert!(!again.summary.contains("put back"), "{}", again.summary);
+        assert_eq!(contents(&d.p("data")), before);
+        assert!(debris(&d.p("data")).is_empty(), "{:?}", listing(&d.p("data")));
+    }
+
+    #[test]
+    fn undo_after_a_crash_in_the_middle_of_an_undo_puts_the_side_files_back() {
+        let d = Dir::new();
+        make_wal_db(&d.p("data/app.db"), 10, 5);
+        make_db(&d.p("backups/app.db"), 40);
+        let mut valid = d.valid();
+        valid.allow_wal = true;
+        let before = contents(&d.p("data"));
+        let o = run(&valid, &mut Quiet).unwrap().outputs;
+        // An undo killed after renaming the database back, before its -wal.
+        let copy = o.safety_copy.clone().unwrap();
+        fs::write(&valid.db, fs::read(&copy).unwrap()).unwrap();
+        assert!(!Path::new(&format!("{}{WAL}", valid.db)).exists());
+
+        let undone = undo(&valid, o, &mut Quiet).unwrap();
+        assert!(undone.summary.contains("put back"), "{}", undone.summary);
+        assert_eq!(contents(&d.p("data")), before);
+        assert!(debris(&d.p("data")).is_empty(), "{:?}", listing(&d.p("data")));
+    }
+
+    #[test]
+    fn undo_twice_restores_once_then_has_nothing_to_undo() {
+        let d = Dir::new();
+        make_wal_db(&d.p("data/app.db"), 10, 5);
+        make_db(&d.p("backups/app.db"), 40);
+        let mut valid = d.valid();
+        valid.allow_wal = true;
+        let before = contents(&d.p("data"));
+        let o = run(&valid, &mut Quiet).unwrap().outputs;
+        temporary_file::clear();
+        let first = undo(&valid, o.clone(), &mut Quiet).unwrap();
+        assert!(first.summary.starts_with("restored"), "{}", first.summary);
+        assert_eq!(contents(&d.p("data")), before);
+        let declared: Vec<String> =
+            temporary_file::declared().iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        assert_eq!(declared.iter().filter(|p| p.contains(".backout-undo-")).count(), 2, "{declared:?}");
+        let second = undo(&valid, o, &mut Quiet).unwrap();
+        assert!(second.summary.starts_with("nothing to undo"), "{}", second.summary);
+        assert_eq!(contents(&d.p("data")), before);
+        assert!(debris(&d.p("data")).is_empty(), "{:?}", listing(&d.p("data")));
+    }
+
+    #[test]
+    fn verify_fails_on_a_database_from_before_the_run_of_the_same_size() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 30);
+        fs::copy(d.p("backups/app.db"), d.p("data/app.db")).unwrap();
+        let conn = Connection::open(d.p("data/app.db")).unwrap();
+        conn.execute("UPDATE t SET y = 'ROW 7' WHERE y = 'row 7'", []).unwrap();
+        drop(conn);
+        let valid = d.valid();
+        assert_eq!(fs::metadata(&valid.db).unwrap().len(), fs::metadata(d.p("backups/app.db")).unwrap().len());
+        let o = run_killed_after_the_checkpoint(&valid);
+        let err = verify(&valid, &o).unwrap_err();
+        assert!(matches!(err, StepError::Precondition(_)), "{err:?}");
+        assert!(err.message().contains("the restore did not happen"), "{err}");
+    }
+
+    #[test]
+    fn a_fresh_restore_checkpoints_before_creating_the_database() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 10);
+        let valid = d.valid();
+        let o = run_killed_after_the_checkpoint(&valid);
+        assert_eq!(o.safety_copy, None);
+        assert!(listing(&d.p("data")).is_empty(), "nothing is left of the crashed run");
+        assert!(verify(&valid, &o).unwrap_err().message().contains("does not exist"));
+        for _ in 0..2 {
+            let undone = undo(&valid, o.clone(), &mut Quiet).unwrap();
+            assert!(undone.summary.starts_with("nothing to undo"), "{}", undone.summary);
+        }
+        // Killed after the rename: undo removes what the run created.
+        let o = run(&valid, &mut Quiet).unwrap().outputs;
+        undo(&valid, o.clone(), &mut Quiet).unwrap();
+        assert!(listing(&d.p("data")).is_empty());
+        assert!(undo(&valid, o, &mut Quiet).unwrap().summary.starts_with("nothing to undo"));
+    }
+
+    #[test]
+    fn a_failed_checkpoint_changes_nothing_and_leaves_no_file_behind() {
+        let d = Dir::new();
+        make_wal_db(&d.p("data/app.db"), 10, 5);
+        make_db(&d.p("backups/app.db"), 40);
+        let mut valid = d.valid();
+        valid.allow_wal = true;
+        let before = listing(&d.p("data"));
+        let contents_before = contents(&d.p("data"));
+        checkpoint::clear();
+        checkpoint::set_hook(|_| Err("the journal's disk is full".to_owned()));
+        let err = run(&valid, &mut Quiet).unwrap_err();
+        checkpoint::clear();
+        assert!(matches!(err, StepError::Failed(_)), "{err:?}");
+        assert!(err.message().contains("the journal's disk is full; nothing was changed"), "{err}");
+        assert_eq!(listing(&d.p("data")), before, "no safety copy, no temporary file");
+        assert_eq!(contents(&d.p("data")), contents_before);
+    }
+
+    #[test]
+    fn failures_before_and_after_the_swap_leave_no_temporary_file() {
+        let d = Dir::new();
+        make_db(&d.p("data/app.db"), 3);
+        make_db(&d.p("backups/app.db"), 10);
+        let mut valid = d.valid();
+
+        // Refused while staging: the staged copy is removed.
+        valid.expect =
+            vec![Expectation { sql: "SELECT count(*) FROM nope".into(), min: None, max: None, equals: None }];
+        let err = run(&valid, &mut Quiet).unwrap_err();
+        assert!(err.message().contains("nothing was changed"), "{err}");
+        assert_eq!(listing(&d.p("data")), ["app.db"]);
+
+        // Failed after the swap: the restored database stays, for undo.
+        valid.expect =
+            vec![Expectation { sql: "SELECT count(*) FROM t".into(), min: Some(1000.0), max: None, equals: None }];
+        let err = run(&valid, &mut Quiet).unwrap_err();
+        assert!(err.message().contains("the restored database is in place"), "{err}");
+        assert!(debris(&d.p("data")).is_empty(), "{:?}", listing(&d.p("data")));
+        assert_eq!(listing(&d.p("data")).len(), 2, "the database and its safety copy");
     }
 
     #[test]

@@ -1,11 +1,17 @@
 // Stand-ins for the component's imports in Node unit tests. What the host
-// would see is recorded in `stub`; tests set `stub.preopens` and
-// `stub.copyPermissions` as they need.
+// would see is recorded in `stub`; tests set `stub.preopens`,
+// `stub.copyPermissions`, `stub.checkpoint` and `stub.temporaryFile` as they need.
 export const stub = {
   logs: [],
   progress: [],
   preopens: [],
+  checkpoints: [],
+  temporaryFiles: [],
   copyPermissions: () => {},
+  // Set to a function that throws `{ payload: 'reason' }` to refuse, as
+  // componentize-js throws a `result` error.
+  checkpoint: (json) => stub.checkpoints.push(json),
+  temporaryFile: (path) => stub.temporaryFiles.push(path),
   now: () => ({ seconds: 1795432721n, nanoseconds: 0 }),
 };
 
@@ -20,6 +26,12 @@ export function copyPermissions(source, target) {
   return stub.copyPermissions(source, target);
 }
 export function checkRequest() {}
+export function checkpoint(outputs) {
+  return stub.checkpoint(outputs);
+}
+export function temporaryFile(path) {
+  return stub.temporaryFile(path);
+}
 
 // wasi:filesystem/preopens@0.2.12
 export function getDirectories() {

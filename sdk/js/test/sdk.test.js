@@ -7,8 +7,11 @@ import { createHash } from 'node:crypto';
 
 import {
   FsError,
+  MAX_CHECKPOINT_BYTES,
   StepError,
+  checkpoint,
   defineStep,
+  fs,
   log,
   parseConfig,
   resolveGuestPath,
@@ -187,4 +190,62 @@ test('resolveGuestPath refuses relative paths, `..` and paths outside every gran
 test('splitPath names the directory and the file', () => {
   assert.deepEqual(splitPath('/app/conf/x.json'), { dir: '/app/conf', name: 'x.json' });
   assert.deepEqual(splitPath('/x.json'), { dir: '/', name: 'x.json' });
+});
+
+test('checkpoint hands the outputs to the host as JSON', () => {
+  stub.checkpoints.length = 0;
+  checkpoint({ file: '/app/c.json', safety_copy: '/app/c.json.backout-20261123T111841Z.bak' });
+  assert.deepEqual(stub.checkpoints, ['{"file":"/app/c.json","safety_copy":"/app/c.json.backout-20261123T111841Z.bak"}']);
+});
+
+test('checkpoint refuses outputs that are not an object or too large, without calling the host', () => {
+  stub.checkpoints.length = 0;
+  assert.throws(
+    () => checkpoint([1]),
+    (e) =>
+      e instanceof StepError &&
+      e.kind === 'failed' &&
+      e.message ===
+        'cannot record a checkpoint before changing anything: the outputs must be a plain object, not an array; nothing was changed',
+  );
+  assert.throws(() => checkpoint({ big: 'x'.repeat(MAX_CHECKPOINT_BYTES) }), /more than the 1048576 allowed; nothing was changed/);
+  assert.deepEqual(stub.checkpoints, []);
+});
+
+test('a checkpoint the host refuses is a failed step error saying nothing was changed', () => {
+  const saved = stub.checkpoint;
+  stub.checkpoint = () => {
+    throw { payload: 'the journal cannot be written' };
+  };
+  try {
+    assert.throws(
+      () => checkpoint({ a: 1 }),
+      (e) =>
+        e.kind === 'failed' &&
+        e.message === 'cannot record a checkpoint before changing anything: the journal cannot be written; nothing was changed',
+    );
+  } finally {
+    stub.checkpoint = saved;
+  }
+});
+
+test('temporaryFile declares the path to the host and reports a refusal as an FsError', () => {
+  stub.temporaryFiles.length = 0;
+  fs.temporaryFile('/app/.c.json.backout-tmp-1');
+  assert.deepEqual(stub.temporaryFiles, ['/app/.c.json.backout-tmp-1']);
+  const saved = stub.temporaryFile;
+  stub.temporaryFile = () => {
+    throw { payload: 'not inside a read-write grant' };
+  };
+  try {
+    assert.throws(
+      () => fs.temporaryFile('/etc/x'),
+      (e) =>
+        e instanceof FsError &&
+        e.code === 'not-permitted' &&
+        e.message === 'the host did not accept `/etc/x` as a temporary file: not inside a read-write grant',
+    );
+  } finally {
+    stub.temporaryFile = saved;
+  }
 });

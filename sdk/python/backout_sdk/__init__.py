@@ -8,6 +8,12 @@ contract's `step-error` variants, logging and progress through the host, the
 safe-file helpers every step that writes needs (`fs`), `${env.NAME}`
 expansion (`vars`) and a blocking HTTP client over `wasi:http` (`http`).
 
+A step that writes must survive backout being killed: from `run`, call
+`checkpoint(outputs)` after the safety copy and before the first change a
+crash could leave behind (see `recovery`); `verify` must then fail if the
+change is not in place, and `undo` must be idempotent. `fs` declares its
+temporary files to the host (`fs.temporary_file`) so none is left behind.
+
     from dataclasses import dataclass
     from backout_sdk import Action, Info, Outcome, Plugin, export
 
@@ -33,10 +39,11 @@ each component; it also imports natively, so a plugin's logic can be unit
 tested with plain `python3`.
 """
 
-from . import config, fs, http, log, vars
+from . import config, fs, http, log, recovery, vars
 from .config import ConfigError, Duration, Size
 from .errors import Failed, InvalidConfig, Precondition, StepError, Transient
 from .plugin import Calls, Plugin, export
+from .recovery import checkpoint
 from .types import Action, FileAccess, Info, Needs, Outcome
 
 __version__ = "0.1.0"
@@ -57,10 +64,12 @@ __all__ = [
     "Size",
     "StepError",
     "Transient",
+    "checkpoint",
     "config",
     "export",
     "fs",
     "http",
     "log",
+    "recovery",
     "vars",
 ]

@@ -2,21 +2,29 @@
 (the Python twin of the Rust SDK's `fs`).
 
 1. Take a safety copy before overwriting anything (`safety_copy`) and put its
-   path in the outputs.
+   path in the outputs. A safety copy is written under a temporary name and
+   only then given its `.bak` name, so a `.bak` file is always complete.
 2. Write to a temporary file in the same directory, fsync it, rename it over
    the target, fsync the directory (`replace_atomically`). A reader sees the
    old file or the new one, never a mix, and a crash leaves one of them.
-3. Keep the file's permissions and owner: WASI cannot chmod or chown, so a
+3. Declare every temporary file to the host before creating it
+   (`temporary_file`; both helpers above do): if backout is killed mid-call,
+   the host knows the file is debris and removes it.
+4. Call `backout_sdk.checkpoint` once the safety copy is taken and before the
+   first change a crash could leave behind (the rename over the live file),
+   so `verify` and `undo` can finish the job after a crash.
+5. Keep the file's permissions and owner: WASI cannot chmod or chown, so a
    new file would get the host's default mode (a 0600 secrets file would
    become 0644). `copy_permissions` asks the host, and both `safety_copy` and
    `replace_atomically` use it.
-4. Any write or fsync error is an error, never a warning: every function here
+6. Any write or fsync error is an error, never a warning: every function here
    raises `OSError`.
 
 Paths are guest paths (`/app/.env`): they resolve inside the directories the
 host granted to the step, and nowhere else.
 """
 
+import errno
 import hashlib
 import os
 import shutil
@@ -30,6 +38,10 @@ __all__ = [
     "sha256_file",
     "sync_dir",
     "copy_permissions",
+    "temporary_file",
+    "declared_temporary_files",
+    "clear_declared_temporary_files",
+    "rename_no_clobber",
     "safety_copy",
     "replace_atomically",
     "replace_atomically_with",
@@ -90,6 +102,88 @@ def copy_permissions(source, target):
     os.chmod(target, stat.S_IMODE(src.st_mode) & 0o777)
 
 
+_declared = []
+
+
+def temporary_file(path):
+    """Declares to the host that the step is about to create a temporary
+    file at `path` (an absolute guest path inside a read-write grant) and
+    will remove or rename it away before the call returns
+    (`backout:step/host.temporary-file`). Call it before the file exists: if
+    the call never returns (backout is killed, the call times out or traps),
+    the host removes the file. Only `run` and `undo` may call it;
+    `safety_copy` and `replace_atomically` declare their own. Raises
+    `OSError` with the host's reason.
+
+    Outside a component (native unit tests) it records `path` in a list that
+    `declared_temporary_files()` returns."""
+    path = os.fspath(path)
+    if _bindings.IN_COMPONENT:
+        try:
+            _bindings.host.temporary_file(path)
+        except _bindings.Err as e:
+            raise OSError(f"the host did not accept `{path}` as a temporary file: {e.value}") from None
+        return
+    _declared.append(path)
+
+
+def declared_temporary_files():
+    """The paths `temporary_file` declared so far, oldest first. Native only."""
+    return list(_declared)
+
+
+def clear_declared_temporary_files():
+    """Forgets the declared paths. Native only."""
+    _declared.clear()
+
+
+def rename_no_clobber(source, target):
+    """Gives the complete file `source` the new name `target`, never
+    replacing a file already there (`FileExistsError`). Both must be in the
+    same directory (or at least the same grant and file system). Does not
+    fsync the directory: the caller does, once.
+
+    A hard link to `target` and then the removal of `source`, so the file
+    system itself refuses an existing `target`. Where hard links are
+    unsupported (EPERM, ENOTSUP) it checks that `target` is free and renames.
+    On error `source` is still there and `target` is not this call's."""
+    source, target = os.fspath(source), os.fspath(target)
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, f"`{target}` already exists") from None
+        os.rename(source, target)
+        return
+    try:
+        os.remove(source)
+    except BaseException:
+        _remove_quietly(target)
+        raise
+
+
+def _create_temp(directory, name):
+    """A new hidden temporary file `.{name}.backout-tmp-{ns}` in `directory`,
+    declared to the host before it exists, open for binary writing: returns
+    `(path, file)`. A name already taken is skipped, never declared."""
+    nanos = time.time_ns()
+    for attempt in range(100):
+        suffix = f"-{attempt}" if attempt else ""
+        temp = os.path.join(directory, f".{name}.backout-tmp-{nanos:x}{suffix}")
+        if os.path.lexists(temp):
+            continue
+        temporary_file(temp)
+        try:
+            return temp, open(temp, "xb")
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no free temporary name for `{name}` in `{directory}`")
+
+
 def _parent_of(path):
     return os.path.dirname(path) or "."
 
@@ -107,31 +201,41 @@ def safety_copy(path, directory=None):
     owner, fsyncs the copy and the directory, and returns the copy's path.
     Never overwrites: an existing name gets a suffix (`-1`, `-2`, …).
 
-    The copy streams in bounded memory, so it works for files of any size."""
+    The bytes go to a declared temporary file first (`temporary_file`), which
+    takes the `.bak` name only once complete and fsync'd
+    (`rename_no_clobber`): a crash never leaves a partial file under a safety
+    copy's name. The copy streams in bounded memory, so it works for files of
+    any size."""
     path = os.fspath(path)
     directory = os.fspath(directory) if directory is not None else _parent_of(path)
     name = _name_of(path)
     stamp = utc_stamp()
     with open(path, "rb") as source:
-        for attempt in range(1000):
-            suffix = f"-{attempt}" if attempt else ""
-            candidate = os.path.join(directory, f"{name}.backout-{stamp}{suffix}.bak")
-            try:
-                copy = open(candidate, "xb")
-            except FileExistsError:
-                continue
-            try:
-                with copy:
-                    shutil.copyfileobj(source, copy, _CHUNK)
-                    copy.flush()
-                    os.fsync(copy.fileno())
-                copy_permissions(path, candidate)
-                sync_dir(directory)
-            except BaseException:
-                _remove_quietly(candidate)
-                raise
-            return candidate
-    raise FileExistsError(f"no free safety-copy name for `{name}` in `{directory}`")
+        temp, copy = _create_temp(directory, name)
+        try:
+            with copy:
+                shutil.copyfileobj(source, copy, _CHUNK)
+                copy.flush()
+                os.fsync(copy.fileno())
+            copy_permissions(path, temp)
+            for attempt in range(1000):
+                suffix = f"-{attempt}" if attempt else ""
+                candidate = os.path.join(directory, f"{name}.backout-{stamp}{suffix}.bak")
+                try:
+                    rename_no_clobber(temp, candidate)
+                except FileExistsError:
+                    continue
+                try:
+                    sync_dir(directory)
+                except BaseException:
+                    _remove_quietly(candidate)
+                    raise
+                return candidate
+        except BaseException:
+            _remove_quietly(temp)
+            raise
+        _remove_quietly(temp)
+    raise FileExistsError(errno.EEXIST, f"no free safety-copy name for `{name}` in `{directory}`")
 
 
 def replace_atomically(path, contents):
@@ -148,16 +252,16 @@ def replace_atomically(path, contents):
 def replace_atomically_with(path, write):
     """Like `replace_atomically`, but `write(file)` fills the temp file (a
     binary file object): use it to stream large contents. `write` must not
-    close, rename or remove the file."""
+    close, rename or remove the file. The temp file is declared to the host
+    before it is created (`temporary_file`)."""
     path = os.fspath(path)
     directory = _parent_of(path)
     name = _name_of(path)
-    temp = os.path.join(directory, f".{name}.backout-tmp-{time.time_ns():x}")
     try:
         replaces_a_file = stat.S_ISREG(os.lstat(path).st_mode)
     except FileNotFoundError:
         replaces_a_file = False
-    f = open(temp, "xb")
+    temp, f = _create_temp(directory, name)
     try:
         with f:
             write(f)

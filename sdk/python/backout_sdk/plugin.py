@@ -55,17 +55,26 @@ class Plugin:
 
     def run(self, config):
         """Does the work and returns an `Outcome`. Keep a safety copy of
-        anything replaced, and record its location in the outputs."""
+        anything replaced, and record its location in the outputs. Call
+        `checkpoint(outputs)` before your first irreversible change (after
+        the safety copy, before the rename over the live file); if it raises,
+        change nothing and let the error through."""
         raise NotImplementedError
 
     def verify(self, config, outputs):
         """Checks that what `run` did is in place; raises a `StepError` if
-        not. No effects."""
+        not. No effects. After a crash `outputs` is the last checkpoint and
+        the change may never have happened: fail unless it is entirely in
+        place."""
         raise NotImplementedError
 
     def undo(self, config, outputs):
         """Puts back what `run` replaced, only if the target still holds what
-        `run` wrote; otherwise raises `Precondition`. Returns an `Outcome`."""
+        `run` wrote; otherwise raises `Precondition`. Returns an `Outcome`.
+        Must be idempotent: after a crash it gets the last checkpoint, and it
+        runs again if backout died during an earlier undo; when the target
+        already holds what it held before `run`, change nothing and succeed
+        with "nothing to undo"."""
         raise NotImplementedError
 
 

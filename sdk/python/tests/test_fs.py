@@ -1,3 +1,4 @@
+import errno
 import os
 import re
 import stat
@@ -61,6 +62,50 @@ class FsTest(unittest.TestCase):
         with open(self.path) as f:
             self.assertEqual(f.read(), "A=1\n")
         self.assertEqual(os.listdir(self.dir.name), [".env"])
+
+    def test_safety_copy_goes_through_a_declared_temporary_and_leaves_only_the_bak(self):
+        fs.clear_declared_temporary_files()
+        copy = fs.safety_copy(self.path)
+        declared = fs.declared_temporary_files()
+        self.assertEqual(len(declared), 1)
+        self.assertRegex(os.path.basename(declared[0]), r"^\.\.env\.backout-tmp-[0-9a-f]+$")
+        self.assertEqual(sorted(os.listdir(self.dir.name)), [".env", os.path.basename(copy)])
+
+    def test_safety_copy_falls_back_to_a_checked_rename_where_links_are_unsupported(self):
+        def no_links(source, target, **_):
+            raise OSError(errno.ENOTSUP, "operation not supported")
+
+        real_link, os.link = os.link, no_links
+        try:
+            copy = fs.safety_copy(self.path)
+        finally:
+            os.link = real_link
+        with open(copy) as f:
+            self.assertEqual(f.read(), "A=1\n")
+        self.assertEqual(sorted(os.listdir(self.dir.name)), [".env", os.path.basename(copy)])
+
+    def test_rename_no_clobber_refuses_an_existing_target_and_keeps_both_files(self):
+        source = os.path.join(self.dir.name, ".temp")
+        target = os.path.join(self.dir.name, "final")
+        for path, text in ((source, "new"), (target, "old")):
+            with open(path, "w") as f:
+                f.write(text)
+        with self.assertRaises(FileExistsError):
+            fs.rename_no_clobber(source, target)
+        self.assertEqual(sorted(os.listdir(self.dir.name)), [".env", ".temp", "final"])
+        os.remove(target)
+        fs.rename_no_clobber(source, target)
+        self.assertEqual(sorted(os.listdir(self.dir.name)), [".env", "final"])
+        with open(target) as f:
+            self.assertEqual(f.read(), "new")
+
+    def test_replace_atomically_declares_its_temporary(self):
+        fs.clear_declared_temporary_files()
+        fs.replace_atomically(self.path, "A=2\n")
+        declared = fs.declared_temporary_files()
+        self.assertEqual(len(declared), 1)
+        self.assertEqual(os.path.dirname(declared[0]), self.dir.name)
+        self.assertFalse(os.path.lexists(declared[0]))
 
     def test_utc_stamp(self):
         self.assertEqual(fs.utc_stamp(0), "19700101T000000Z")

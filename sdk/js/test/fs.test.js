@@ -1,0 +1,177 @@
+// The SDK's file helpers under Node, over a stand-in for wasi:filesystem that
+// maps a guest directory onto a real temporary directory: what the helpers
+// declare to the host, which names they create, and what they leave behind.
+// (The e2e tests run the same helpers inside a component, through the host.)
+// Run: node --import ./sdk/js/test/register.js --test sdk/js/test/*.test.js
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import nodeFs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { fs } from '../backout-sdk.js';
+import { stub } from './host-stub.js';
+
+const ERRNO = {
+  ENOENT: 'no-entry',
+  EEXIST: 'exist',
+  EISDIR: 'is-directory',
+  ENOTDIR: 'not-directory',
+  EACCES: 'access',
+  EPERM: 'not-permitted',
+  ENOTSUP: 'unsupported',
+};
+
+/** Runs a Node fs call, throwing its error as componentize-js throws a wasi error code. */
+function wasi(call) {
+  try {
+    return call();
+  } catch (e) {
+    if (e.code in ERRNO) throw { payload: ERRNO[e.code] };
+    throw e;
+  }
+}
+
+/** A descriptor for an open file: positional reads and writes, sync. */
+class File {
+  constructor(fd) {
+    this.fd = fd;
+  }
+  read(length, offset) {
+    const buf = Buffer.alloc(Number(length));
+    const n = wasi(() => nodeFs.readSync(this.fd, buf, 0, buf.length, Number(offset)));
+    return [new Uint8Array(buf.subarray(0, n)), n === 0];
+  }
+  write(bytes, offset) {
+    return BigInt(wasi(() => nodeFs.writeSync(this.fd, bytes, 0, bytes.length, Number(offset))));
+  }
+  sync() {
+    wasi(() => nodeFs.fsyncSync(this.fd));
+  }
+  [Symbol.dispose]() {
+    if (this.fd !== null) nodeFs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/** A descriptor for a directory: the `*-at` calls the SDK uses. */
+class Dir {
+  constructor(root) {
+    this.root = root;
+  }
+  at(relative) {
+    return path.join(this.root, relative);
+  }
+  statAt(_flags, relative) {
+    const s = wasi(() => nodeFs.lstatSync(this.at(relative)));
+    const type = s.isFile() ? 'regular-file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symbolic-link' : 'unknown';
+    return { type, size: BigInt(s.size), linkCount: BigInt(s.nlink) };
+  }
+  openAt(_pathFlags, relative, openFlags, descriptorFlags) {
+    if (openFlags.directory) return new Dir(this.at(relative));
+    let flags = descriptorFlags.write ? 'r+' : 'r';
+    if (openFlags.create) flags = openFlags.exclusive ? 'wx' : 'w';
+    return new File(wasi(() => nodeFs.openSync(this.at(relative), flags)));
+  }
+  unlinkFileAt(relative) {
+    wasi(() => nodeFs.unlinkSync(this.at(relative)));
+  }
+  renameAt(relative, other, otherRelative) {
+    wasi(() => nodeFs.renameSync(this.at(relative), other.at(otherRelative)));
+  }
+  linkAt(_flags, relative, other, otherRelative) {
+    if (stub.linksUnsupported) throw { payload: 'unsupported' };
+    wasi(() => nodeFs.linkSync(this.at(relative), other.at(otherRelative)));
+  }
+  readlinkAt(relative) {
+    return wasi(() => nodeFs.readlinkSync(this.at(relative)));
+  }
+  sync() {}
+  [Symbol.dispose]() {}
+}
+
+// The SDK reads the grants once per instance (one test file = one process).
+const host = nodeFs.mkdtempSync(path.join(os.tmpdir(), 'backout-sdk-js-fs-'));
+stub.preopens = [[new Dir(host), '/app']];
+process.on('exit', () => nodeFs.rmSync(host, { recursive: true, force: true }));
+
+let n = 0;
+/** A fresh guest directory under /app: `{ guest, host }`. */
+function freshDir() {
+  n += 1;
+  nodeFs.mkdirSync(path.join(host, `t${n}`));
+  return { guest: `/app/t${n}`, host: path.join(host, `t${n}`) };
+}
+
+const names = (dir) => nodeFs.readdirSync(dir).sort();
+
+test('safetyCopy writes a declared temporary file and only then gives it the .bak name', () => {
+  const dir = freshDir();
+  nodeFs.writeFileSync(path.join(dir.host, 'c.json'), '{"a": 1}\n');
+  stub.temporaryFiles.length = 0;
+  const copy = fs.safetyCopy(`${dir.guest}/c.json`);
+  assert.match(copy, /^\/app\/t\d+\/c\.json\.backout-\d{8}T\d{6}Z\.bak$/);
+  assert.equal(stub.temporaryFiles.length, 1);
+  assert.match(stub.temporaryFiles[0], /^\/app\/t\d+\/\.c\.json\.backout-tmp-[0-9a-f]+-0$/);
+  assert.deepEqual(names(dir.host), ['c.json', path.basename(copy)], 'no temporary file is left');
+  assert.equal(nodeFs.readFileSync(path.join(dir.host, path.basename(copy)), 'utf8'), '{"a": 1}\n');
+});
+
+test('safetyCopy never replaces an existing copy, with or without hard links', () => {
+  for (const unsupported of [false, true]) {
+    const dir = freshDir();
+    nodeFs.writeFileSync(path.join(dir.host, 'c.json'), 'new');
+    stub.linksUnsupported = unsupported;
+    try {
+      const first = fs.safetyCopy(`${dir.guest}/c.json`);
+      nodeFs.writeFileSync(path.join(dir.host, path.basename(first)), 'older copy');
+      // The clock in the stub stands still: the second copy gets the same stamp.
+      const second = fs.safetyCopy(`${dir.guest}/c.json`);
+      assert.equal(second, first.replace(/\.bak$/, '-1.bak'));
+      assert.equal(nodeFs.readFileSync(path.join(dir.host, path.basename(first)), 'utf8'), 'older copy');
+      assert.equal(nodeFs.readFileSync(path.join(dir.host, path.basename(second)), 'utf8'), 'new');
+      assert.equal(names(dir.host).length, 3, `no temporary file is left: ${names(dir.host)}`);
+    } finally {
+      stub.linksUnsupported = false;
+    }
+  }
+});
+
+test('replaceAtomically declares its temporary file and leaves none', () => {
+  const dir = freshDir();
+  nodeFs.writeFileSync(path.join(dir.host, 'c.json'), '{}');
+  stub.temporaryFiles.length = 0;
+  fs.replaceAtomically(`${dir.guest}/c.json`, '{"a": 1}');
+  assert.equal(nodeFs.readFileSync(path.join(dir.host, 'c.json'), 'utf8'), '{"a": 1}');
+  assert.equal(stub.temporaryFiles.length, 1);
+  assert.deepEqual(names(dir.host), ['c.json']);
+});
+
+test('a temporary file the host refuses is never created', () => {
+  const dir = freshDir();
+  nodeFs.writeFileSync(path.join(dir.host, 'c.json'), '{}');
+  const saved = stub.temporaryFile;
+  stub.temporaryFile = () => {
+    throw { payload: 'not inside a read-write grant' };
+  };
+  try {
+    assert.throws(() => fs.replaceAtomically(`${dir.guest}/c.json`, 'x'), /as a temporary file: not inside a read-write grant/);
+    assert.throws(() => fs.safetyCopy(`${dir.guest}/c.json`), /as a temporary file/);
+  } finally {
+    stub.temporaryFile = saved;
+  }
+  assert.deepEqual(names(dir.host), ['c.json']);
+  assert.equal(nodeFs.readFileSync(path.join(dir.host, 'c.json'), 'utf8'), '{}');
+});
+
+test('renameNoClobber refuses an existing target and keeps both files', () => {
+  const dir = freshDir();
+  nodeFs.writeFileSync(path.join(dir.host, '.temp'), 'new');
+  nodeFs.writeFileSync(path.join(dir.host, 'final'), 'old');
+  assert.throws(() => fs.renameNoClobber(`${dir.guest}/.temp`, `${dir.guest}/final`), (e) => e.code === 'exist');
+  assert.deepEqual(names(dir.host), ['.temp', 'final']);
+  nodeFs.unlinkSync(path.join(dir.host, 'final'));
+  fs.renameNoClobber(`${dir.guest}/.temp`, `${dir.guest}/final`);
+  assert.deepEqual(names(dir.host), ['final']);
+  assert.equal(nodeFs.readFileSync(path.join(dir.host, 'final'), 'utf8'), 'new');
+});
