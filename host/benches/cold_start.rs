@@ -22,7 +22,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let runtime = Runtime::new().unwrap();
     let grants = Grants::default();
-    let ctx = CallContext { step: "bench", grants: &grants, limits: Limits::default(), observer: quiet() };
+    let ctx = CallContext::new("bench", &grants, Limits::default(), quiet());
     let plugins = [
         ("env-toggle", "Rust", backout_tests::ENV_TOGGLE),
         ("smoke-test", "Rust", backout_tests::SMOKE_TEST),

@@ -49,7 +49,7 @@ fn main() {
     // 3. Per-call overhead: fresh store + instance + `describe`.
     let plugin = runtime.load(&std::fs::read(backout_tests::ENV_TOGGLE).unwrap()).unwrap();
     let grants = Grants::default();
-    let ctx = CallContext { step: "bench", grants: &grants, limits: Limits::default(), observer: quiet() };
+    let ctx = CallContext::new("bench", &grants, Limits::default(), quiet());
     let t = measure(200, || rt.block_on(plugin.describe(&ctx)).result.unwrap());
     println!("instantiate + describe                {t:>10.1?}");
 
@@ -78,7 +78,7 @@ fn main() {
     let plan = rt.block_on(backout::resolve::resolve(&parsed, &runtime, &options)).unwrap();
     let step = &plan.steps[0];
     let config = step.config.render(&plan.vars, &Default::default()).unwrap();
-    let ctx = CallContext { step: "t", grants: &step.grants, limits: step.limits, observer: quiet() };
+    let ctx = CallContext::new("t", &step.grants, step.limits, quiet());
     let t = measure(50, || rt.block_on(step.plugin.plan(&ctx, &config)).result.unwrap());
     println!("env-toggle plan, 2,000-line .env      {t:>10.1?}");
 }

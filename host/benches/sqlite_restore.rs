@@ -105,7 +105,7 @@ fn main() {
         let plan = rt.block_on(backout::resolve::resolve(&parsed, &runtime, &options)).unwrap();
         let step = &plan.steps[0];
         let config = step.config.render(&plan.vars, &Default::default()).unwrap();
-        let ctx = CallContext { step: "restore", grants: &step.grants, limits: step.limits, observer: quiet() };
+        let ctx = CallContext::new("restore", &step.grants, step.limits, quiet());
         let reset = || {
             sh(&format!("rm -f {}/app.db.backout-* && cp {}/original.db {l} && sync", data.display(), data.display()))
         };
@@ -125,7 +125,7 @@ fn main() {
                     reset();
                     let start = Instant::now();
                     let report = rt.block_on(backout::execute::execute(&plan, quiet(), None));
-                    assert!(report.succeeded);
+                    assert!(report.succeeded());
                     start.elapsed()
                 })
                 .collect(),

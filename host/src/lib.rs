@@ -3,29 +3,40 @@
 //! The data flow, one module per stage (see `ARCHITECTURE.md`):
 //!
 //! ```text
-//! runbook.toml ─runbook─▶ Runbook ─resolve─▶ Plan ─execute─▶ RunReport ─report─▶ text / JSON
+//! runbook.toml ─runbook─▶ Runbook ─resolve─▶ Plan ─execute─▶ journal ─history─▶ RunRecord ─report─▶ text / JSON
+//!                                                  (unwind)
 //! ```
 //!
 //! - [`runbook`] knows TOML and the runbook's shape, nothing else;
 //! - [`resolve`] verifies every plugin's bytes against its pins, checks every
-//!   grant and reference, and asks every plugin to plan (read-only) — all
-//!   before anything runs, reporting every problem at once;
-//! - [`execute`] accepts only a [`plan::Plan`] and runs its steps in order;
+//!   grant, reference and failure policy, and asks every plugin to plan
+//!   (read-only) — all before anything runs, reporting every problem at once;
+//! - [`execute`] accepts only a [`plan::Plan`], runs its steps in order and
+//!   meets failures with the runbook's [`policy`] ([`unwind`] puts changes back);
+//! - every state change goes through the [`recorder`] into the [`journal`];
+//!   [`history`] folds a journal into the [`history::RunRecord`] that the
+//!   executor, `show`, `undo` and `resume` all read;
+//! - [`run_lock`] keeps two runs off the same runbook and directories;
 //! - [`runtime`] is the sandbox; [`capability`] holds one module per grant.
 #![forbid(unsafe_code)]
 
 pub mod capability;
 pub mod diagnostic;
 pub mod execute;
+pub mod history;
 pub mod journal;
 pub mod lockfile;
 pub mod plan;
+pub mod policy;
 /// Durations and sizes: the SDK's grammar, shared with plugins (one file, two crates).
 #[path = "../../sdk/src/quantity.rs"]
 pub mod quantity;
+pub mod recorder;
 pub mod redact;
 pub mod report;
 pub mod resolve;
+pub mod run_lock;
 pub mod runbook;
 pub mod runtime;
 pub mod template;
+pub mod unwind;

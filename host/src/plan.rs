@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use crate::capability::Grants;
 use crate::diagnostic::Diagnostic;
+use crate::policy::{OnFailure, StepPolicy};
 use crate::runtime::limits::Limits;
 use crate::runtime::{Action, Plugin, PluginInfo};
-use crate::template::Template;
+use crate::template::{RunInfo, Template};
 
 /// A runbook ready to run.
 #[derive(Debug, Clone)]
@@ -24,7 +25,14 @@ pub struct Plan {
     pub name: String,
     pub description: Option<String>,
     pub path: PathBuf,
+    /// sha256 of the runbook's bytes, as parsed: journaled, so `undo` and
+    /// `resume` can refuse a runbook that changed since the run.
+    pub digest: Digest,
     pub vars: BTreeMap<String, String>,
+    /// `--var` overrides as given (journaled for `undo` and `resume`).
+    pub overrides: Vec<(String, String)>,
+    /// The runbook's `on_failure` (each step's effective one is in its policy).
+    pub on_failure: OnFailure,
     pub steps: Vec<PlannedStep>,
     /// Things worth knowing that do not stop the run.
     pub warnings: Vec<Diagnostic>,
@@ -59,6 +67,8 @@ pub struct PlannedStep {
     pub limits: Limits,
     pub config: ConfigTemplate,
     pub preview: Preview,
+    /// What this step's failure does, and whether it retries or always runs.
+    pub policy: StepPolicy,
 }
 
 /// What plan knows a step would do.
@@ -70,6 +80,17 @@ pub enum Preview {
     /// The config uses outputs of earlier steps, so the plugin plans it
     /// (read-only, as always) right before it runs.
     Deferred { after: Vec<String> },
+    /// Not planned ahead: the plan was made to undo or resume a run, when
+    /// the world is no longer as it was before the run. A step that runs is
+    /// planned right before it runs.
+    Unplanned,
+}
+
+impl Preview {
+    /// Whether the plugin must plan the config right before `run`.
+    pub fn plans_when_it_runs(&self) -> bool {
+        !matches!(self, Preview::Actions { .. })
+    }
 }
 
 /// A step's `with` table as JSON, with `${...}` references still in place;
@@ -79,32 +100,42 @@ pub struct ConfigTemplate {
     pub raw: serde_json::Value,
     /// Steps whose outputs the config reads.
     pub needs_outputs_of: Vec<String>,
+    /// Whether the config reads `${run.status}` or `${run.failed_step}`.
+    pub needs_run: bool,
 }
 
 impl ConfigTemplate {
-    /// Substitutes every reference and returns the config as JSON text.
+    /// Substitutes every reference and returns the config as JSON text
+    /// (`${run.…}` as in a run where nothing has failed).
     pub fn render(
         &self,
         vars: &BTreeMap<String, String>,
         outputs: &BTreeMap<String, serde_json::Value>,
     ) -> Result<String, String> {
-        Ok(render_value(&self.raw, vars, outputs)?.to_string())
+        self.render_in_run(vars, outputs, &RunInfo::so_far_so_good())
+    }
+
+    /// [`ConfigTemplate::render`] with the run's state for `${run.…}`.
+    pub fn render_in_run(
+        &self,
+        vars: &BTreeMap<String, String>,
+        outputs: &BTreeMap<String, serde_json::Value>,
+        run: &RunInfo,
+    ) -> Result<String, String> {
+        Ok(render_value(&self.raw, &|t: &Template| t.render_in_run(vars, outputs, run))?.to_string())
     }
 }
 
 fn render_value(
     value: &serde_json::Value,
-    vars: &BTreeMap<String, String>,
-    outputs: &BTreeMap<String, serde_json::Value>,
+    render: &dyn Fn(&Template) -> Result<String, String>,
 ) -> Result<serde_json::Value, String> {
     use serde_json::Value;
     Ok(match value {
-        Value::String(s) => Value::String(Template::parse(s)?.render(vars, outputs)?),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| render_value(v, vars, outputs)).collect::<Result<_, _>>()?)
-        }
+        Value::String(s) => Value::String(render(&Template::parse(s)?)?),
+        Value::Array(items) => Value::Array(items.iter().map(|v| render_value(v, render)).collect::<Result<_, _>>()?),
         Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), render_value(v, vars, outputs)?))).collect::<Result<_, String>>()?,
+            map.iter().map(|(k, v)| Ok((k.clone(), render_value(v, render)?))).collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
     })

@@ -19,7 +19,8 @@ use crate::capability::{self, Grants};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::lockfile::{Drift, Lockfile};
 use crate::plan::{ConfigTemplate, Origin, Plan, PlannedStep, Preview};
-use crate::quantity::{parse_duration, parse_size};
+use crate::policy::{MAX_ATTEMPTS, MAX_WAIT, OnFailure, Retries, StepPolicy};
+use crate::quantity::{format_duration, parse_duration, parse_size};
 use crate::runbook::{Parsed, StepDef};
 use crate::runtime::host_api::Observer;
 use crate::runtime::limits::{Limits, MAX_MEMORY};
@@ -45,6 +46,10 @@ pub struct Options {
     pub trust: TrustStore,
     /// The highest registry serial this host has accepted, per publisher key.
     pub accepted: AcceptedSerials,
+    /// Whether each plugin plans its config now. `backout undo` and
+    /// `resume` say no: after a run the world no longer looks as it did
+    /// before it, and a step that runs again is planned right before it runs.
+    pub plan_steps: bool,
 }
 
 impl Options {
@@ -59,6 +64,7 @@ impl Options {
             lock: None,
             trust: TrustStore::default(),
             accepted: AcceptedSerials::default(),
+            plan_steps: true,
         }
     }
 }
@@ -75,6 +81,7 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
     let mut resolver =
         Resolver { parsed, runtime, options, problems: Vec::new(), registry: None, loaded: HashMap::new() };
     let vars = resolver.vars();
+    let on_failure = resolver.runbook_on_failure();
     if let Some(lock) = &options.lock {
         let ids: Vec<String> = parsed.runbook.steps.iter().map(|s| s.id.get_ref().clone()).collect();
         for drift in lock.removed_steps(&ids) {
@@ -84,7 +91,7 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
     let mut steps = Vec::new();
     let mut earlier: Vec<String> = Vec::new();
     for def in &parsed.runbook.steps {
-        if let Some(step) = resolver.step(def, &vars, &earlier).await {
+        if let Some(step) = resolver.step(def, &vars, &earlier, on_failure).await {
             steps.push(step);
         }
         earlier.push(def.id.get_ref().clone());
@@ -105,7 +112,10 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
         name: parsed.runbook.name.get_ref().clone(),
         description: parsed.runbook.description.clone(),
         path: parsed.source.path.clone(),
+        digest: Digest::of(parsed.source.text.as_bytes()),
         vars,
+        overrides: options.var_overrides.clone(),
+        on_failure,
         steps,
         warnings: diagnostics.0,
         locked: options.lock.is_some(),
@@ -161,11 +171,24 @@ impl Resolver<'_> {
         vars
     }
 
+    /// The runbook's `on_failure`, [`OnFailure::Undo`] when it says nothing.
+    fn runbook_on_failure(&mut self) -> OnFailure {
+        let Some(word) = &self.parsed.runbook.on_failure else { return OnFailure::default() };
+        OnFailure::parse(word.get_ref()).unwrap_or_else(|| {
+            let d = Diagnostic::error(format!("unknown `on_failure = \"{}\"`", word.get_ref()))
+                .at(self.at(&word.span()))
+                .hint("use `undo` (the default: put back what completed), `abort` (stop, keep changes) or `continue`");
+            self.problems.push(d);
+            OnFailure::default()
+        })
+    }
+
     async fn step(
         &mut self,
         def: &StepDef,
         vars: &BTreeMap<String, String>,
         earlier: &[String],
+        on_failure: OnFailure,
     ) -> Option<PlannedStep> {
         let id = def.id.get_ref().clone();
         let before = self.problems.len();
@@ -173,16 +196,19 @@ impl Resolver<'_> {
         let limits = self.limits(def);
         let grants = self.grants(def, vars);
         let config = self.config(def, vars, earlier);
+        let policy = self.policy(def, on_failure, config.as_ref(), limits);
         let source = self.source(def).await;
         let errors_here = self.problems[before..].iter().any(|d| d.severity == crate::diagnostic::Severity::Error);
         let (origin, digest, size, plugin, info) = source?;
         if errors_here {
             return None;
         }
-        let (limits, grants, config) = (limits?, grants?, config?);
+        let (limits, grants, config, policy) = (limits?, grants?, config?, policy?);
         self.check_needs(&id, def, &info, &grants);
-        let ctx = CallContext { step: &id, grants: &grants, limits, observer: self.options.observer.clone() };
-        let preview = if config.needs_outputs_of.is_empty() {
+        let ctx = CallContext::new(&id, &grants, limits, self.options.observer.clone());
+        let preview = if !self.options.plan_steps {
+            Preview::Unplanned
+        } else if config.needs_outputs_of.is_empty() {
             let rendered = match config.render(vars, &BTreeMap::new()) {
                 Ok(r) => r,
                 Err(e) => {
@@ -218,7 +244,142 @@ impl Resolver<'_> {
             limits,
             config,
             preview,
+            policy,
         })
+    }
+
+    /// The step's failure policy, typed; every impossible combination is
+    /// an error here, before anything runs.
+    fn policy(
+        &mut self,
+        def: &StepDef,
+        runbook: OnFailure,
+        config: Option<&ConfigTemplate>,
+        limits: Option<Limits>,
+    ) -> Option<StepPolicy> {
+        let id = def.id.get_ref().clone();
+        let mut ok = true;
+        let mut policy = StepPolicy { on_failure: runbook, ..StepPolicy::default() };
+        if let Some(word) = &def.on_failure {
+            match OnFailure::parse(word.get_ref()) {
+                Some(p) => policy.on_failure = p,
+                None => {
+                    self.error(&id, format!("unknown `on_failure = \"{}\"`", word.get_ref()), &word.span()).hint =
+                        Some("use `undo`, `abort` or `continue`".into());
+                    ok = false;
+                }
+            }
+        }
+        if let Some(critical) = &def.critical {
+            policy.critical = *critical.get_ref();
+            if !policy.critical
+                && let Some(word) = &def.on_failure
+            {
+                self.error(&id, "a step that may fail (`critical = false`) never applies `on_failure`", &word.span())
+                    .hint = Some("remove `on_failure` from this step, or make it critical".into());
+                ok = false;
+            }
+        }
+        if let Some(always) = &def.always {
+            policy.always = *always.get_ref();
+        }
+        if let Some(config) = config {
+            let span = with_span(def);
+            if policy.always && !config.needs_outputs_of.is_empty() {
+                let steps = config.needs_outputs_of.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+                self.error(
+                    &id,
+                    format!("`always = true` runs this step even if {steps} did not complete, but its config uses outputs of {steps}"),
+                    &span,
+                )
+                .hint = Some("an `always` step can report the run with `${run.status}` and `${run.failed_step}`".into());
+                ok = false;
+            }
+            if !policy.always && config.needs_run {
+                self.error(&id, "`${run.…}` is only for steps with `always = true`", &span).hint = Some(
+                    "other steps run only while everything succeeds, so `${run.status}` would always be `succeeded`"
+                        .into(),
+                );
+                ok = false;
+            }
+        }
+        if let Some(retries) = &def.retries {
+            match self.retries(&id, retries.get_ref()) {
+                Some(r) => {
+                    policy.retries = r;
+                    if let Some(limits) = limits {
+                        let worst = r.worst_case(limits.timeout);
+                        if worst > std::time::Duration::from_secs(3600) {
+                            self.problems.push(
+                                Diagnostic::warning(format!(
+                                    "with its retries this step can take up to {} ({} attempts of up to {} each, \
+                                     plus {} of waits)",
+                                    format_duration(worst),
+                                    r.attempts,
+                                    format_duration(limits.timeout),
+                                    format_duration(r.total_wait())
+                                ))
+                                .in_step(&id)
+                                .at(self.at(&retries.span())),
+                            );
+                        }
+                    }
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(policy)
+    }
+
+    fn retries(&mut self, id: &str, def: &crate::runbook::RetriesDef) -> Option<Retries> {
+        let mut r = Retries::default();
+        let mut ok = true;
+        let attempts = *def.attempts.get_ref();
+        if !(1..=i64::from(MAX_ATTEMPTS)).contains(&attempts) {
+            self.error(id, format!("`attempts = {attempts}` must be from 1 to {MAX_ATTEMPTS}"), &def.attempts.span())
+                .hint = Some("`attempts` counts every try, the first included".into());
+            ok = false;
+        } else {
+            r.attempts = attempts as u32;
+            if attempts == 1 {
+                self.problems.push(
+                    Diagnostic::warning("`retries` with `attempts = 1` never retries")
+                        .in_step(id)
+                        .at(self.at(&def.attempts.span())),
+                );
+            }
+        }
+        if let Some(interval) = &def.interval {
+            match parse_duration(interval.get_ref()) {
+                Ok(d) if d > MAX_WAIT => {
+                    self.error(
+                        id,
+                        format!(
+                            "`interval = \"{}\"` is longer than the longest wait, {}",
+                            interval.get_ref(),
+                            format_duration(MAX_WAIT)
+                        ),
+                        &interval.span(),
+                    );
+                    ok = false;
+                }
+                Ok(d) => r.interval = d,
+                Err(e) => {
+                    self.error(id, format!("bad `interval`: {e}"), &interval.span());
+                    ok = false;
+                }
+            }
+        }
+        if let Some(backoff) = &def.backoff {
+            let b = *backoff.get_ref();
+            if !(1.0..=10.0).contains(&b) {
+                self.error(id, format!("`backoff = {b}` must be from 1 (waits stay the same) to 10"), &backoff.span());
+                ok = false;
+            } else {
+                r.backoff = b;
+            }
+        }
+        ok.then_some(r)
     }
 
     fn check_id(&mut self, def: &StepDef, earlier: &[String]) {
@@ -296,12 +457,14 @@ impl Resolver<'_> {
             return Some(ConfigTemplate {
                 raw: serde_json::Value::Object(Default::default()),
                 needs_outputs_of: vec![],
+                needs_run: false,
             });
         };
         let raw = toml_to_json(&toml::Value::Table(with.get_ref().clone()));
         let mut strings = Vec::new();
         collect_strings(&raw, &mut strings);
         let mut needs_outputs_of: Vec<String> = Vec::new();
+        let mut needs_run = false;
         let mut ok = true;
         for text in strings {
             let span = self.span_of_text(&with.span(), &text);
@@ -313,6 +476,7 @@ impl Resolver<'_> {
                     continue;
                 }
             };
+            needs_run |= template.needs_run();
             for reference in template.references() {
                 match reference {
                     Segment::Var { name, raw } if !vars.contains_key(name) => {
@@ -369,7 +533,7 @@ impl Resolver<'_> {
                 }
             }
         }
-        ok.then_some(ConfigTemplate { raw, needs_outputs_of })
+        ok.then_some(ConfigTemplate { raw, needs_outputs_of, needs_run })
     }
 
     /// The span of `text` inside a larger span, for pointing at a reference
@@ -517,12 +681,7 @@ impl Resolver<'_> {
             }
         };
         let grants = Grants::default();
-        let ctx = CallContext {
-            step: &id,
-            grants: &grants,
-            limits: Limits::default(),
-            observer: self.options.observer.clone(),
-        };
+        let ctx = CallContext::new(&id, &grants, Limits::default(), self.options.observer.clone());
         let info = match plugin.describe(&ctx).await.result {
             Ok(info) => info,
             Err(failure) => {

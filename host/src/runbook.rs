@@ -29,6 +29,10 @@ pub struct Runbook {
     pub description: Option<String>,
     #[serde(default)]
     pub vars: BTreeMap<String, Spanned<String>>,
+    /// What a failed step does to the run: `undo` (the default), `abort`
+    /// or `continue`; steps may override it.
+    #[serde(default)]
+    pub on_failure: Option<Spanned<String>>,
     #[serde(default, rename = "step")]
     pub steps: Vec<StepDef>,
 }
@@ -57,6 +61,32 @@ pub struct StepDef {
     pub with: Option<Spanned<toml::Table>>,
     #[serde(default)]
     pub grants: Option<Spanned<GrantsDef>>,
+    /// Overrides the runbook's `on_failure` for this step's failure.
+    #[serde(default)]
+    pub on_failure: Option<Spanned<String>>,
+    /// `false`: the step may fail without failing the run.
+    #[serde(default)]
+    pub critical: Option<Spanned<bool>>,
+    /// `true`: the step runs whatever happened before it, and is never undone.
+    #[serde(default)]
+    pub always: Option<Spanned<bool>>,
+    /// Tries again after errors the plugin marks transient.
+    #[serde(default)]
+    pub retries: Option<Spanned<RetriesDef>>,
+}
+
+/// `retries = { attempts, interval, backoff }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetriesDef {
+    /// Every try, the first included.
+    pub attempts: Spanned<i64>,
+    /// The wait before the second attempt (`"1s"` by default).
+    #[serde(default)]
+    pub interval: Option<Spanned<String>>,
+    /// How much each wait grows over the one before (2 by default).
+    #[serde(default)]
+    pub backoff: Option<Spanned<f64>>,
 }
 
 /// `[step.grants]`: everything a step may use. Absent means nothing.
@@ -160,6 +190,22 @@ mod tests {
         assert!(e.message.contains("unknown field `timeuot`"), "{}", e.message);
         let loc = e.location.unwrap();
         assert_eq!((loc.line, loc.column), (6, 1));
+    }
+
+    #[test]
+    fn failure_policy_keys_parse() {
+        let p = parse_str(
+            "version = 1\nname = \"x\"\non_failure = \"abort\"\n[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\n\
+             critical = false\nalways = true\non_failure = \"continue\"\nretries = { attempts = 3, interval = \"2s\", backoff = 1 }\n",
+        )
+        .unwrap();
+        assert_eq!(p.runbook.on_failure.unwrap().get_ref(), "abort");
+        let step = &p.runbook.steps[0];
+        assert!(!*step.critical.as_ref().unwrap().get_ref());
+        assert!(*step.always.as_ref().unwrap().get_ref());
+        let retries = step.retries.as_ref().unwrap().get_ref();
+        assert_eq!(*retries.attempts.get_ref(), 3);
+        assert_eq!(*retries.backoff.as_ref().unwrap().get_ref(), 1.0);
     }
 
     #[test]

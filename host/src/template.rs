@@ -1,8 +1,10 @@
 //! `${...}` references inside runbook strings.
 //!
-//! Two kinds are substituted by the host: `${vars.NAME}`, known before
-//! anything runs, and `${steps.ID.outputs.KEY}` (KEY may be a dotted path
-//! into the outputs object), known only once step ID has run. Two more are
+//! Three kinds are substituted by the host: `${vars.NAME}`, known before
+//! anything runs; `${steps.ID.outputs.KEY}` (KEY may be a dotted path
+//! into the outputs object), known only once step ID has run; and
+//! `${run.status}` / `${run.failed_step}`, the run's state so far, for steps
+//! that run whatever happened (`always = true`) to report it. Two more are
 //! handed to the plugin verbatim, to be expanded inside its sandbox:
 //! `${env.NAME}` (NAME must be in the step's `env` grant: the value is a
 //! secret, and keeping it out of the config keeps it out of plans, reports
@@ -26,12 +28,41 @@ pub enum Segment {
         path: Vec<String>,
         raw: String,
     },
+    /// `${run.status}` or `${run.failed_step}`.
+    Run {
+        field: RunField,
+        raw: String,
+    },
     /// `${env.NAME}` or `${captures.NAME}`: passed to the plugin as written.
     Plugin {
         namespace: PluginNamespace,
         name: String,
         raw: String,
     },
+}
+
+/// What `${run.…}` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunField {
+    /// The run's state so far: `succeeded` until something fails, then
+    /// `failed`, `undone`, `needs-attention`, `interrupted` or `timed-out`.
+    Status,
+    /// The id of the step whose failure decided the state, or empty.
+    FailedStep,
+}
+
+/// The values of `${run.…}` when a step's config is rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub status: String,
+    pub failed_step: String,
+}
+
+impl RunInfo {
+    /// What a step sees when nothing has gone wrong (also what `plan` shows).
+    pub fn so_far_so_good() -> Self {
+        Self { status: "succeeded".into(), failed_step: String::new() }
+    }
 }
 
 /// References a plugin expands itself.
@@ -91,12 +122,28 @@ impl Template {
         self.0.iter().any(|s| matches!(s, Segment::StepOutput { .. }))
     }
 
+    /// Whether the string reads `${run.…}`.
+    pub fn needs_run(&self) -> bool {
+        self.0.iter().any(|s| matches!(s, Segment::Run { .. }))
+    }
+
     /// Substitutes references. `vars` must hold every var; `outputs` the
     /// outputs of every step referenced (missing ones are errors).
+    /// `${run.…}` renders as in a run where nothing has failed.
     pub fn render(
         &self,
         vars: &BTreeMap<String, String>,
         outputs: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<String, String> {
+        self.render_in_run(vars, outputs, &RunInfo::so_far_so_good())
+    }
+
+    /// [`Template::render`] with the run's state for `${run.…}`.
+    pub fn render_in_run(
+        &self,
+        vars: &BTreeMap<String, String>,
+        outputs: &BTreeMap<String, serde_json::Value>,
+        run: &RunInfo,
     ) -> Result<String, String> {
         let mut out = String::new();
         for segment in &self.0 {
@@ -110,6 +157,8 @@ impl Template {
                         outputs.get(step).ok_or_else(|| format!("step `{step}` has no outputs yet for `{raw}`"))?;
                     out.push_str(&lookup(value, path).map_err(|e| format!("`{raw}`: {e}"))?);
                 }
+                Segment::Run { field: RunField::Status, .. } => out.push_str(&run.status),
+                Segment::Run { field: RunField::FailedStep, .. } => out.push_str(&run.failed_step),
                 Segment::Plugin { raw, .. } => out.push_str(raw),
             }
         }
@@ -127,13 +176,18 @@ fn parse_reference(inner: &str, raw: String) -> Result<Segment, String> {
         ["vars", name] => Ok(Segment::Var { name: name.to_string(), raw }),
         ["env", name] => Ok(Segment::Plugin { namespace: PluginNamespace::Env, name: name.to_string(), raw }),
         ["captures", name] => Ok(Segment::Plugin { namespace: PluginNamespace::Captures, name: name.to_string(), raw }),
+        ["run", "status"] => Ok(Segment::Run { field: RunField::Status, raw }),
+        ["run", "failed_step"] => Ok(Segment::Run { field: RunField::FailedStep, raw }),
+        ["run", ..] => {
+            Err(format!("unknown reference `{raw}`; a run has `${{run.status}}` and `${{run.failed_step}}`"))
+        }
         ["steps", step, "outputs", path @ ..] if !path.is_empty() => {
             Ok(Segment::StepOutput { step: step.to_string(), path: path.iter().map(|s| s.to_string()).collect(), raw })
         }
         ["steps", ..] => Err(format!("malformed reference `{raw}`; write `${{steps.<id>.outputs.<key>}}`")),
         _ => Err(format!(
             "unknown reference `{raw}`; use `${{vars.<name>}}`, `${{steps.<id>.outputs.<key>}}`, \
-             `${{env.<granted variable>}}` or `${{captures.<name>}}`"
+             `${{run.status}}`, `${{run.failed_step}}`, `${{env.<granted variable>}}` or `${{captures.<name>}}`"
         )),
     }
 }
@@ -188,6 +242,17 @@ mod tests {
         let t = Template::parse("Bearer ${env.API_KEY} ${captures.id}").unwrap();
         assert!(!t.needs_outputs());
         assert_eq!(t.render(&BTreeMap::new(), &BTreeMap::new()).unwrap(), "Bearer ${env.API_KEY} ${captures.id}");
+    }
+
+    #[test]
+    fn run_references_render_the_state_so_far() {
+        let t = Template::parse("rollback ${run.status} at ${run.failed_step}").unwrap();
+        assert!(t.needs_run() && !t.needs_outputs());
+        let none = BTreeMap::new();
+        let run = RunInfo { status: "undone".into(), failed_step: "restore-db".into() };
+        assert_eq!(t.render_in_run(&BTreeMap::new(), &none, &run).unwrap(), "rollback undone at restore-db");
+        assert_eq!(t.render(&BTreeMap::new(), &none).unwrap(), "rollback succeeded at ");
+        assert!(Template::parse("${run.host}").unwrap_err().contains("`${run.status}` and `${run.failed_step}`"));
     }
 
     #[test]

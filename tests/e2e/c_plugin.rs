@@ -301,10 +301,10 @@ fn undo_restores_the_previous_state_only_if_the_flag_is_unchanged_since_run() {
             let plan = backout::resolve::resolve(&parsed, &runtime, &options).await.unwrap();
             let step = &plan.steps[0];
             let config = step.config.render(&plan.vars, &Default::default()).unwrap();
-            let ctx = CallContext { step: &step.id, grants: &step.grants, limits: step.limits, observer: quiet() };
+            let ctx = CallContext::new(&step.id, &step.grants, step.limits, quiet());
 
             let report = execute(&plan, quiet(), None).await;
-            assert!(report.succeeded, "{with}");
+            assert!(report.succeeded(), "{with}");
             assert_eq!(site.flag_contents().as_deref(), after, "{with}");
             let outputs = report.steps[0].outputs.as_ref().unwrap().to_string();
             let verify = step.plugin.verify(&ctx, &config, &outputs).await;

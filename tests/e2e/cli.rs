@@ -1,7 +1,7 @@
 //! The command line as an operator meets it: help, confirmation, exit codes,
 //! outputs flowing between steps, reports, journals, inspect and the registry.
 
-use backout_tests::cli::Sandbox;
+use backout_tests::cli::{EXIT_UNDONE, Sandbox};
 use backout_tests::{ENV_TOGGLE, HOSTILE};
 
 use crate::bin;
@@ -120,14 +120,17 @@ fn a_failing_step_stops_the_run_and_the_report_says_what_completed() {
     let sb = sandbox();
     let runbook = three_steps(&sb, "panic");
     let out = sb.run(&["run", "--yes", runbook.to_str().unwrap()]);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("ok       first  echo hello"), "{}", out.all());
     assert!(out.stdout.contains("FAILED   second  in run: the plugin crashed"), "{}", out.all());
-    assert!(out.stdout.contains("not run  third"), "{}", out.all());
     assert!(out.stdout.contains("Run failed at step `second`: 1 of 3 steps completed (`first`)"), "{}", out.all());
+    assert!(out.stdout.contains("Not run: `third`."), "{}", out.all());
+    // The default policy put back what completed.
+    assert!(out.stdout.contains("undone   first"), "{}", out.all());
+    assert!(out.stdout.contains("State: undone"), "{}", out.all());
 
     // The journal recorded every state change, durable on disk.
-    let runs: Vec<_> = std::fs::read_dir(sb.state().join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    let runs = sb.journal_paths();
     assert_eq!(runs.len(), 1);
     assert!(out.stdout.contains(&format!("Journal: {}", runs[0].display())), "{}", out.all());
     let events: Vec<String> = std::fs::read_to_string(&runs[0])
@@ -137,7 +140,17 @@ fn a_failing_step_stops_the_run_and_the_report_says_what_completed() {
         .collect();
     assert_eq!(
         events,
-        ["run-started", "step-started", "step-finished", "step-started", "step-finished", "run-finished"]
+        [
+            "run-started",
+            "step-started",
+            "step-ran",
+            "step-finished",
+            "step-started",
+            "step-finished",
+            "undo-started",
+            "undo-finished",
+            "run-finished"
+        ]
     );
 }
 
@@ -268,7 +281,6 @@ fn a_closed_stdout_does_not_stop_a_run() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let journal = std::fs::read_dir(sb.state().join("runs")).unwrap().flatten().next().unwrap().path();
-    let journal = std::fs::read_to_string(journal).unwrap();
+    let journal = sb.journals();
     assert!(journal.contains("\"third\""), "every step ran:\n{journal}");
 }

@@ -188,11 +188,11 @@ fn undo_restores_the_original_only_if_the_file_is_unchanged_since_run() {
         let plan = backout::resolve::resolve(&parsed, &runtime, &options).await.unwrap();
         let step = &plan.steps[0];
         let config = step.config.render(&plan.vars, &Default::default()).unwrap();
-        let ctx = CallContext { step: &step.id, grants: &step.grants, limits: step.limits, observer: quiet() };
+        let ctx = CallContext::new(&step.id, &step.grants, step.limits, quiet());
 
         // First run: edited by hand afterwards, so undo must refuse and change nothing.
         let report = execute(&plan, quiet(), None).await;
-        assert!(report.succeeded);
+        assert!(report.succeeded());
         let outputs = report.steps[0].outputs.as_ref().unwrap().to_string();
         std::fs::write(&app.env, "INSIGHT_GENERATION_ENABLED=maybe\n").unwrap();
         let refused = step.plugin.undo(&ctx, &config, &outputs).await;
@@ -207,7 +207,7 @@ fn undo_restores_the_original_only_if_the_file_is_unchanged_since_run() {
         // Second run on the original: undo puts back every byte and the mode.
         std::fs::write(&app.env, ORIGINAL).unwrap();
         let report = execute(&plan, quiet(), None).await;
-        assert!(report.succeeded);
+        assert!(report.succeeded());
         assert_ne!(app.contents(), ORIGINAL);
         let outputs = report.steps[0].outputs.as_ref().unwrap().to_string();
         let undone = step.plugin.undo(&ctx, &config, &outputs).await;

@@ -329,11 +329,11 @@ fn undo_restores_the_original_bytes_only_if_the_file_is_unchanged_since_run() {
         let plan = backout::resolve::resolve(&parsed, &runtime, &options).await.unwrap();
         let step = &plan.steps[0];
         let config = step.config.render(&plan.vars, &Default::default()).unwrap();
-        let ctx = CallContext { step: &step.id, grants: &step.grants, limits: step.limits, observer: quiet() };
+        let ctx = CallContext::new(&step.id, &step.grants, step.limits, quiet());
 
         // First run, then an edit by hand: undo must refuse and change nothing.
         let report = execute(&plan, quiet(), None).await;
-        assert!(report.succeeded, "{report:?}");
+        assert!(report.succeeded(), "{report:?}");
         let outputs = report.steps[0].outputs.as_ref().unwrap().to_string();
         let edited = app.read("config.json").replace("\"rate\": 10", "\"rate\": 11");
         std::fs::write(&file, &edited).unwrap();
@@ -352,7 +352,7 @@ fn undo_restores_the_original_bytes_only_if_the_file_is_unchanged_since_run() {
         // A second run on the original: undo puts back every byte and the mode.
         std::fs::write(&file, CONFIG).unwrap();
         let report = execute(&plan, quiet(), None).await;
-        assert!(report.succeeded, "{report:?}");
+        assert!(report.succeeded(), "{report:?}");
         assert_ne!(app.read("config.json"), CONFIG);
         let outputs = report.steps[0].outputs.as_ref().unwrap().to_string();
         let verified = step.plugin.verify(&ctx, &config, &outputs).await;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use backout_tests::HOSTILE;
-use backout_tests::cli::{Output, Sandbox};
+use backout_tests::cli::{EXIT_UNDONE, Output, Sandbox};
 use backout_tests::http_server::{Response, TestServer};
 use backout_tests::tls::TestCa;
 use serde_json::json;
@@ -52,7 +52,7 @@ fn run_trusting(sb: &Sandbox, ca_file: &std::path::Path, with: &str, net: &[Stri
 }
 
 fn assert_blocked(out: &Output) {
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("blocked:"), "expected the request to be blocked:\n{}", out.all());
     assert!(!out.all().contains("ESCAPED"), "{}", out.all());
 }
@@ -152,7 +152,7 @@ fn a_body_larger_than_max_received_is_refused() {
         &[server.url()],
         "max_received = \"16KiB\"",
     );
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.all().contains("max_received"), "{}", out.all());
     assert!(!out.all().contains("fetched HTTP 200"), "{}", out.all());
 }
@@ -163,7 +163,7 @@ fn a_slow_server_is_bounded_by_the_step_timeout() {
     let sb = arena();
     let out =
         run(&sb, &format!(r#"attack = "fetch", target = "{}/""#, server.url()), &[server.url()], "timeout = \"1s\"");
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(!out.all().contains("fetched"), "{}", out.all());
     assert_eq!(server.count(), 1);
 }
@@ -213,7 +213,7 @@ fn a_granted_name_that_resolves_to_link_local_is_refused() {
     rt.block_on(async {
         let runtime = Runtime::new().unwrap();
         let plugin = runtime.load(&std::fs::read(HOSTILE).unwrap()).unwrap();
-        let ctx = CallContext { step: "s", grants: &grants, limits: Limits::default(), observer: quiet() };
+        let ctx = CallContext::new("s", &grants, Limits::default(), quiet());
 
         let config = json!({ "attack": "fetch", "target": format!("http://metadata.test:{port}/latest/meta-data") });
         let called = plugin.run(&ctx, &config.to_string()).await;

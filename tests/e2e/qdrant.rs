@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use backout_tests::cli::{Output, Sandbox, sha256_file, snapshot};
+use backout_tests::cli::{EXIT_UNDONE, Output, Sandbox, sha256_file, snapshot};
 use backout_tests::http_server::{Recorded, Response, TestServer};
 use backout_tests::qdrant_double::{QdrantDouble, SnapshotInfo, multipart_field};
 use backout_tests::{QDRANT_SNAPSHOT, SMOKE_TEST};
@@ -97,12 +97,7 @@ impl Site {
             let plan = backout::resolve::resolve(&parsed, &runtime, &options).await.unwrap();
             let step = &plan.steps[0];
             let config = step.config.render(&plan.vars, &Default::default()).unwrap();
-            let ctx = backout::runtime::CallContext {
-                step: &step.id,
-                grants: &step.grants,
-                limits: step.limits,
-                observer: quiet(),
-            };
+            let ctx = backout::runtime::CallContext::new(&step.id, &step.grants, step.limits, quiet());
             match step.plugin.undo(&ctx, &config, &outputs.to_string()).await.result {
                 Ok(outcome) => Ok(outcome.summary),
                 Err(e) => Err(format!("{e:?}")),
@@ -181,7 +176,7 @@ fn a_download_whose_digest_differs_is_refused_and_leaves_no_file() {
         site.runbook(&site.step("keep", "action = \"download\"\nto = \"/backups\"", &site.backups_grant("rw"), ""));
     let before = snapshot(&site.backups);
     let out = site.backout(&["run", "--yes"], &runbook);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.all().contains(&format!("not Qdrant's checksum {}", s.checksum)), "{}", out.all());
     assert!(out.all().contains(&format!("nothing was left at /backups/{}", s.name)), "{}", out.all());
     assert_eq!(snapshot(&site.backups), before, "no file, not even a temp file");
@@ -195,7 +190,7 @@ fn a_download_cut_mid_body_leaves_no_file_and_a_retry_succeeds() {
     let runbook =
         site.runbook(&site.step("keep", "action = \"download\"\nto = \"/backups\"", &site.backups_grant("rw"), ""));
     let out = site.backout(&["run", "--yes"], &runbook);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.all().contains(&format!("nothing was left at /backups/{}", s.name)), "{}", out.all());
     assert!(site.backup_files().is_empty(), "{:?}", site.backup_files());
 
@@ -353,8 +348,11 @@ fn undo_recovers_the_emergency_snapshot_with_its_checksum() {
     );
 }
 
+/// `verify` fails after the restore changed the collection: run's outputs
+/// were journaled before verify ran, so the default policy undoes the step
+/// with them, and the emergency snapshot brings the points back.
 #[test]
-fn a_wrong_count_fails_verify_and_the_kept_outputs_let_undo_recover() {
+fn a_wrong_count_fails_verify_and_the_policy_undoes_it_from_the_kept_outputs() {
     let (site, good) = site_with_good_snapshot();
     let runbook = site.runbook(&site.step(
         "restore",
@@ -366,7 +364,7 @@ fn a_wrong_count_fails_verify_and_the_kept_outputs_let_undo_recover() {
         "",
     ));
     let (out, report) = site.run_json(&runbook);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     let step = &report["run"]["steps"][0];
     assert_eq!(step["failed_in"], "verify", "{}", out.all());
     assert!(
@@ -374,12 +372,11 @@ fn a_wrong_count_fails_verify_and_the_kept_outputs_let_undo_recover() {
         "{}",
         out.all()
     );
-    assert_eq!(site.q.points("docs"), Some(100));
-    // The host keeps run's outputs when verify fails: undo has the emergency snapshot.
+    // The host kept run's outputs when verify failed: undo had the emergency snapshot.
     let outputs = step["outputs"].clone();
     assert!(outputs["emergency"]["name"].is_string(), "{outputs}");
-    site.undo(&runbook, &outputs).unwrap();
-    assert_eq!(site.q.points("docs"), Some(150));
+    assert_eq!(step["undo"]["state"], "undone", "{}", out.all());
+    assert_eq!(site.q.points("docs"), Some(150), "the emergency snapshot's points are back");
 }
 
 #[test]
@@ -388,7 +385,7 @@ fn a_500_mid_restore_shows_qdrants_error_and_the_emergency_snapshot_brings_it_ba
     let error = "Service internal error: No space left on device (os error 28)";
     site.q.fail_next_recover(error);
     let out = site.backout(&["run", "--yes"], &restore_by_name(&site, &good.name, ""));
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(
         out.all().contains(&format!("Qdrant answered 500 to PUT /collections/docs/snapshots/recover: {error}")),
         "{}",

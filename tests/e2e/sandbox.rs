@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use backout_tests::HOSTILE;
-use backout_tests::cli::{Output, Sandbox, snapshot};
+use backout_tests::cli::{EXIT_UNDONE, Output, Sandbox, snapshot};
 
 use crate::bin;
 
@@ -57,7 +57,7 @@ impl Arena {
 
 /// The attack was stopped: the step failed with `blocked: …`, nothing leaked.
 fn assert_blocked(out: &Output) {
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("blocked:"), "expected the attack to be blocked:\n{}", out.all());
     assert!(!out.stdout.contains("ESCAPED") && !out.stderr.contains("ESCAPED"), "{}", out.all());
     assert!(!out.stdout.contains(SECRET) && !out.stderr.contains(SECRET), "the secret leaked:\n{}", out.all());
@@ -188,7 +188,7 @@ fn plan_cannot_change_anything_even_with_a_read_write_grant() {
 fn a_guest_spinning_forever_is_stopped_at_its_timeout() {
     let a = Arena::new();
     let out = a.run(r#"attack = "spin""#, None, "timeout = \"1s\"");
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("timed out after 1s"), "{}", out.all());
 }
 
@@ -196,7 +196,7 @@ fn a_guest_spinning_forever_is_stopped_at_its_timeout() {
 fn a_guest_parked_in_a_host_call_is_stopped_at_its_timeout() {
     let a = Arena::new();
     let out = a.run(r#"attack = "sleep""#, None, "timeout = \"1s\"");
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("timed out after 1s"), "{}", out.all());
 }
 
@@ -204,7 +204,7 @@ fn a_guest_parked_in_a_host_call_is_stopped_at_its_timeout() {
 fn unbounded_allocation_hits_the_memory_limit() {
     let a = Arena::new();
     let out = a.run(r#"attack = "allocate""#, None, "memory = \"32MiB\"");
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("memory limit of 32MiB exceeded"), "{}", out.all());
 }
 
@@ -212,7 +212,7 @@ fn unbounded_allocation_hits_the_memory_limit() {
 fn a_panic_is_the_step_failing_not_the_host() {
     let a = Arena::new();
     let out = a.run(r#"attack = "panic""#, None, "");
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("the plugin crashed"), "{}", out.all());
     assert!(out.stderr.contains("hostile plugin panicked on purpose"), "the panic message is shown:\n{}", out.all());
 }
@@ -224,7 +224,7 @@ fn environment_variables_are_invisible_unless_granted() {
     let out =
         a.sb.command().arg("run").arg("--yes").arg(&runbook).env("BACKOUT_TEST_TOKEN", "tok-123456").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(out.status.code(), Some(EXIT_UNDONE), "{stdout}");
     assert!(stdout.contains("blocked: env BACKOUT_TEST_TOKEN"), "{stdout}");
     assert!(!stdout.contains("tok-123456"));
 
@@ -252,8 +252,7 @@ fn a_granted_variable_is_visible_to_the_plugin_but_masked_in_what_is_shown() {
         !stdout.contains("tok-123456") && !stderr.contains("tok-123456"),
         "the granted value leaked:\n{stdout}\n{stderr}"
     );
-    let journals: Vec<_> = std::fs::read_dir(a.sb.state().join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
-    let journal = std::fs::read_to_string(&journals[0]).unwrap();
+    let journal = a.sb.journals();
     assert!(journal.contains("env BACKOUT_TEST_TOKEN=***"), "{journal}");
     assert!(!journal.contains("tok-123456"), "the granted value leaked into the journal:\n{journal}");
 }
@@ -298,7 +297,7 @@ fn stdout_floods_are_bounded_and_do_not_kill_the_step() {
 fn oversized_outputs_fail_the_step_cleanly() {
     let a = Arena::new();
     let out = a.run(r#"attack = "huge-outputs", count = 33554432"#, None, "memory = \"256MiB\"");
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("FAILED"), "{}", out.all());
 }
 
@@ -317,7 +316,7 @@ fn the_runtime_stays_healthy_after_every_kind_of_failure() {
         let plugin = runtime.load(&std::fs::read(HOSTILE).unwrap()).unwrap();
         let grants = Grants::default();
         let limits = Limits { timeout: std::time::Duration::from_millis(500), memory: 32 << 20, ..Limits::default() };
-        let ctx = CallContext { step: "s", grants: &grants, limits, observer: quiet() };
+        let ctx = CallContext::new("s", &grants, limits, quiet());
         let spin = plugin.run(&ctx, r#"{"attack":"spin"}"#).await;
         assert!(matches!(spin.result, Err(Failure::Timeout { .. })), "{:?}", spin.result);
         let alloc = plugin.run(&ctx, r#"{"attack":"allocate"}"#).await;

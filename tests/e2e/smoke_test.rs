@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backout_tests::SMOKE_TEST;
-use backout_tests::cli::{Output, Sandbox};
+use backout_tests::cli::{EXIT_UNDONE, Output, Sandbox};
 use backout_tests::http_server::{Recorded, Response, TestServer};
 use serde_json::json;
 
@@ -164,7 +164,7 @@ fn unhealthy_json_fails_with_the_assertion_expected_and_actual() {
          expect.json = [{{ path = \"$.status\", equals = \"healthy\" }}]\n"
     );
     let out = run(&sb, &runbook(&sb, &url, &with, ""));
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     for part in ["api health", "$.status", "healthy", "degraded"] {
         assert!(out.stdout.contains(part), "missing `{part}`:\n{}", out.all());
     }
@@ -178,7 +178,7 @@ fn a_response_over_the_latency_budget_fails() {
     let url = server.url();
     let with = format!("[[step.with.checks]]\nname = \"slow\"\nurl = \"{url}/\"\nexpect.max_latency_ms = 100\n");
     let out = run(&sb, &runbook(&sb, &url, &with, ""));
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("slow") && out.stdout.contains("100"), "{}", out.all());
 }
 
@@ -208,7 +208,7 @@ fn connection_refused_fails_after_the_retries() {
         "retry = {{ attempts = 2, interval = \"10ms\" }}\n[[step.with.checks]]\nname = \"down\"\nurl = \"{url}/health\"\n"
     );
     let out = run(&sb, &runbook(&sb, &url, &with, ""));
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.stdout.contains("down") && out.stdout.to_lowercase().contains("refused"), "{}", out.all());
 }
 
@@ -219,7 +219,7 @@ fn a_body_bigger_than_the_cap_fails() {
     let url = server.url();
     let with = format!("[[step.with.checks]]\nname = \"big\"\nurl = \"{url}/\"\n");
     let out = run(&sb, &runbook(&sb, &url, &with, "max_received = \"64KiB\""));
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.all().contains("max_received"), "{}", out.all());
 }
 

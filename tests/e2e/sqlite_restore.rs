@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use backout_tests::SQLITE_RESTORE;
-use backout_tests::cli::{Output, Sandbox, sha256_file, snapshot};
+use backout_tests::cli::{EXIT_UNDONE, Output, Sandbox, sha256_file, snapshot};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -94,7 +94,7 @@ impl Site {
             let plan = backout::resolve::resolve(&parsed, &runtime, &options).await.unwrap();
             let step = &plan.steps[0];
             let config = step.config.render(&plan.vars, &Default::default()).unwrap();
-            let ctx = CallContext { step: &step.id, grants: &step.grants, limits: step.limits, observer: quiet() };
+            let ctx = CallContext::new(&step.id, &step.grants, step.limits, quiet());
             match step.plugin.undo(&ctx, &config, &outputs.to_string()).await.result {
                 Ok(outcome) => Ok(outcome.summary),
                 Err(Failure::Step { error, message }) => Err((format!("{error:?}"), message)),
@@ -236,7 +236,7 @@ fn damaged_backups_are_refused_and_the_live_database_is_untouched() {
                     *byte ^= 0xa5;
                 }
             },
-            1,
+            EXIT_UNDONE,
             "fails integrity_check",
         ),
         ("truncated", |b| b.truncate(b.len() / 2), 2, "is truncated"),
@@ -330,8 +330,11 @@ fn latest_picks_the_newest_backup_matching_the_pattern() {
     assert!(none.stderr.contains("no backup matching `nothing-*.db` in `/backups`"), "{}", none.all());
 }
 
+/// `expect` is checked after the swap, so this failure leaves the restored
+/// database in place; the checkpoint the plugin recorded before the swap
+/// lets the default policy put the previous one back.
 #[test]
-fn a_failing_expectation_fails_the_step_and_leaves_the_safety_copy() {
+fn a_failing_expectation_fails_the_step_and_the_policy_puts_the_previous_database_back() {
     let site = Site::new();
     make_db(&site.live(), 3);
     make_db(&site.backups.join("app.db"), 10);
@@ -340,12 +343,15 @@ fn a_failing_expectation_fails_the_step_and_leaves_the_safety_copy() {
         &["run", "--yes"],
         r#"backup = "/backups/app.db", expect = [{ sql = "SELECT count(*) FROM agents", min = 1000 }]"#,
     );
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(out.all().contains("`SELECT count(*) FROM agents` returned 10 (expected ≥ 1000)"), "{}", out.all());
+    assert!(out.all().contains("the restored database is in place"), "{}", out.all());
+    assert!(out.stdout.contains("undone   restore-db  restored /data/app.db from safety copy"), "{}", out.all());
+    assert_eq!(std::fs::read(site.live()).unwrap(), original, "the previous database is back");
     let copies = named(&site.data, ".bak");
     assert_eq!(copies.len(), 1, "{}", out.all());
-    assert!(out.all().contains("safety copy `/data/app.db.backout-"), "{}", out.all());
-    assert_eq!(std::fs::read(&copies[0]).unwrap(), original);
+    assert_eq!(std::fs::read(&copies[0]).unwrap(), original, "the safety copy stays as evidence");
+    assert!(named(&site.data, ".backout-restore-").is_empty() && named(&site.data, ".backout-undo-").is_empty());
 }
 
 #[test]

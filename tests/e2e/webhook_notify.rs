@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use backout_tests::WEBHOOK_NOTIFY;
-use backout_tests::cli::{Output, Sandbox, sha256_file};
+use backout_tests::cli::{EXIT_UNDONE, Output, Sandbox, sha256_file};
 use backout_tests::http_server::{Recorded, Response, TestServer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -171,7 +171,7 @@ fn a_persistent_500_gives_up_after_the_configured_attempts() {
     let server = TestServer::start(|_, _| Response::text(500, "database is down"));
     let sb = Sandbox::new(bin());
     let out = run(&sb, &runbook(&sb, &server.url(), &message(3)), &format!("{}{SECRET_PATH}", server.url()));
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert_eq!(server.count(), 3, "{}", out.all());
     for part in ["gave up after 3 attempts", "500 Internal Server Error (database is down)", "no message was posted"] {
         assert!(out.stdout.contains(part), "`{part}` missing:\n{}", out.all());
@@ -184,7 +184,7 @@ fn a_4xx_is_not_retried() {
     let server = TestServer::start(|_, _| Response::text(404, "no_service"));
     let sb = Sandbox::new(bin());
     let out = run(&sb, &runbook(&sb, &server.url(), &message(5)), &format!("{}{SECRET_PATH}", server.url()));
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert_eq!(server.count(), 1, "{}", out.all());
     for part in ["404 Not Found (no_service)", "not retried", "no message was posted"] {
         assert!(out.stdout.contains(part), "`{part}` missing:\n{}", out.all());

@@ -6,6 +6,19 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
+/// The exit code of a run that succeeded.
+pub const EXIT_SUCCEEDED: i32 = 0;
+/// A step failed and the changes of the steps that completed are still in
+/// place (`on_failure = "abort"` or `"continue"`).
+pub const EXIT_FAILED: i32 = 1;
+/// A step failed and, under the default `on_failure = "undo"`, nothing it
+/// or the steps before it changed is left in place.
+pub const EXIT_UNDONE: i32 = 4;
+/// An undo failed: changes are still in place and need a person.
+pub const EXIT_NEEDS_ATTENTION: i32 = 5;
+/// Stopped by a signal (or killed) with changes in place.
+pub const EXIT_INTERRUPTED: i32 = 6;
+
 /// One isolated place to run `backout` in.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -82,13 +95,16 @@ impl Sandbox {
     /// Every line every run journaled in this sandbox, for checking that a
     /// secret never reached the journal.
     pub fn journals(&self) -> String {
-        let mut all = String::new();
-        if let Ok(entries) = std::fs::read_dir(self.state().join("runs")) {
-            for entry in entries.flatten() {
-                all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-            }
-        }
-        all
+        self.journal_paths().iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect()
+    }
+
+    /// The journal of every run in this sandbox (`state/runs/<id>/journal.jsonl`), oldest first.
+    pub fn journal_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.state().join("runs"))
+            .map(|entries| entries.flatten().map(|e| e.path().join("journal.jsonl")).filter(|p| p.is_file()).collect())
+            .unwrap_or_default();
+        paths.sort();
+        paths
     }
 
     /// Runs `backout ARGS` on a pseudo-terminal (through util-linux `script`),
@@ -147,8 +163,13 @@ impl Sandbox {
 
 /// sha256 of a file, lowercase hex.
 pub fn sha256_file(path: impl AsRef<Path>) -> String {
+    sha256_bytes(&std::fs::read(path).expect("read file"))
+}
+
+/// sha256 of bytes, lowercase hex.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("read file")))
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// A snapshot of every file under a directory (path → bytes), to prove a

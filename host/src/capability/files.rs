@@ -160,6 +160,44 @@ pub fn copy_permissions(dirs: &[DirGrant], source: &str, target: &str) -> Result
         .map_err(|e| format!("cannot set the mode of `{target}`: {e}"))
 }
 
+/// Checks a temporary file a plugin declares (`temporary-file`): an
+/// absolute guest path, without `.` or `..`, inside a read-write grant.
+/// Returns its host path, for the journal.
+pub fn check_temporary(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, String> {
+    if guest.split('/').any(|part| part == "." || part == "..") {
+        return Err(format!("`{guest}` contains `.` or `..`; declare the path the file will have"));
+    }
+    let (grant, rel) = locate(dirs, guest)?;
+    if grant.access != Access::ReadWrite {
+        return Err(format!(
+            "`{guest}` is in a read-only grant; a temporary file can only be made in a read-write one"
+        ));
+    }
+    Ok(grant.host.join(rel))
+}
+
+/// Removes a declared temporary file that is still there after the call
+/// that declared it ended: only a regular file (a symbolic link is removed
+/// as a link, never followed), resolved inside its read-write grant with
+/// cap-primitives like every other host-side file access. `Ok(None)` when
+/// there is nothing there (the plugin cleaned up, as it should).
+pub fn remove_temporary(dirs: &[DirGrant], guest: &str) -> Result<Option<PathBuf>, String> {
+    let host = check_temporary(dirs, guest)?;
+    let (grant, rel) = locate(dirs, guest)?;
+    let dir = cap_primitives::fs::open_ambient_dir(&grant.host, cap_primitives::ambient_authority())
+        .map_err(|e| format!("failed to open granted directory `{}`: {e}", grant.guest))?;
+    let meta = match cap_primitives::fs::stat(&dir, &rel, cap_primitives::fs::FollowSymlinks::No) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("failed to look at `{guest}`: {e}")),
+    };
+    if meta.is_dir() {
+        return Err(format!("`{guest}` is a directory, not a temporary file; left in place"));
+    }
+    cap_primitives::fs::remove_file(&dir, &rel).map_err(|e| format!("failed to remove `{guest}`: {e}"))?;
+    Ok(Some(host))
+}
+
 /// The grant a guest path is in, and the path relative to it.
 fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBuf), String> {
     if !guest.starts_with('/') {
@@ -279,6 +317,31 @@ mod tests {
         assert!(copy_permissions(&rw, "/app/secret", "/app").unwrap_err().contains("not inside"));
         let ro = [grant(dir.path(), Access::ReadOnly)];
         assert!(copy_permissions(&ro, "/app/secret", "/app/new").unwrap_err().contains("read-only"));
+    }
+
+    #[test]
+    fn temporaries_live_only_in_read_write_grants_and_are_removed_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let rw = [grant(dir.path(), Access::ReadWrite)];
+        let ro = [grant(dir.path(), Access::ReadOnly)];
+        assert_eq!(check_temporary(&rw, "/app/.t").unwrap(), dir.path().canonicalize().unwrap().join(".t"));
+        assert!(check_temporary(&ro, "/app/.t").unwrap_err().contains("read-only"));
+        assert!(check_temporary(&rw, "/app/../etc/x").unwrap_err().contains("`..`"));
+        assert!(check_temporary(&rw, "/other/x").unwrap_err().contains("not inside"));
+
+        assert_eq!(remove_temporary(&rw, "/app/.t").unwrap(), None, "nothing there");
+        std::fs::write(dir.path().join(".t"), "partial").unwrap();
+        assert!(remove_temporary(&rw, "/app/.t").unwrap().is_some());
+        assert!(!dir.path().join(".t").exists());
+
+        std::fs::write(outside.path().join("victim"), "v").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("victim"), dir.path().join(".link")).unwrap();
+        remove_temporary(&rw, "/app/.link").unwrap();
+        assert!(std::fs::symlink_metadata(dir.path().join(".link")).is_err(), "the link is gone");
+        assert_eq!(std::fs::read_to_string(outside.path().join("victim")).unwrap(), "v", "its target is not");
+        std::fs::create_dir(dir.path().join(".d")).unwrap();
+        assert!(remove_temporary(&rw, "/app/.d").unwrap_err().contains("directory"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod net;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use crate::runtime::output::CapturedOutput;
@@ -33,7 +33,7 @@ pub(crate) fn render_grant(text: &str, vars: &BTreeMap<String, String>) -> Resul
 
 /// Why the host is calling into a plugin; decides how much of the grants it
 /// gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// `describe`: nothing at all.

@@ -2,10 +2,11 @@
 //!
 //! Text goes to stdout; it is stable enough to read and to grep, but scripts
 //! should use `--output json`, whose shape is [`PlanView`] and
-//! [`crate::execute::RunReport`]. Secrets (values of granted environment
-//! variables) are masked in everything shown. Guest paths in outputs are
-//! translated back to host paths, because the operator looking for a safety
-//! copy is on the host.
+//! [`run::RunView`]. Secrets (values of granted environment variables) are
+//! masked in everything shown. Guest paths in outputs are translated back to
+//! host paths, because the operator looking for a safety copy is on the host.
+
+pub mod run;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -14,8 +15,9 @@ use serde::Serialize;
 
 use crate::capability::files::Access;
 use crate::diagnostic::Diagnostic;
-use crate::execute::{RunReport, StepStatus};
 use crate::plan::{Origin, Plan, PlannedStep, Preview};
+use crate::policy::{OnFailure, StepPolicy};
+use crate::quantity::format_duration;
 use crate::runtime::limits::Limits;
 
 /// A plan as JSON (`backout plan --output json`).
@@ -24,6 +26,7 @@ pub struct PlanView<'a> {
     pub runbook: &'a str,
     pub path: &'a std::path::Path,
     pub description: Option<&'a str>,
+    pub on_failure: OnFailure,
     pub steps: Vec<StepView<'a>>,
     pub warnings: &'a [Diagnostic],
 }
@@ -38,6 +41,7 @@ pub struct StepView<'a> {
     pub plugin: PluginView<'a>,
     pub grants: GrantsView,
     pub limits: Limits,
+    pub policy: StepPolicy,
     pub preview: &'a Preview,
 }
 
@@ -70,6 +74,7 @@ impl<'a> PlanView<'a> {
             runbook: &plan.name,
             path: &plan.path,
             description: plan.description.as_deref(),
+            on_failure: plan.on_failure,
             steps: plan.steps.iter().map(StepView::new).collect(),
             warnings: &plan.warnings,
         }
@@ -96,13 +101,14 @@ impl<'a> StepView<'a> {
                 net: step.grants.net.origins.iter().map(|o| o.to_string()).collect(),
             },
             limits: step.limits,
+            policy: step.policy,
             preview: &step.preview,
         }
     }
 }
 
 /// `sha256:3f2a9c…c9d1`: enough to recognise, short enough to read.
-fn short_digest(digest: &str) -> String {
+pub fn short_digest(digest: &str) -> String {
     match digest.strip_prefix("sha256:") {
         Some(hex) if hex.len() > 16 => format!("sha256:{}…{}", &hex[..8], &hex[hex.len() - 4..]),
         _ => digest.to_string(),
@@ -149,6 +155,10 @@ pub fn plan_text(plan: &Plan) -> String {
             let _ = writeln!(out, "     {label:<8} {line}");
         }
         let _ = writeln!(out, "     {:<8} {}", "limits", step.limits);
+        for (j, line) in policy_lines(step, plan.on_failure).iter().enumerate() {
+            let label = if j == 0 { "policy" } else { "" };
+            let _ = writeln!(out, "     {label:<8} {line}");
+        }
         match &step.preview {
             Preview::Actions { actions } if actions.is_empty() => {
                 let _ = writeln!(out, "     {:<8} nothing to do", "will");
@@ -168,6 +178,9 @@ pub fn plan_text(plan: &Plan) -> String {
                 let after = after.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
                 let _ = writeln!(out, "     {:<8} planned when it runs (its config uses outputs of {after})", "will");
             }
+            Preview::Unplanned => {
+                let _ = writeln!(out, "     {:<8} planned when it runs", "will");
+            }
         }
         out.push('\n');
     }
@@ -175,98 +188,43 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(out, "{w}");
     }
     let n = plan.steps.len();
+    let _ = writeln!(out, "On failure: {}.", on_failure_words(plan.on_failure));
     let _ = writeln!(out, "{n} step{}; nothing has been changed.", if n == 1 { "" } else { "s" });
     out
 }
 
-/// The run report as text.
-pub fn run_text(plan: &Plan, report: &RunReport) -> String {
-    let mut out = String::new();
-    for step in &report.steps {
-        let planned = plan.step(&step.id);
-        let secrets = planned.map(|p| p.grants.secrets()).unwrap_or_default();
-        let elapsed = format!("{:.1?}", step.elapsed);
-        match step.status {
-            StepStatus::Succeeded => {
-                let summary = mask(step.summary.as_deref().unwrap_or(""), &secrets);
-                let _ = writeln!(out, "ok       {}  {summary}  ({elapsed})", step.id);
-            }
-            StepStatus::Failed => {
-                let failure = step.failure.as_ref().map(|f| mask(&f.to_string(), &secrets)).unwrap_or_default();
-                let stage = step.failed_in.map(|f| format!("{f:?}").to_lowercase()).unwrap_or_default();
-                let _ = writeln!(out, "FAILED   {}  in {stage}: {failure}  ({elapsed})", step.id);
-            }
-            StepStatus::NotRun => {
-                let _ = writeln!(out, "not run  {}", step.id);
-            }
-        }
-        if let (Some(outputs), Some(planned)) = (&step.outputs, planned) {
-            outputs_text(&mut out, outputs, planned, &secrets);
-        }
-        if step.log_dropped > 0 {
-            let _ =
-                writeln!(out, "         ({} log lines or output bytes were dropped past the limits)", step.log_dropped);
-        }
-    }
-    out.push('\n');
-    let done: Vec<&str> = report.completed().map(|s| s.id.as_str()).collect();
-    let total = report.steps.len();
-    if report.succeeded {
-        let _ = writeln!(out, "Run succeeded: {total} of {total} steps completed.");
-    } else {
-        let failed = report.steps.iter().find(|s| s.status == StepStatus::Failed).map(|s| s.id.as_str()).unwrap_or("?");
-        let completed = if done.is_empty() {
-            "none".to_string()
-        } else {
-            done.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
-        };
-        let _ = writeln!(
-            out,
-            "Run failed at step `{failed}`: {} of {total} steps completed ({completed}); later steps did not run.",
-            done.len()
-        );
-        let _ = writeln!(out, "Nothing was undone automatically; the outputs above say where each safety copy is.");
-    }
-    if let Some(j) = &report.journal {
-        let _ = writeln!(out, "Journal: {}", j.display());
-    }
-    out
-}
-
-fn outputs_text(out: &mut String, outputs: &serde_json::Value, step: &PlannedStep, secrets: &[String]) {
-    let Some(map) = outputs.as_object() else { return };
-    for (key, value) in map {
-        let shown = match value {
-            serde_json::Value::String(s) => {
-                let mut s = mask(s, secrets);
-                if let Some(host) = step.host_path(&s) {
-                    let _ = write!(s, "  (host: {})", host.display());
-                }
-                s
-            }
-            other => {
-                let text = mask(&other.to_string(), secrets);
-                if text.chars().count() > 200 {
-                    format!("{}…", text.chars().take(200).collect::<String>())
-                } else {
-                    text
-                }
-            }
-        };
-        let _ = writeln!(out, "         {key}: {shown}");
+/// What a policy does, in words for the plan.
+pub fn on_failure_words(policy: OnFailure) -> &'static str {
+    match policy {
+        OnFailure::Undo => "undo (put back every completed step, newest first, then stop)",
+        OnFailure::Abort => "abort (stop and keep what completed; `backout undo` can put it back later)",
+        OnFailure::Continue => "continue (run the remaining steps; the run still fails)",
     }
 }
 
-fn mask(text: &str, secrets: &[String]) -> String {
-    crate::redact::text(text, secrets)
-}
-
-/// Step reports as JSON, with secrets masked.
-pub fn run_json(plan: &Plan, report: &RunReport) -> serde_json::Value {
-    let mut value = serde_json::to_value(report).unwrap_or_default();
-    let secrets: Vec<String> = plan.steps.iter().flat_map(|s| s.grants.secrets()).collect();
-    crate::redact::json(&mut value, &secrets);
-    value
+/// The lines that say how a step differs from the default policy; none
+/// when it does not.
+fn policy_lines(step: &PlannedStep, runbook: OnFailure) -> Vec<String> {
+    let p = &step.policy;
+    let mut lines = Vec::new();
+    if p.always {
+        lines.push("always runs, even after a failure; never undone".to_string());
+    }
+    if !p.critical {
+        lines.push("may fail without failing the run (critical = false)".to_string());
+    } else if p.on_failure != runbook {
+        lines.push(format!("on failure: {}", p.on_failure.as_str()));
+    }
+    if p.retries.attempts > 1 {
+        let waits: Vec<String> = (1..p.retries.attempts).map(|a| format_duration(p.retries.wait_after(a))).collect();
+        lines.push(format!(
+            "{} attempts after transient errors, waiting {}; at most {} in all",
+            p.retries.attempts,
+            waits.join(", "),
+            format_duration(p.retries.worst_case(step.limits.timeout))
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::StepState;
 use super::bindings::backout::step::host::{Host, Level};
@@ -20,7 +20,7 @@ pub const MAX_LINE: usize = 4096;
 pub const MAX_LINES: usize = 1000;
 
 /// Severity of a log line, as the plugin gave it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Trace,
@@ -65,11 +65,28 @@ pub fn quiet() -> Observer {
 }
 
 /// One kept log line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
     pub phase: Phase,
     pub level: LogLevel,
     pub message: String,
+}
+
+/// Most bytes of JSON one `checkpoint` may carry.
+pub const MAX_CHECKPOINT: usize = 1 << 20;
+/// Most checkpoints, and most temporary files, one call may record.
+pub const MAX_RECORDS_PER_CALL: u32 = 256;
+
+/// Where a call's `checkpoint` and `temporary-file` records go: the run's
+/// journal, through the executor. Called from inside a host call, on the
+/// runtime's thread; each method returns only once the record is durable.
+pub trait CallRecorder: Send + Sync {
+    /// Journals `outputs` (a JSON object, secrets already masked) as the
+    /// step's latest checkpoint.
+    fn checkpoint(&self, step: &str, outputs: serde_json::Value) -> Result<(), String>;
+    /// Journals that the step is about to create the temporary file `guest`
+    /// (at `host` on the host).
+    fn temporary_file(&self, step: &str, guest: &str, host: &std::path::Path) -> Result<(), String>;
 }
 
 /// The log of one call: where events go and what is kept.
@@ -143,6 +160,54 @@ impl Host for StepState {
 
     fn check_request(&mut self, method: String, url: String) -> wasmtime::Result<Result<(), String>> {
         Ok(self.http.check_url(&method, &url))
+    }
+
+    fn checkpoint(&mut self, outputs: String) -> wasmtime::Result<Result<(), String>> {
+        if self.log.phase != Phase::Run {
+            return Ok(Err(format!("`checkpoint` is only for `run`, not `{}`", self.log.phase.as_str())));
+        }
+        if outputs.len() > MAX_CHECKPOINT {
+            return Ok(Err(format!("the checkpoint is {} bytes; at most {MAX_CHECKPOINT} are kept", outputs.len())));
+        }
+        if self.checkpoints >= MAX_RECORDS_PER_CALL {
+            return Ok(Err(format!("more than {MAX_RECORDS_PER_CALL} checkpoints in one call")));
+        }
+        let mut value: serde_json::Value = match serde_json::from_str(&outputs) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            Ok(_) => return Ok(Err("a checkpoint must be a JSON object, like the outputs".to_string())),
+            Err(e) => return Ok(Err(format!("the checkpoint is not JSON: {e}"))),
+        };
+        crate::redact::json(&mut value, &self.log.secrets);
+        self.checkpoints += 1;
+        Ok(match &self.recorder {
+            Some(recorder) => recorder.checkpoint(&self.log.step, value),
+            None => Ok(()),
+        })
+    }
+
+    fn temporary_file(&mut self, path: String) -> wasmtime::Result<Result<(), String>> {
+        if !self.writable {
+            return Ok(Err(format!(
+                "`temporary-file` is refused during `{}`: nothing may change",
+                self.log.phase.as_str()
+            )));
+        }
+        if self.temporaries.len() as u32 >= MAX_RECORDS_PER_CALL {
+            return Ok(Err(format!("more than {MAX_RECORDS_PER_CALL} temporary files in one call")));
+        }
+        let host = match crate::capability::files::check_temporary(&self.dirs, &path) {
+            Ok(host) => host,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(recorder) = &self.recorder
+            && let Err(e) = recorder.temporary_file(&self.log.step, &path, &host)
+        {
+            return Ok(Err(e));
+        }
+        if !self.temporaries.contains(&path) {
+            self.temporaries.push(path);
+        }
+        Ok(Ok(()))
     }
 
     fn progress(&mut self, done: u64, total: Option<u64>, unit: String) -> wasmtime::Result<()> {

@@ -15,20 +15,22 @@
 
 pub mod host_api;
 pub mod http;
+pub mod interrupt;
 pub mod limits;
 pub mod output;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capability::{Grants, Phase};
-use host_api::{CallLog, LogLevel, LogRecord, Observer};
+use host_api::{CallLog, CallRecorder, LogLevel, LogRecord, Observer};
+use interrupt::Interrupt;
 use limits::{Limits, MemoryLimiter};
 use output::CapturedOutput;
 
@@ -67,6 +69,12 @@ pub struct StepState {
     pub(crate) dirs: Vec<crate::capability::files::DirGrant>,
     /// Whether this call may change files (`run` and `undo` only).
     pub(crate) writable: bool,
+    /// Where `checkpoint` and `temporary-file` are journaled (none outside a run).
+    pub(crate) recorder: Option<Arc<dyn CallRecorder>>,
+    /// Temporary files the plugin declared in this call (guest paths), swept when it ends.
+    pub(crate) temporaries: Vec<String>,
+    /// Checkpoints recorded in this call, bounded.
+    pub(crate) checkpoints: u32,
     http_ctx: WasiHttpCtx,
     /// Checks and sends every `wasi:http` request (`http`).
     pub(crate) http: http::HttpPolicy,
@@ -275,7 +283,7 @@ pub struct Outcome {
 }
 
 /// The kind of error a plugin reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepErrorKind {
     InvalidConfig,
@@ -296,7 +304,7 @@ impl StepErrorKind {
 }
 
 /// Why a call into a plugin did not succeed.
-#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Failure {
     /// The plugin returned an error.
@@ -305,9 +313,12 @@ pub enum Failure {
     /// The call ran past the step's timeout and was stopped.
     #[error("timed out after {} (the step's `timeout`)", crate::quantity::format_duration(*limit))]
     Timeout {
-        #[serde(serialize_with = "secs")]
+        #[serde(with = "crate::policy::duration_text")]
         limit: Duration,
     },
+    /// The operator stopped the run (Ctrl-C, SIGTERM) while the call was in flight.
+    #[error("interrupted by {signal}")]
+    Interrupted { signal: String },
     /// The plugin tried to use more memory than the step's limit.
     #[error("memory limit of {} exceeded (the step's `memory`)", crate::quantity::format_size(*limit))]
     MemoryLimit { limit: u64 },
@@ -328,10 +339,6 @@ fn step_message(kind: StepErrorKind, message: &str) -> String {
     }
 }
 
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::quantity::format_duration(*d))
-}
-
 impl Failure {
     fn host(message: impl Into<String>) -> Self {
         Failure::Host { message: message.into() }
@@ -350,13 +357,38 @@ impl From<wit::StepError> for Failure {
     }
 }
 
-/// Who is calling and with what: one step's identity, grants and limits.
+/// Who is calling and with what: one step's identity, grants and limits,
+/// and, inside a run, where checkpoints go and what can stop the call.
 #[derive(Clone)]
 pub struct CallContext<'a> {
     pub step: &'a str,
     pub grants: &'a Grants,
     pub limits: Limits,
     pub observer: Observer,
+    /// Journals `checkpoint` and `temporary-file`; `None` outside a run
+    /// (plan, inspect, tests), where both are accepted and kept in memory only.
+    pub recorder: Option<Arc<dyn CallRecorder>>,
+    /// Cancels the call when set; `None`: nothing can, but the timeout.
+    pub interrupt: Option<Interrupt>,
+}
+
+impl<'a> CallContext<'a> {
+    /// A context with no recorder and no interrupt.
+    pub fn new(step: &'a str, grants: &'a Grants, limits: Limits, observer: Observer) -> Self {
+        Self { step, grants, limits, observer, recorder: None, interrupt: None }
+    }
+
+    /// Journals this call's checkpoints and temporary files through `recorder`.
+    pub fn recorder(mut self, recorder: Arc<dyn CallRecorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Lets `interrupt` cancel the call.
+    pub fn interrupt(mut self, interrupt: Interrupt) -> Self {
+        self.interrupt = Some(interrupt);
+        self
+    }
 }
 
 impl std::fmt::Debug for CallContext<'_> {
@@ -373,6 +405,9 @@ pub struct Called<T> {
     /// Log lines and output bytes dropped past the bounds.
     pub dropped: u64,
     pub elapsed: Duration,
+    /// Declared temporary files the plugin left behind, which the host
+    /// removed when the call ended: (guest path, host path).
+    pub removed: Vec<(String, std::path::PathBuf)>,
 }
 
 enum Call<'a> {
@@ -429,6 +464,15 @@ impl Plugin {
         let stdout = CapturedOutput::new(OUTPUT_CAPTURE);
         let stderr = CapturedOutput::new(OUTPUT_CAPTURE);
         let log = CallLog::new(ctx.step, phase, ctx.observer.clone(), ctx.grants.secrets());
+        if let Some(signal) = ctx.interrupt.as_ref().and_then(Interrupt::reason) {
+            return Called {
+                result: Err(Failure::Interrupted { signal }),
+                log: Vec::new(),
+                dropped: 0,
+                elapsed: started.elapsed(),
+                removed: Vec::new(),
+            };
+        }
         let wasi = match ctx.grants.wasi_ctx(phase, stdout.clone(), stderr.clone()) {
             Ok(wasi) => wasi,
             Err(e) => {
@@ -437,6 +481,7 @@ impl Plugin {
                     log: Vec::new(),
                     dropped: 0,
                     elapsed: started.elapsed(),
+                    removed: Vec::new(),
                 };
             }
         };
@@ -448,6 +493,9 @@ impl Plugin {
             log,
             dirs: ctx.grants.dirs.clone(),
             writable: phase.may_write(),
+            recorder: ctx.recorder.clone(),
+            temporaries: Vec::new(),
+            checkpoints: 0,
             http_ctx: WasiHttpCtx::new(),
             http: http::HttpPolicy::new(ctx.grants.net.clone(), phase, deadline, ctx.limits.max_received),
         };
@@ -455,23 +503,48 @@ impl Plugin {
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(HOSTCALL_FUEL);
         store.set_epoch_deadline(1);
+        let interrupt = ctx.interrupt.clone();
+        let stop = interrupt.clone();
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
+            if Instant::now() >= deadline || stop.as_ref().is_some_and(Interrupt::is_set) {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
         });
 
         let outcome = {
-            let work = invoke(&self.pre, &mut store, call);
-            tokio::time::timeout(ctx.limits.timeout, work).await
+            let work = tokio::time::timeout(ctx.limits.timeout, invoke(&self.pre, &mut store, call));
+            let stopped = async {
+                match &interrupt {
+                    Some(i) => i.wait().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                outcome = work => Some(outcome),
+                () = stopped => None,
+            }
         };
+        let interrupted =
+            || interrupt.as_ref().and_then(Interrupt::reason).map(|signal| Failure::Interrupted { signal });
         let result = match outcome {
-            Err(_elapsed) => Err(Failure::Timeout { limit: ctx.limits.timeout }),
-            Ok(Ok(Ok(reply))) => Ok(reply),
-            Ok(Ok(Err(step_error))) => Err(Failure::from(step_error)),
-            Ok(Err(trap)) => Err(classify(trap, store.data(), ctx.limits)),
+            None => Err(interrupted().unwrap_or_else(|| Failure::host("the call was cancelled"))),
+            Some(Err(_elapsed)) => Err(Failure::Timeout { limit: ctx.limits.timeout }),
+            Some(Ok(Ok(Ok(reply)))) => Ok(reply),
+            Some(Ok(Ok(Err(step_error)))) => Err(Failure::from(step_error)),
+            Some(Ok(Err(trap))) => Err(match classify(trap, store.data(), ctx.limits) {
+                // A guest stopped by the epoch because of the operator, not its deadline.
+                Failure::Timeout { .. } if Instant::now() < deadline => {
+                    interrupted().unwrap_or(Failure::Timeout { limit: ctx.limits.timeout })
+                }
+                other => other,
+            }),
         };
 
         let state = store.data_mut();
         state.drain_http_notes();
+        let removed = sweep_temporaries(state);
         for (level, capture) in [(LogLevel::Stdout, &stdout), (LogLevel::Stderr, &stderr)] {
             let (text, dropped) = capture.take();
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -481,8 +554,28 @@ impl Plugin {
         }
         let log = std::mem::take(&mut state.log.records);
         let dropped = state.log.dropped;
-        Called { result, log, dropped, elapsed: started.elapsed() }
+        Called { result, log, dropped, elapsed: started.elapsed(), removed }
     }
+}
+
+/// Removes the temporary files the plugin declared in this call and left
+/// behind (it trapped, timed out, was interrupted, or forgot). A file that
+/// cannot be removed is logged as a warning and left for `backout show` to list.
+fn sweep_temporaries(state: &mut StepState) -> Vec<(String, std::path::PathBuf)> {
+    let mut removed = Vec::new();
+    for guest in std::mem::take(&mut state.temporaries) {
+        match crate::capability::files::remove_temporary(&state.dirs, &guest) {
+            Ok(None) => {}
+            Ok(Some(host)) => {
+                state
+                    .log
+                    .record(LogLevel::Warn, &format!("backout removed the temporary file `{guest}` the call left"));
+                removed.push((guest, host));
+            }
+            Err(e) => state.log.record(LogLevel::Warn, &format!("backout could not remove a temporary file: {e}")),
+        }
+    }
+    removed
 }
 
 /// Instantiates and makes one call; the outer `Result` is a trap, the inner
@@ -520,7 +613,13 @@ fn classify(error: wasmtime::Error, state: &StepState, limits: Limits) -> Failur
 
 impl<T> Called<T> {
     fn map<U>(self, f: impl FnOnce(T) -> Result<U, Failure>) -> Called<U> {
-        Called { result: self.result.and_then(f), log: self.log, dropped: self.dropped, elapsed: self.elapsed }
+        Called {
+            result: self.result.and_then(f),
+            log: self.log,
+            dropped: self.dropped,
+            elapsed: self.elapsed,
+            removed: self.removed,
+        }
     }
 }
 

@@ -6,17 +6,26 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  success
-  1  a step failed (the report says which steps completed and what the failing one changed)
-  2  invalid input: runbook, pins, grants, registry or arguments; nothing was run
+  0  success: the run succeeded (for `undo`: the run is undone)
+  1  failed: a step failed; the changes of the steps that completed are still in place
+  2  invalid input or refused: runbook, pins, grants, registry, arguments, a lock held by
+     another run, or a runbook or plugin changed since the run; nothing was run
   3  the operator declined at the confirmation prompt; nothing was run
+  4  undone: a step failed (or the run was interrupted) and every change was put back
+  5  needs attention: an undo failed; some changes are still in place (the report lists them)
+  6  interrupted: stopped by Ctrl-C or SIGTERM; `backout resume` or `backout undo` takes it from there
+  7  timed out: a step ran out of time; the changes of the steps that completed are still in place
+130  a second Ctrl-C: exited at once; the journal says how far the run got
 
 Typical use:
   backout registry add target/wasm32-wasip2/release/env_toggle.wasm
   backout plan rollback.toml        # checks everything, changes nothing
   backout run rollback.toml         # shows the plan, asks, runs
+  backout runs                      # what ran, and how it ended
+  backout show last                 # one run: each step, its outputs, its safety copies
+  backout undo last                 # put back what a run changed, newest step first
 
-Docs: README.md (runbook reference, security model) and ARCHITECTURE.md.";
+Docs: README.md (runbook reference, \"When things go wrong\", security model) and ARCHITECTURE.md.";
 
 /// Run rollback steps as sandboxed WebAssembly components.
 ///
@@ -50,8 +59,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "BACKOUT_TRUST", value_name = "FILE")]
     pub trust: Option<PathBuf>,
 
-    /// Where backout keeps its state: run journals (`runs/`) and the highest
-    /// registry serial accepted per publisher key
+    /// Where backout keeps its state: run journals (`runs/<id>/journal.jsonl`),
+    /// locks (`locks/`) and the highest registry serial accepted per publisher key
     /// [default: $XDG_STATE_HOME/backout, else ~/.local/state/backout]
     #[arg(long, global = true, env = "BACKOUT_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -76,7 +85,38 @@ pub enum Command {
     Plan(RunbookArgs),
 
     /// Check a runbook, show its plan, ask for confirmation, and run it
+    ///
+    /// When a step fails, the runbook's `on_failure` decides what happens
+    /// (default `undo`: every completed step is put back, newest first).
+    /// Ctrl-C or SIGTERM stops the run at the next safe point and applies
+    /// the same policy; a second Ctrl-C exits at once. Every state change is
+    /// journaled first, so a run killed at any point can be resumed or undone.
     Run(RunArgs),
+
+    /// List runs, newest first: id, runbook, start, state, steps completed
+    Runs(RunsArgs),
+
+    /// Show one run: each step's outcome, duration, outputs (with host
+    /// paths), leftovers, and which undo actions are available
+    Show(ShowArgs),
+
+    /// Put back what a run changed: every step that may have changed
+    /// something, newest first, with the config and outputs it recorded
+    ///
+    /// Works on a finished, failed, interrupted or needs-attention run (and
+    /// continues an undo that stopped). Shows what it will undo and asks
+    /// first. Refused if the runbook or a plugin changed since the run.
+    #[command(after_help = "RUN is a run id, a unique prefix of one, or `last`.")]
+    Undo(RecoverArgs),
+
+    /// Continue an interrupted or failed run from where it stopped
+    ///
+    /// A step that started but never finished is in doubt: its `verify`
+    /// decides whether it completed. A step in doubt or failed with a change
+    /// in place is undone before it runs again. Steps that completed are not
+    /// run again. Refused if the runbook or a plugin changed since the run.
+    #[command(after_help = "RUN is a run id, a unique prefix of one, or `last`.")]
+    Resume(RecoverArgs),
 
     /// Show what a plugin is: digest, world, imports, needs, config schema
     Inspect(InspectArgs),
@@ -117,6 +157,41 @@ pub struct RunArgs {
     /// Run without asking for confirmation (required when stdin is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Break a stale lock (its process is gone) or one held on another
+    /// host; the broken lock is journaled. A lock held by a live process on
+    /// this host is never broken
+    #[arg(long)]
+    pub force_unlock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Show at most this many runs (0: all)
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A run id, a unique prefix of one, or `last`
+    pub run: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// A run id, a unique prefix of one, or `last`
+    pub run: String,
+
+    /// Go ahead without asking for confirmation (required when stdin is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Break a stale lock held by another run, or one held on another host;
+    /// the broken lock is journaled. The run's own stale lock is taken over
+    /// without it
+    #[arg(long)]
+    pub force_unlock: bool,
 }
 
 #[derive(Debug, Args)]
@@ -313,6 +388,15 @@ mod tests {
         assert_eq!(a.global.output, Output::Json);
         assert_eq!(b.global.output, Output::Json);
         assert_eq!(b.global.registry, Some(PathBuf::from("/r")));
+    }
+
+    #[test]
+    fn undo_and_resume_take_a_run_and_confirmation_flags() {
+        let cli = Cli::try_parse_from(["backout", "undo", "last", "--yes", "--force-unlock"]).unwrap();
+        let Command::Undo(args) = cli.command else { panic!("not undo") };
+        assert_eq!(args.run, "last");
+        assert!(args.yes && args.force_unlock);
+        assert!(Cli::try_parse_from(["backout", "resume"]).is_err(), "RUN is required");
     }
 
     #[test]

@@ -18,6 +18,27 @@ pub enum Exit {
     StepFailed = 1,
     Invalid = 2,
     Declined = 3,
+    Undone = 4,
+    NeedsAttention = 5,
+    Interrupted = 6,
+    TimedOut = 7,
+    /// A second Ctrl-C: exited at once (128 + SIGINT, as shells report it).
+    Killed = 130,
+}
+
+impl Exit {
+    /// The exit code of a `run` or `resume` that ended in `state`.
+    pub fn of_run(state: backout::journal::event::RunState) -> Self {
+        use backout::journal::event::RunState;
+        match state {
+            RunState::Succeeded => Exit::Success,
+            RunState::Failed => Exit::StepFailed,
+            RunState::Undone => Exit::Undone,
+            RunState::NeedsAttention => Exit::NeedsAttention,
+            RunState::Interrupted | RunState::Running => Exit::Interrupted,
+            RunState::TimedOut => Exit::TimedOut,
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -2,13 +2,15 @@
 //! commands live here; `registry` and `key` commands in [`registry`].
 
 mod new;
+mod recover;
 mod registry;
+mod run;
+mod runs;
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use backout::journal::{self, Journal};
+use backout::journal;
 use backout::lockfile::{LockedStep, Lockfile};
 use backout::plan::Plan;
 use backout::report;
@@ -19,8 +21,8 @@ use backout_registry::{AcceptedSerials, Digest, Registry, TrustStore, Trusted};
 use serde_json::json;
 
 use crate::Exit;
-use crate::args::{Cli, Command, InspectArgs, KeyCommand, LockArgs, Output, RunArgs, RunbookArgs};
-use crate::output::{self, err, errln, out, outln};
+use crate::args::{Cli, Command, InspectArgs, KeyCommand, LockArgs, Output, RunbookArgs};
+use crate::output::{self, errln, out, outln};
 
 pub async fn dispatch(cli: Cli) -> Exit {
     let ctx = Ctx {
@@ -32,7 +34,11 @@ pub async fn dispatch(cli: Cli) -> Exit {
     match cli.command {
         Command::Validate(args) => validate(&ctx, &args).await,
         Command::Plan(args) => plan(&ctx, &args).await,
-        Command::Run(args) => run(&ctx, &args).await,
+        Command::Run(args) => run::run(&ctx, &args).await,
+        Command::Runs(args) => runs::runs(&ctx, &args),
+        Command::Show(args) => runs::show(&ctx, &args),
+        Command::Undo(args) => recover::undo(&ctx, &args).await,
+        Command::Resume(args) => recover::resume(&ctx, &args).await,
         Command::Inspect(args) => inspect(&ctx, &args).await,
         Command::Lock(args) => lock(&ctx, &args),
         Command::Registry(command) => registry::dispatch(&ctx, command).await,
@@ -117,6 +123,19 @@ async fn load_plan(ctx: &Ctx, args: &RunbookArgs) -> Result<Plan, Exit> {
             return Err(Exit::Invalid);
         }
     };
+    resolve_parsed(ctx, &parsed, &args.runbook, args.vars.clone(), true).await
+}
+
+/// Resolves a parsed runbook with `overrides`; `plan_steps: false` skips
+/// each plugin's `plan` (for `undo` and `resume`).
+async fn resolve_parsed(
+    ctx: &Ctx,
+    parsed: &runbook::Parsed,
+    path: &Path,
+    overrides: Vec<(String, String)>,
+    plan_steps: bool,
+) -> Result<Plan, Exit> {
+    let args = RunbookArgs { runbook: path.to_path_buf(), vars: overrides };
     let runtime = new_runtime()?;
     let prepared = (|| -> anyhow::Result<_> {
         let lock = Lockfile::load_for(&args.runbook)?;
@@ -139,8 +158,9 @@ async fn load_plan(ctx: &Ctx, args: &RunbookArgs) -> Result<Plan, Exit> {
         lock,
         trust,
         accepted,
+        plan_steps,
     };
-    match resolve::resolve(&parsed, &runtime, &options).await {
+    match resolve::resolve(parsed, &runtime, &options).await {
         Ok(plan) => Ok(plan),
         Err(diagnostics) => {
             report_invalid(ctx, &diagnostics, &args.runbook);
@@ -187,62 +207,10 @@ async fn plan(ctx: &Ctx, args: &RunbookArgs) -> Exit {
         Output::Json => print_json(&serde_json::to_value(report::PlanView::new(&plan)).unwrap_or_default()),
         Output::Text => out!("{}", report::plan_text(&plan)),
     }
+    for warning in run::earlier_runs(ctx, &plan) {
+        errln!("warning: {warning}");
+    }
     Exit::Success
-}
-
-async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
-    let interactive = std::io::stdin().is_terminal();
-    if !args.yes && !interactive {
-        output::error(
-            &anyhow::anyhow!("refusing to run without confirmation: stdin is not a terminal"),
-            Some("pass `--yes` to run non-interactively, after reviewing `backout plan`"),
-        );
-        return Exit::Invalid;
-    }
-    let plan = match load_plan(ctx, &args.runbook).await {
-        Ok(p) => p,
-        Err(exit) => return exit,
-    };
-    if ctx.output == Output::Text || !args.yes {
-        err!("{}", report::plan_text(&plan));
-    }
-    if !args.yes && !confirm(plan.steps.len()) {
-        errln!("aborted: nothing was run");
-        return Exit::Declined;
-    }
-    if let Some(trusted) = &plan.registry_trust
-        && let Err(e) = ctx.record_trusted(trusted)
-    {
-        output::error(&e.context("failed to record the registry serial"), Some("pass a writable `--state-dir`"));
-        return Exit::Invalid;
-    }
-    let mut journal = match Journal::create(&ctx.state_dir.join("runs"), &plan.name) {
-        Ok(j) => j,
-        Err(e) => {
-            output::error(&anyhow::Error::from(e), Some("pass a writable `--state-dir`"));
-            return Exit::Invalid;
-        }
-    };
-    errln!();
-    let report = backout::execute::execute(&plan, output::log_printer(), Some(&mut journal)).await;
-    match ctx.output {
-        Output::Json => print_json(&json!({
-            "plan": report::PlanView::new(&plan),
-            "run": report::run_json(&plan, &report),
-        })),
-        Output::Text => out!("{}", report::run_text(&plan, &report)),
-    }
-    if report.succeeded { Exit::Success } else { Exit::StepFailed }
-}
-
-fn confirm(steps: usize) -> bool {
-    err!("Run {steps} step{}? [y/N] ", if steps == 1 { "" } else { "s" });
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
-    }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// Reads a plugin named on the command line: a file, or `name@version` in
@@ -324,12 +292,7 @@ async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Exit {
 
 pub(crate) async fn describe(plugin: &backout::runtime::Plugin) -> anyhow::Result<backout::runtime::PluginInfo> {
     let grants = backout::capability::Grants::default();
-    let ctx = backout::runtime::CallContext {
-        step: "describe",
-        grants: &grants,
-        limits: Default::default(),
-        observer: output::log_printer(),
-    };
+    let ctx = backout::runtime::CallContext::new("describe", &grants, Default::default(), output::log_printer());
     plugin.describe(&ctx).await.result.map_err(|f| anyhow::anyhow!("the plugin failed to describe itself: {f}"))
 }
 

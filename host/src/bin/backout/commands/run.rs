@@ -1,0 +1,259 @@
+//! `backout run`, and what `run`, `undo` and `resume` share: the lock, the
+//! live report, the signal handler, and the summary at the end.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+
+use backout::execute::{Driver, run_started};
+use backout::history::RunRecord;
+use backout::journal::event::{Event, Session};
+use backout::journal::{self, Journal};
+use backout::plan::Plan;
+use backout::recorder::{Recorder, RunObserver};
+use backout::report::{self, run as run_report};
+use backout::run_lock::{Broken, Resources, RunLock, Takeover};
+use backout::runtime::interrupt::Interrupt;
+use serde_json::json;
+
+use super::{Ctx, load_plan, print_json};
+use crate::Exit;
+use crate::args::{Output, RunArgs};
+use crate::output::{self, err, errln, out};
+
+pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
+    let interactive = std::io::stdin().is_terminal();
+    if !args.yes && !interactive {
+        output::error(
+            &anyhow::anyhow!("refusing to run without confirmation: stdin is not a terminal"),
+            Some("pass `--yes` to run non-interactively, after reviewing `backout plan`"),
+        );
+        return Exit::Invalid;
+    }
+    let plan = match load_plan(ctx, &args.runbook).await {
+        Ok(p) => p,
+        Err(exit) => return exit,
+    };
+    if ctx.output == Output::Text || !args.yes {
+        err!("{}", report::plan_text(&plan));
+    }
+    for warning in earlier_runs(ctx, &plan) {
+        errln!("warning: {warning}");
+    }
+    let n = plan.steps.len();
+    if !args.yes && !confirm(&format!("Run {n} step{}?", if n == 1 { "" } else { "s" })) {
+        errln!("aborted: nothing was run");
+        return Exit::Declined;
+    }
+    if let Some(trusted) = &plan.registry_trust
+        && let Err(e) = ctx.record_trusted(trusted)
+    {
+        output::error(&e.context("failed to record the registry serial"), Some("pass a writable `--state-dir`"));
+        return Exit::Invalid;
+    }
+    let created = Journal::create(&journal::runs_dir(&ctx.state_dir), &plan.name, |id| {
+        run_started(&plan, id, Session::current("run"))
+    });
+    let (journal, first) = match created {
+        Ok(j) => j,
+        Err(e) => {
+            output::error(&anyhow::Error::from(e), Some("pass a writable `--state-dir`"));
+            return Exit::Invalid;
+        }
+    };
+    let run_id = journal.run_id().to_string();
+    let takeover = if args.force_unlock { Takeover::ForceUnlock } else { Takeover::No };
+    let (lock, broken) = match take_lock(ctx, &plan, &run_id, "run", takeover) {
+        Ok(l) => l,
+        Err(exit) => {
+            // Nothing ran: the empty run directory says nothing useful.
+            let _ = std::fs::remove_dir_all(journal.path().parent().unwrap_or(journal.path()));
+            return exit;
+        }
+    };
+    errln!();
+    let recorder = Recorder::started(journal, &first, live_report(ctx.output));
+    journal_broken_locks(&recorder, broken);
+    let interrupt = listen_for_signals(&run_id);
+    let driver = Driver { plan: &plan, observer: output::log_printer(), interrupt, recorder: recorder.clone() };
+    let record = driver.run().await;
+    drop(lock);
+    finish(ctx, &plan, &record, &recorder, Exit::of_run(record.state))
+}
+
+/// Locks the runbook and every read-write directory of `plan` for `run_id`;
+/// a refusal is printed, naming the holder.
+pub(super) fn take_lock(
+    ctx: &Ctx,
+    plan: &Plan,
+    run_id: &str,
+    command: &str,
+    takeover: Takeover,
+) -> Result<(RunLock, Vec<Broken>), Exit> {
+    let runbook = std::fs::canonicalize(&plan.path).unwrap_or_else(|_| plan.path.clone());
+    let mut dirs: Vec<_> = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.grants.dirs.iter())
+        .filter(|d| d.access == backout::capability::files::Access::ReadWrite)
+        .map(|d| d.host.clone())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let resources = Resources { runbook, dirs };
+    let holder = backout::run_lock::Holder::current(run_id, command);
+    RunLock::acquire(&ctx.state_dir.join("locks"), &resources, holder, takeover).map_err(|e| {
+        let hint = e.hint();
+        output::error(&anyhow::Error::from(e).context("refusing to start: another run holds a lock"), hint.as_deref());
+        Exit::Invalid
+    })
+}
+
+/// Journals each lock that was broken (`--force-unlock`) or taken over
+/// (the run's own stale lock, by `resume` or `undo`).
+pub(super) fn journal_broken_locks(recorder: &Recorder, broken: Vec<Broken>) {
+    let own = recorder.with_record(|r| r.id.clone());
+    for b in broken {
+        if b.holder.run_id == own {
+            errln!(
+                "note: took over this run's lock, left by its {} process (pid {}), which is gone",
+                b.holder.command,
+                b.holder.pid
+            );
+        } else {
+            errln!("warning: broke the lock of {} ({})", b.holder, b.liveness);
+        }
+        recorder.fact(Event::LockBroken { holder: b.holder, file: b.file });
+    }
+}
+
+/// Prints each step's result when it ends (text output only; JSON output
+/// is one document at the end).
+pub(super) fn live_report(format: Output) -> RunObserver {
+    Arc::new(move |event, record| {
+        if format != Output::Text {
+            return;
+        }
+        match event {
+            Event::StepFinished(f) => {
+                if let Some(step) = record.step(&f.step) {
+                    out!("{}", run_report::step_result(step));
+                }
+            }
+            Event::UndoStarted { step, .. } => errln!("undoing {step}…"),
+            Event::UndoFinished(f) => {
+                if let Some(step) = record.step(&f.step) {
+                    out!("{}", run_report::undo_result(step));
+                }
+            }
+            Event::StepRetrying { step, attempt, failed_in, failure, wait_ms } => {
+                let of = record.step(step).map(|s| s.header.retries.attempts).unwrap_or(*attempt);
+                errln!(
+                    "retry    {step}  attempt {attempt} of {of} failed in {}: {failure}; trying again in {:.1?}",
+                    failed_in.as_str(),
+                    std::time::Duration::from_millis(*wait_ms)
+                );
+            }
+            Event::TemporaryRemoved { path, host_path, .. } => {
+                errln!("removed  leftover temporary file {path} (host: {})", host_path.display());
+            }
+            _ => {}
+        }
+    })
+}
+
+/// Installs the Ctrl-C / SIGTERM handler for a run: the first signal sets
+/// the interrupt (the run stops at the next safe point and applies its
+/// policy), the second exits at once.
+pub(super) fn listen_for_signals(run_id: &str) -> Interrupt {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = Interrupt::new();
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        errln!("warning: cannot listen for Ctrl-C; it will stop backout at once");
+        return interrupt;
+    };
+    let flag = interrupt.clone();
+    let run_id = run_id.to_string();
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            count += 1;
+            if count == 1 {
+                errln!(
+                    "\nbackout: {name}: stopping at the next safe point; press Ctrl-C again to exit at once \
+                     (the run can then be resumed or undone)"
+                );
+                flag.trigger(name);
+            } else {
+                errln!("\nbackout: {name} again: exiting now. See where the run stopped: backout show {run_id}");
+                std::process::exit(Exit::Killed as i32);
+            }
+        }
+    });
+    interrupt
+}
+
+/// Prints the summary (or the JSON document) and returns `exit`.
+pub(super) fn finish(ctx: &Ctx, plan: &Plan, record: &RunRecord, recorder: &Recorder, exit: Exit) -> Exit {
+    let journal = recorder.journal_path();
+    let errors = recorder.journal_errors();
+    match ctx.output {
+        Output::Json => print_json(&json!({
+            "plan": report::PlanView::new(plan),
+            "run": run_report::RunView::new(record, journal.as_deref(), &errors),
+        })),
+        Output::Text => out!("\n{}", run_report::summary(record, journal.as_deref(), &errors)),
+    }
+    exit
+}
+
+/// Asks `question [y/N]` on the terminal.
+pub(super) fn confirm(question: &str) -> bool {
+    err!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// What earlier runs of this runbook left behind: unfinished runs with
+/// changes in place, and temporary files a killed step left on disk. `plan`
+/// and `run` print these as warnings.
+pub(super) fn earlier_runs(ctx: &Ctx, plan: &Plan) -> Vec<String> {
+    let path = std::path::absolute(&plan.path).unwrap_or_else(|_| plan.path.clone());
+    let mut warnings = Vec::new();
+    for (record, _) in super::runs::recent_runs(&ctx.state_dir, 50) {
+        if record.header.runbook.path != path {
+            continue;
+        }
+        for (step, temp) in record.temporaries() {
+            let Some(host) = &temp.host_path else { continue };
+            if let Ok(meta) = std::fs::symlink_metadata(host) {
+                warnings.push(format!(
+                    "run `{}` was stopped inside step `{}`, which left the temporary file `{}` ({}); \
+                     `backout undo {}` removes it",
+                    record.id,
+                    step.id(),
+                    host.display(),
+                    backout::quantity::format_size(meta.len()),
+                    record.id
+                ));
+            }
+        }
+        use backout::journal::event::RunState;
+        if matches!(record.state, RunState::Interrupted | RunState::NeedsAttention)
+            && record.steps.iter().any(|s| s.needs_undo())
+        {
+            warnings.push(format!(
+                "run `{}` of this runbook is {} with changes in place; see `backout show {}`",
+                record.id, record.state, record.id
+            ));
+        }
+    }
+    warnings
+}
