@@ -4,6 +4,7 @@
 
 mod c_plugin;
 mod cli;
+mod crash;
 mod env_toggle;
 mod golden;
 mod json_config;
@@ -11,8 +12,11 @@ mod mirror;
 mod net;
 mod new;
 mod pins;
+mod policy;
 mod qdrant;
+mod recover;
 mod registry;
+mod rollback_site;
 mod sandbox;
 mod smoke_test;
 mod sqlite_restore;
