@@ -54,8 +54,16 @@ fn help_teaches_the_commands_and_documents_exit_codes() {
         "run",
         "inspect",
         "registry",
+        "runs",
+        "show",
+        "undo",
+        "resume",
         "Exit codes:",
         "2  invalid input",
+        "4  undone",
+        "5  needs attention",
+        "6  interrupted",
+        "7  timed out",
         "--registry",
         "BACKOUT_REGISTRY",
     ] {
@@ -63,6 +71,9 @@ fn help_teaches_the_commands_and_documents_exit_codes() {
     }
     let out = sb.run(&["run", "--help"]);
     assert!(out.stdout.contains("--yes") && out.stdout.contains("--var"), "{}", out.stdout);
+    assert!(out.stdout.contains("--force-unlock") && out.stdout.contains("on_failure"), "{}", out.stdout);
+    let out = sb.run(&["resume", "--help"]);
+    assert!(out.stdout.contains("in doubt") && out.stdout.contains("`last`"), "{}", out.stdout);
 }
 
 #[test]
@@ -264,17 +275,9 @@ fn plugin_progress_is_shown_on_stderr_with_the_step_id() {
 /// closed) and exit as usual, without a panic.
 #[test]
 fn a_closed_stdout_does_not_stop_a_run() {
-    use std::process::Stdio;
-
     let sb = sandbox();
     let runbook = three_steps(&sb, "echo");
-    let mut child = sb
-        .command()
-        .args(["run", "--yes", runbook.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sb.spawn(&["run", "--yes", runbook.to_str().unwrap()]);
     // Close the reading end at once: every write to stdout now fails with EPIPE.
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();

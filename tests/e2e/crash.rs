@@ -213,14 +213,7 @@ fn ctrl_c_during_a_long_restore_stops_it_and_the_report_lists_what_changed() {
     let before = site.files();
     let spec = Spec { on_failure: Some("abort"), ..Spec::default() };
     let runbook = site.runbook(&spec);
-    let child = site
-        .sb
-        .command()
-        .args(["run", "--yes", runbook.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = site.sb.spawn(&["run", "--yes", runbook.to_str().unwrap()]);
     // Wait until the restore has declared its staging copy: it is copying.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -1,7 +1,6 @@
 //! `backout runs`, `show`, `undo` and `resume`, and one run at a time,
 //! through the real CLI on the real rollback site.
 
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -224,14 +223,7 @@ fn a_second_run_of_the_same_runbook_is_refused_with_the_holders_pid() {
         .replace("uses = \"smoke-test@0.1.0\"\n", "uses = \"smoke-test@0.1.0\"\ntimeout = \"5m\"\n")
         .replace("name = \"health\"\n", "name = \"health\"\ntimeout = \"4m\"\n");
     std::fs::write(&runbook, text).unwrap();
-    let first = site
-        .sb
-        .command()
-        .args(["run", "--yes", runbook.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = site.sb.spawn(&["run", "--yes", runbook.to_str().unwrap()]);
     arrived_rx.recv_timeout(Duration::from_secs(120)).expect("the first run reached its health check");
 
     let second = site.sb.run(&["run", "--yes", runbook.to_str().unwrap()]);
@@ -286,4 +278,21 @@ fn a_temporary_left_by_a_killed_restore_is_listed_by_plan_and_show_and_removed_b
     assert!(site.leftovers().is_empty(), "{:?}", site.leftovers());
     assert_eq!(site.files(), before);
     assert!(site.journal().iter().any(|e| matches!(e, Event::TemporaryRemoved { step, .. } if step == "restore")));
+}
+
+#[test]
+fn undo_of_a_run_killed_before_it_changed_anything_closes_it_and_frees_its_lock() {
+    let site = Site::small();
+    let before = site.files();
+    let id = crashed_run(&site, 1);
+    let undo = site.sb.run(&["undo", &id, "--yes"]);
+    assert_eq!(undo.code, EXIT_SUCCEEDED, "{}", undo.all());
+    assert!(undo.stdout.contains(&format!("nothing to undo: run `{id}` changed nothing")), "{}", undo.all());
+    assert!(undo.stdout.contains("it is now `undone`"), "{}", undo.all());
+    assert_eq!(site.files(), before);
+    let runs = site.sb.run(&["runs"]);
+    assert!(runs.stdout.lines().nth(1).is_some_and(|l| l.starts_with(&id) && l.contains("undone")), "{}", runs.all());
+    // Its stale lock went with it: the next run needs no --force-unlock.
+    let again = site.cli(&["run", "--yes"], &Spec::default());
+    assert_eq!(again.code, EXIT_SUCCEEDED, "{}", again.all());
 }

@@ -71,6 +71,11 @@ impl Sandbox {
         cmd
     }
 
+    /// Starts `backout ARGS` in the background, stdout and stderr piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start backout")
+    }
+
     /// Runs `backout ARGS` to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_with_env(args, &[])

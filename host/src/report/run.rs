@@ -236,6 +236,15 @@ pub fn summary(record: &RunRecord, journal: Option<&Path>, journal_errors: &[Str
         (RunState::Succeeded, _) => {
             let _ = writeln!(out, "Run succeeded: {total} of {total} steps completed.");
         }
+        (_, Some(failed)) if record.interrupted_by.is_some() => {
+            let why = record.interrupted_by.as_deref().unwrap_or("a signal");
+            let _ = writeln!(
+                out,
+                "Run stopped by {why} in step `{failed}`: {} of {total} steps completed ({}).",
+                done.len(),
+                names(&done)
+            );
+        }
         (_, Some(failed)) if record.steps.iter().any(|s| s.id() == failed && s.progress == StepProgress::Failed) => {
             let _ = writeln!(
                 out,

@@ -36,14 +36,21 @@ pub async fn undo(ctx: &Ctx, args: &RecoverArgs) -> Exit {
         return Exit::Success;
     }
     let to_undo: Vec<_> = record.steps.iter().rev().filter(|s| !s.header.always && s.has_debris()).collect();
-    if to_undo.is_empty() {
-        outln!("nothing to undo: run `{}` changed nothing that is still in place", record.id);
-        return Exit::Success;
-    }
     let plan = match recovery_plan(ctx, &record).await {
         Ok(p) => p,
         Err(exit) => return exit,
     };
+    if to_undo.is_empty() {
+        // Nothing to put back: record that the run ends here, so it stops
+        // showing as interrupted or failed, and its stale lock goes.
+        let id = record.id.clone();
+        let Some((recorder, lock)) = take_over(ctx, args, &plan, &dir, record, "undo") else { return Exit::Invalid };
+        let driver = Driver { plan: &plan, observer: output::log_printer(), interrupt: Default::default(), recorder };
+        let record = driver.undo_run().await;
+        drop(lock);
+        outln!("nothing to undo: run `{id}` changed nothing that is still in place; it is now `{}`", record.state);
+        return Exit::Success;
+    }
     let mut text = format!("Undo run `{}` of `{}`, newest step first:\n\n", record.id, record.header.runbook.name);
     for s in &to_undo {
         if s.needs_undo() {
