@@ -20,12 +20,12 @@
 //! - [`runtime`] is the sandbox; [`capability`] holds one module per grant.
 #![forbid(unsafe_code)]
 
+pub use backout_runbook::{diagnostic, lockfile, runbook, template};
+
 pub mod capability;
-pub mod diagnostic;
 pub mod execute;
 pub mod history;
 pub mod journal;
-pub mod lockfile;
 pub mod plan;
 pub mod policy;
 /// Durations and sizes: the SDK's grammar, shared with plugins (one file, two crates).
@@ -36,7 +36,5 @@ pub mod redact;
 pub mod report;
 pub mod resolve;
 pub mod run_lock;
-pub mod runbook;
 pub mod runtime;
-pub mod template;
 pub mod unwind;
