@@ -327,3 +327,43 @@ fn the_runtime_stays_healthy_after_every_kind_of_failure() {
         assert_eq!(echo.result.unwrap().outputs["value"], "still here");
     });
 }
+
+/// A step with a read-write grant replaces a directory that a later step is
+/// granted with a symbolic link out of it. The later step must not be given
+/// what the link points to: every grant is opened without following links
+/// and must still be the directory the plan checked.
+#[test]
+fn a_grant_swapped_for_a_symlink_by_an_earlier_step_is_refused() {
+    let sb = Sandbox::new(bin());
+    sb.add(HOSTILE);
+    let app = sb.mkdir("app");
+    let data = sb.mkdir("app/data");
+    sb.write("app/data/inside.txt", "inside\n");
+    let secret = sb.write("outside/secret.txt", SECRET);
+    let runbook = sb.write(
+        "runbook.toml",
+        format!(
+            "version = 1\nname = \"swap\"\non_failure = \"abort\"\n\n\
+             [[step]]\nid = \"swap\"\nuses = \"hostile@0.1.0\"\n\
+             with = {{ attack = \"swap-for-symlink\", path = \"/app/data\", target = \"../outside\" }}\n\
+             [step.grants]\ndirs = [{{ host = \"{}\", guest = \"/app\", mode = \"rw\" }}]\n\n\
+             [[step]]\nid = \"steal\"\nuses = \"hostile@0.1.0\"\n\
+             with = {{ attack = \"read\", path = \"/data/secret.txt\" }}\n\
+             [step.grants]\ndirs = [{{ host = \"{}\", guest = \"/data\", mode = \"rw\" }}]\n",
+            app.display(),
+            data.display()
+        ),
+    );
+    let out = sb.run(&["run", "--yes", runbook.to_str().unwrap()]);
+    assert!(!out.all().contains("ESCAPED") && !out.all().contains(SECRET), "the grant was swapped:\n{}", out.all());
+    assert_eq!(out.code, backout_tests::cli::EXIT_FAILED, "{}", out.all());
+    assert!(out.stdout.contains("ok       swap"), "the first step did its part:\n{}", out.all());
+    let planned = sb.path().canonicalize().unwrap().join("app/data");
+    assert!(
+        out.stdout.contains(&format!("granted directory `{}` changed since plan", planned.display())),
+        "{}",
+        out.all()
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), SECRET);
+}
+

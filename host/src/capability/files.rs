@@ -2,13 +2,23 @@
 //!
 //! A grant maps one existing host directory to one guest path, read-only or
 //! read-write. It is checked once, before anything runs: the host path must
-//! be absolute, free of `..`, an existing directory, and not `/`; it is then
-//! canonicalized, so the directory a plugin gets is exactly the one the
-//! operator saw in the plan, even if a symlink on the way changes later.
+//! be absolute, free of `..`, an existing directory, not `/` and not in a
+//! kernel interface (`/proc`, `/sys`, `/dev`: `/proc/self/environ` alone is
+//! the host's whole environment); it is then canonicalized and its identity
+//! (device and inode) recorded.
+//!
+//! Every later use opens it again from `/`, one component at a time, never
+//! following a symbolic link, and refuses it unless it is still the same
+//! directory ([`GrantChanged`]). An earlier step with a read-write grant on
+//! `/srv/app` can replace `/srv/app/data` with a link to `../../..`; a later
+//! step granted `/srv/app/data` then gets an error, not `/`. wasmtime-wasi
+//! preopens the directory through `/proc/self/fd/N` of that verified handle,
+//! so nothing resolves the path again between the check and the open.
 //! Inside the sandbox, wasmtime-wasi confines every path to the preopened
 //! directories (no `..` or symlink escapes) and enforces read-only mounts.
 
 use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -44,19 +54,103 @@ pub struct DirGrant {
     /// Absolute, normalized guest path (`/app`).
     pub guest: String,
     pub access: Access,
+    /// Device and inode of the directory when the grant was checked.
+    #[serde(skip)]
+    pub identity: Identity,
+}
+
+/// Which directory a grant is: device and inode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity {
+    dev: u64,
+    ino: u64,
+}
+
+/// A granted directory is no longer the one the plan checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("granted directory `{}` changed since plan: {what}; nothing was opened", .host.display())]
+pub struct GrantChanged {
+    pub host: PathBuf,
+    /// What it is now (`it is a symbolic link now`, `it is another directory now`).
+    pub what: String,
 }
 
 impl DirGrant {
     /// Mounts the directory into a WASI context. `read_only` forces a
     /// read-only mount whatever the grant says (used during plan and verify).
+    /// Refused unless the directory is still the one the plan checked.
     pub fn mount(&self, builder: &mut WasiCtxBuilder, read_only: bool) -> anyhow::Result<()> {
         let perms = if read_only || self.access == Access::ReadOnly { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+        let handle = self.open_checked()?;
         builder
-            .preopened_dir(&self.host, &self.guest, perms)
+            .preopened_dir(proc_path(&handle), &self.guest, perms)
             .map_err(|e| anyhow::anyhow!("failed to open granted directory `{}`: {e}", self.host.display()))?;
         Ok(())
     }
+
+    /// The directory, opened without following any symbolic link and
+    /// checked to be the one the plan saw.
+    fn open_checked(&self) -> Result<OwnedFd, GrantChanged> {
+        let changed = |what: String| GrantChanged { host: self.host.clone(), what };
+        let handle = open_no_symlinks(&self.host).map_err(|e| changed(e.to_string()))?;
+        let found = identity(&handle).map_err(|e| changed(format!("cannot be examined: {e}")))?;
+        if found != self.identity {
+            return Err(changed("it is another directory now (moved or replaced)".into()));
+        }
+        Ok(handle)
+    }
+
+    /// The directory as a `cap-primitives` start directory, checked like a mount.
+    fn open_for_host_calls(&self) -> Result<std::fs::File, String> {
+        let handle = self.open_checked().map_err(|e| e.to_string())?;
+        cap_primitives::fs::open_ambient_dir(&proc_path(&handle), cap_primitives::ambient_authority())
+            .map_err(|e| format!("failed to open granted directory `{}`: {e}", self.guest))
+    }
 }
+
+/// `/proc/self/fd/N`: opening it opens exactly the directory `handle` holds,
+/// without resolving its path again.
+fn proc_path(handle: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()))
+}
+
+/// Opens the absolute, canonical `path` from `/`, one component at a time,
+/// refusing any component that is a symbolic link or not a directory. The
+/// handle is an `O_PATH` descriptor: it needs no read permission on the way.
+fn open_no_symlinks(path: &Path) -> Result<OwnedFd, String> {
+    use rustix::fs::{CWD, FileType, Mode, OFlags, fstat, openat};
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut dir =
+        openat(CWD, "/", flags | OFlags::DIRECTORY, Mode::empty()).map_err(|e| format!("cannot open `/`: {e}"))?;
+    let mut walked = PathBuf::from("/");
+    for component in path.components() {
+        let name = match component {
+            Component::RootDir => continue,
+            Component::Normal(name) => name,
+            other => {
+                return Err(format!("`{}` is not a canonical path (`{}`)", path.display(), other.as_os_str().display()));
+            }
+        };
+        walked.push(name);
+        let next = openat(&dir, name, flags, Mode::empty())
+            .map_err(|e| format!("`{}` cannot be opened: {e}", walked.display()))?;
+        let kind = fstat(&next).map(|st| FileType::from_raw_mode(st.st_mode)).map_err(|e| e.to_string())?;
+        match kind {
+            FileType::Directory => dir = next,
+            FileType::Symlink => return Err(format!("`{}` is a symbolic link now", walked.display())),
+            _ => return Err(format!("`{}` is not a directory now", walked.display())),
+        }
+    }
+    Ok(dir)
+}
+
+fn identity(handle: &OwnedFd) -> std::io::Result<Identity> {
+    let st = rustix::fs::fstat(handle)?;
+    Ok(Identity { dev: st.st_dev, ino: st.st_ino })
+}
+
+/// Kernel interfaces: never granted, whatever the runbook says.
+const KERNEL_INTERFACES: &[&str] = &["/proc", "/sys", "/dev"];
 
 /// Checks one step's directory grants; every problem becomes a diagnostic.
 pub fn check(
@@ -109,8 +203,8 @@ pub fn check(
             );
             continue;
         }
-        if let (Some(host), Some(guest), Some(access)) = (host, guest, access) {
-            grants.push(DirGrant { host, guest, access });
+        if let (Some((host, identity)), Some(guest), Some(access)) = (host, guest, access) {
+            grants.push(DirGrant { host, guest, access, identity });
         }
     }
     grants
@@ -184,8 +278,7 @@ pub fn check_temporary(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, String
 pub fn remove_temporary(dirs: &[DirGrant], guest: &str) -> Result<Option<PathBuf>, String> {
     let host = check_temporary(dirs, guest)?;
     let (grant, rel) = locate(dirs, guest)?;
-    let dir = cap_primitives::fs::open_ambient_dir(&grant.host, cap_primitives::ambient_authority())
-        .map_err(|e| format!("failed to open granted directory `{}`: {e}", grant.guest))?;
+    let dir = grant.open_for_host_calls()?;
     let meta = match cap_primitives::fs::stat(&dir, &rel, cap_primitives::fs::FollowSymlinks::No) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -213,13 +306,13 @@ fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBu
 }
 
 fn open_confined(grant: &DirGrant, rel: &Path, guest: &str) -> Result<std::fs::File, String> {
-    let dir = cap_primitives::fs::open_ambient_dir(&grant.host, cap_primitives::ambient_authority())
-        .map_err(|e| format!("failed to open granted directory `{}`: {e}", grant.guest))?;
+    let dir = grant.open_for_host_calls()?;
     cap_primitives::fs::open(&dir, rel, cap_primitives::fs::OpenOptions::new().read(true))
         .map_err(|e| format!("failed to open `{guest}`: {e}"))
 }
 
-fn check_host(text: &str) -> Result<PathBuf, String> {
+/// Checks a grant's host path and returns it canonical, with its identity.
+fn check_host(text: &str) -> Result<(PathBuf, Identity), String> {
     let path = Path::new(text);
     if !path.is_absolute() {
         return Err(format!("host directory `{text}` is not an absolute path"));
@@ -237,7 +330,15 @@ fn check_host(text: &str) -> Result<PathBuf, String> {
             "host directory `{text}` is the root of the file system; grant only the directories the step needs"
         ));
     }
-    Ok(canonical)
+    if let Some(kernel) = KERNEL_INTERFACES.iter().find(|k| canonical.starts_with(k)) {
+        return Err(format!(
+            "host directory `{text}` is in `{kernel}`, a kernel interface: `/proc`, `/sys` and `/dev` are never \
+             granted (`/proc/self/environ` alone is the host's whole environment)"
+        ));
+    }
+    let handle = open_no_symlinks(&canonical).map_err(|e| format!("host directory `{text}` cannot be used: {e}"))?;
+    let identity = identity(&handle).map_err(|e| format!("host directory `{text}` cannot be examined: {e}"))?;
+    Ok((canonical, identity))
 }
 
 /// Guest paths are absolute, normalized, and never `/`.
@@ -286,11 +387,59 @@ mod tests {
         assert!(check_host(&file.display().to_string()).unwrap_err().contains("not a directory"));
         assert!(check_host("/definitely/not/here").unwrap_err().contains("cannot be used"));
         assert!(check_host("/").unwrap_err().contains("root of the file system"));
-        assert_eq!(check_host(&dir.path().display().to_string()).unwrap(), dir.path().canonicalize().unwrap());
+        assert_eq!(check_host(&dir.path().display().to_string()).unwrap().0, dir.path().canonicalize().unwrap());
+    }
+
+    #[test]
+    fn kernel_interfaces_are_never_granted() {
+        for path in ["/proc", "/proc/self", "/sys/kernel", "/dev"] {
+            let e = check_host(path).unwrap_err();
+            assert!(e.contains("kernel interface") && e.contains("/proc/self/environ"), "{path}: {e}");
+        }
     }
 
     fn grant(host: &Path, access: Access) -> DirGrant {
-        DirGrant { host: host.canonicalize().unwrap(), guest: "/app".into(), access }
+        let (host, identity) = check_host(&host.display().to_string()).unwrap();
+        DirGrant { host, guest: "/app".into(), access, identity }
+    }
+
+    #[test]
+    fn a_grant_replaced_by_a_symlink_or_another_directory_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let g = grant(&data, Access::ReadWrite);
+        let mut builder = WasiCtxBuilder::new();
+        g.mount(&mut builder, false).unwrap();
+
+        // Swapped for a link to its parent: refused, naming it.
+        std::fs::rename(&data, root.path().join("data.orig")).unwrap();
+        std::os::unix::fs::symlink("..", &data).unwrap();
+        let e = g.open_checked().unwrap_err();
+        assert_eq!(e.host, g.host);
+        assert!(e.to_string().contains("changed since plan") && e.what.contains("is a symbolic link now"), "{e}");
+        assert!(g.mount(&mut builder, false).is_err());
+        assert!(copy_permissions(&[g.clone()], "/app/a", "/app/b").unwrap_err().contains("changed since plan"));
+
+        // Replaced by another directory of the same name: refused too.
+        std::fs::remove_file(&data).unwrap();
+        std::fs::create_dir(&data).unwrap();
+        assert!(g.open_checked().unwrap_err().what.contains("another directory"));
+
+        // The original put back: accepted again.
+        std::fs::remove_dir(&data).unwrap();
+        std::fs::rename(root.path().join("data.orig"), &data).unwrap();
+        g.open_checked().unwrap();
+    }
+
+    #[test]
+    fn a_symlink_anywhere_on_the_way_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("real/data")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("real"), root.path().join("link")).unwrap();
+        let via_link = root.path().canonicalize().unwrap().join("link/data");
+        assert!(open_no_symlinks(&via_link).unwrap_err().contains("is a symbolic link now"));
+        open_no_symlinks(&root.path().canonicalize().unwrap().join("real/data")).unwrap();
     }
 
     #[test]

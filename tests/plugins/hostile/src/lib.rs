@@ -163,10 +163,32 @@ fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
             }
             Ok(Outcome::new(format!("reported progress to {}", c.count), json!({})))
         }
+        // Prepares an attack on a later step: moves the directory `path`
+        // aside and puts a symbolic link to `target` in its place (inside a
+        // read-write grant, which is allowed: the attack is a later step
+        // whose grant names `path` being given `target` instead).
+        "swap-for-symlink" => {
+            let aside = format!("{}.orig", c.path);
+            std::fs::rename(&c.path, &aside).map_err(|e| blocked(format!("rename {}: {e}", c.path)))?;
+            symlink(&c.target, &c.path).map_err(blocked)?;
+            Ok(Outcome::new(format!("{} is now a symlink to {}", c.path, c.target), json!({})))
+        }
         "panic" => panic!("hostile plugin panicked on purpose"),
         "echo" => Ok(Outcome::new(format!("echo {}", c.contents), json!({ "value": c.contents, "path": c.path }))),
         other => Err(StepError::invalid_config(format!("unknown attack `{other}`"))),
     }
+}
+
+/// `symlinkat` through `wasi:filesystem` (std has no stable symlink on
+/// wasi): `link` is a guest path inside a preopen, `target` the link's text.
+fn symlink(target: &str, link: &str) -> Result<(), String> {
+    for (dir, root) in wasip2::filesystem::preopens::get_directories() {
+        let prefix = format!("{}/", root.trim_end_matches('/'));
+        if let Some(rel) = link.strip_prefix(&prefix) {
+            return dir.symlink_at(target, rel).map_err(|e| format!("symlink {link}: {e:?}"));
+        }
+    }
+    Err(format!("symlink {link}: not inside a preopened directory"))
 }
 
 /// A response: status, `location` header, body.
