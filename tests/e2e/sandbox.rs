@@ -366,4 +366,3 @@ fn a_grant_swapped_for_a_symlink_by_an_earlier_step_is_refused() {
     );
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), SECRET);
 }
-

@@ -128,7 +128,11 @@ fn open_no_symlinks(path: &Path) -> Result<OwnedFd, String> {
             Component::RootDir => continue,
             Component::Normal(name) => name,
             other => {
-                return Err(format!("`{}` is not a canonical path (`{}`)", path.display(), other.as_os_str().display()));
+                return Err(format!(
+                    "`{}` is not a canonical path (`{}`)",
+                    path.display(),
+                    other.as_os_str().display()
+                ));
             }
         };
         walked.push(name);
