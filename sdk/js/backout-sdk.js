@@ -17,10 +17,15 @@
 //   if the call never returns.
 // - `fs` does safe file I/O over `wasi:filesystem` (StarlingMonkey has no Node
 //   `fs`): read, write, stat, a safety copy before anything is replaced, an
-//   atomic replace (temp file in the same directory, sync, the replaced file's
-//   permissions and owner through the host's `copy-permissions`, rename, sync
-//   the directory). Both declare their temporary files first, and a safety
-//   copy takes its `.bak` name only when complete. Paths are absolute guest
+//   atomic replace (temp file in the same directory, the replaced file's
+//   permissions and owner through the host's `copy-permissions`, write, sync,
+//   rename, sync the directory). Both declare their temporary files first,
+//   give them the original's permissions while they are still empty (a copy
+//   of a 0600 file is never readable by others, not even while it is
+//   written), and a safety copy takes its `.bak` name only when complete. A
+//   brand-new file (an atomic replace where no file is) has nothing to take
+//   permissions from and keeps the host's default mode (0666 less backout's
+//   umask) from creation on: the mode it ends with anyway. Paths are absolute guest
 //   paths (`/app/config.json`), resolved against the directory grant that
 //   contains them.
 //
@@ -725,20 +730,38 @@ export function renameNoClobber(from, to) {
 
 /**
  * Creates a new hidden temporary file `.<name>.backout-tmp-<time>-<n>` in
- * `dir` holding `bytes`, declared to the host before it exists; returns its
- * path. A name already taken is skipped, never declared.
+ * `dir` holding `bytes`, synced, declared to the host before it exists;
+ * returns its path. A name already taken is skipped, never declared.
+ *
+ * With `permissionsFrom`, the empty file gets that file's permissions and
+ * owner (`copyPermissions`) before the first byte is written, so not one
+ * byte is ever in it under the default mode. On any error the file is
+ * removed.
  */
-function createTemp(dir, name, bytes) {
+function createTemp(dir, name, bytes, permissionsFrom) {
   for (let attempt = 0; attempt < 1000; attempt++) {
     const candidate = joinPath(dir, `.${name}.backout-tmp-${nowMillis().toString(16)}-${attempt}`);
     if (stat(candidate) !== null) continue;
     temporaryFile(candidate);
+    const { dir: parent, relative } = locate(candidate);
+    let file;
     try {
-      writeFile(candidate, bytes, { createNew: true });
-      return candidate;
+      file = wasi(candidate, () => parent.openAt({}, relative, { create: true, exclusive: true }, { write: true }));
     } catch (e) {
-      if (!(e instanceof FsError && e.code === 'exist')) throw e;
+      if (e instanceof FsError && e.code === 'exist') continue;
+      throw e;
     }
+    let written = false;
+    try {
+      if (permissionsFrom !== undefined) copyPermissions(permissionsFrom, candidate);
+      writeAll(file, candidate, bytes);
+      wasi(candidate, () => file.sync());
+      written = true;
+    } finally {
+      close(file);
+      if (!written) tryRemove(candidate);
+    }
+    return candidate;
   }
   throw new FsError('exist', joinPath(dir, name), `no free temporary name for \`${name}\` in \`${dir}\``);
 }
@@ -748,17 +771,18 @@ function createTemp(dir, name, bytes) {
  * (default: beside `path`) with `path`'s permissions and owner, syncs the
  * copy and the directory, and returns the copy's guest path. Never
  * overwrites: an existing name gets a `-N` suffix. The bytes go to a declared
- * temporary file first, which takes the `.bak` name only once complete and
- * synced: a crash never leaves a partial file under a safety copy's name.
+ * temporary file first, which has `path`'s permissions and owner before its
+ * first byte (a copy of a 0600 file is never readable by others) and takes
+ * the `.bak` name only once complete and synced: a crash never leaves a
+ * partial file under a safety copy's name.
  */
 export function safetyCopy(path, { dir } = {}) {
   const { dir: parent, name } = splitPath(path);
   const target = dir ?? parent;
   const bytes = readFile(path);
   const stamp = utcStamp(nowMillis());
-  const temp = createTemp(target, name, bytes);
+  const temp = createTemp(target, name, bytes, path);
   try {
-    copyPermissions(path, temp);
     for (let attempt = 0; attempt < 1000; attempt++) {
       const suffix = attempt === 0 ? '' : `-${attempt}`;
       const candidate = joinPath(target, `${name}.backout-${stamp}${suffix}.bak`);
@@ -794,19 +818,23 @@ function tryRemove(path) {
 
 /**
  * Replaces `path` with `data` (bytes, or a string as UTF-8) atomically: a
- * temp file in the same directory (declared to the host first), synced, given
- * the permissions and owner of the file it replaces (when there is one),
- * renamed over `path`, then the directory synced. On error the temp file is
- * removed and `path` is untouched.
+ * temp file in the same directory (declared to the host first), given the
+ * permissions and owner of the file it replaces (when there is one) while
+ * still empty, written, synced, renamed over `path`, then the directory
+ * synced. On error the temp file is removed and `path` is untouched.
+ *
+ * When no file is at `path`, the new file keeps the host's default mode (0666
+ * less backout's umask) throughout: WASI has no chmod and there is no file to
+ * take other permissions from, and the finished file would have that mode
+ * anyway.
  */
 export function replaceAtomically(path, data) {
   const bytes = typeof data === 'string' ? utf8Encode(data) : data;
   const { dir, name } = splitPath(path);
   const existing = stat(path);
   const replacesAFile = existing !== null && existing.type === 'regular-file';
-  const temp = createTemp(dir, name, bytes);
+  const temp = createTemp(dir, name, bytes, replacesAFile ? path : undefined);
   try {
-    if (replacesAFile) copyPermissions(path, temp);
     rename(temp, path);
   } catch (e) {
     tryRemove(temp);

@@ -16,7 +16,13 @@
 //! 5. Keep the file's permissions and owner: WASI cannot chmod or chown, so
 //!    a new file would get the host's default mode (a 0600 secrets file
 //!    would become 0644). [`copy_permissions`] asks the host, and both
-//!    [`safety_copy`] and [`replace_atomically`] use it.
+//!    [`safety_copy`] and [`replace_atomically`] use it on the temporary
+//!    file while it is still empty, before its first byte is written: a
+//!    copy of a 0600 file is never readable by others, not even while it is
+//!    being written. A brand-new file (an atomic replace of a path where no
+//!    file is) has nothing to take permissions from and keeps the host's
+//!    default mode (0666 less backout's umask) from creation on, which is
+//!    the mode it ends with anyway: nothing of an existing file is in it.
 //! 6. Any write or fsync error is an error, never a warning: every function
 //!    here returns it.
 //!
@@ -156,7 +162,12 @@ pub fn rename_no_clobber(from: &Path, to: &Path) -> io::Result<()> {
 /// named `name`: `.{name}.backout-tmp-{nanoseconds}`. The name is checked to
 /// be free before it is declared, so the host never takes someone else's
 /// file for debris.
-fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+///
+/// With `permissions_from`, the empty file gets that file's permissions and
+/// owner ([`copy_permissions`]) before it is returned, so not one byte is
+/// ever written to it under the default mode; if that fails, the file is
+/// removed and the error returned.
+fn create_temp(dir: &Path, name: &str, permissions_from: Option<&Path>) -> io::Result<(PathBuf, File)> {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     for attempt in 0u32..100 {
         let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
@@ -166,7 +177,16 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
         }
         temporary_file(&temp)?;
         match OpenOptions::new().write(true).create_new(true).open(&temp) {
-            Ok(file) => return Ok((temp, file)),
+            Ok(file) => {
+                if let Some(source) = permissions_from
+                    && let Err(e) = copy_permissions(source, &temp)
+                {
+                    drop(file);
+                    let _ = fs::remove_file(&temp);
+                    return Err(e);
+                }
+                return Ok((temp, file));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
@@ -196,21 +216,36 @@ fn file_name_of(path: &Path) -> io::Result<String> {
 /// fsyncs the copy and the directory, and returns the copy's path. Never
 /// overwrites: an existing name gets a suffix.
 ///
+/// The copy has `path`'s permissions and owner from before its first byte:
+/// they are given to the empty temporary file, so a copy of a 0600 file is
+/// never readable by others while it is written.
+///
 /// The bytes go to a declared temporary file first (see [`temporary_file()`]),
 /// which takes the `.bak` name only once it is complete and fsync'd
 /// ([`rename_no_clobber`]): a crash leaves a whole safety copy or debris the
 /// host removes, never a partial copy that looks like a safety copy. The copy
 /// streams in bounded memory, so it works for files of any size.
 pub fn safety_copy(path: &Path, dir: Option<&Path>) -> io::Result<PathBuf> {
+    safety_copy_with(path, dir, |source, copy| io::copy(source, copy).map(|_| ()))
+}
+
+/// [`safety_copy`] with the byte copy as a parameter: the test seam that
+/// lets a unit test look at the temporary file at the moment the first byte
+/// is written. `copy_bytes` gets the open source and the empty temporary
+/// file, which already has the source's permissions.
+fn safety_copy_with(
+    path: &Path,
+    dir: Option<&Path>,
+    copy_bytes: impl FnOnce(&mut File, &mut File) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| parent_of(path));
     let name = file_name_of(path)?;
     let stamp = utc_stamp(SystemTime::now());
     let mut source = File::open(path)?;
-    let (temp, mut copy) = create_temp(dir, &name)?;
-    let written = io::copy(&mut source, &mut copy).and_then(|_| copy.sync_all());
+    let (temp, mut copy) = create_temp(dir, &name, Some(path))?;
+    let written = copy_bytes(&mut source, &mut copy).and_then(|_| copy.sync_all());
     drop(copy);
-    let kept =
-        written.and_then(|_| copy_permissions(path, &temp)).and_then(|_| give_bak_name(&temp, dir, &name, &stamp));
+    let kept = written.and_then(|_| give_bak_name(&temp, dir, &name, &stamp));
     let kept = match kept {
         Ok(kept) => kept,
         Err(e) => {
@@ -243,10 +278,16 @@ fn give_bak_name(temp: &Path, dir: &Path, name: &str, stamp: &str) -> io::Result
     ))
 }
 
-/// Replaces `path` with `contents` atomically: temp file in the same
-/// directory, fsync, the permissions and owner of the file it replaces (when
-/// there is one), rename over `path`, fsync the directory. On error the temp
-/// file is removed and `path` is untouched.
+/// Replaces `path` with `contents` atomically: a temp file in the same
+/// directory, given the permissions and owner of the file it replaces (when
+/// there is one) while still empty, written, fsync'd, renamed over `path`,
+/// then the directory fsync'd. On error the temp file is removed and `path`
+/// is untouched.
+///
+/// When no file is at `path`, the new file keeps the host's default mode
+/// (0666 less backout's umask) throughout: WASI has no chmod and there is no
+/// file to take other permissions from, and the finished file would have
+/// that mode anyway.
 pub fn replace_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     replace_atomically_with(path, |file| file.write_all(contents))
 }
@@ -256,15 +297,15 @@ pub fn replace_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
 ///
 /// The temp file (`.{name}.backout-tmp-…`) is declared to the host before it
 /// is created ([`temporary_file()`]), so a crash leaves `path` whole and the
-/// temp file to the host to remove.
+/// temp file to the host to remove. It already has the replaced file's
+/// permissions and owner when `write` gets it.
 pub fn replace_atomically_with(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
     let dir = parent_of(path);
     let name = file_name_of(path)?;
-    let (temp, mut file) = create_temp(dir, &name)?;
     let replaces_a_file = fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
+    let (temp, mut file) = create_temp(dir, &name, replaces_a_file.then_some(path))?;
     let result = write(&mut file)
         .and_then(|_| file.sync_all())
-        .and_then(|_| if replaces_a_file { copy_permissions(path, &temp) } else { Ok(()) })
         .and_then(|_| {
             drop(file);
             fs::rename(&temp, path)
@@ -394,6 +435,77 @@ mod tests {
         assert_eq!(declared.len(), 1);
         assert!(declared[0].starts_with(&dir.0), "{declared:?}");
         assert_eq!(dir.names(), ["config.json"]);
+    }
+
+    /// The permission bits of an open file.
+    fn mode_of(file: &File) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        file.metadata().unwrap().permissions().mode() & 0o777
+    }
+
+    /// A file holding `contents` with the permission bits `mode`.
+    fn secret(path: &Path, contents: &[u8], mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::write(path, contents).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_safety_copy_of_a_0600_file_is_0600_before_its_first_byte_is_written() {
+        let dir = TempDir::new("safety-mode");
+        let file = dir.0.join(".env");
+        secret(&file, b"API_KEY=s3cret\n", 0o600);
+        let mut seen = None;
+        let copy = safety_copy_with(&file, None, |source, copy| {
+            seen = Some((copy.metadata()?.len(), format!("{:o}", mode_of(copy))));
+            io::copy(source, copy).map(|_| ())
+        })
+        .unwrap();
+        assert_eq!(seen, Some((0, "600".to_owned())), "(bytes in the temporary file, its mode) when the copy starts");
+        assert_eq!(mode_of(&File::open(&copy).unwrap()), 0o600);
+        assert_eq!(fs::read(&copy).unwrap(), b"API_KEY=s3cret\n");
+    }
+
+    #[test]
+    fn an_atomic_replace_of_a_0600_file_writes_into_a_file_that_is_already_0600() {
+        let dir = TempDir::new("replace-mode");
+        let file = dir.0.join("db.json");
+        secret(&file, b"{}", 0o600);
+        let mut seen = None;
+        replace_atomically_with(&file, |temp| {
+            seen = Some((temp.metadata()?.len(), format!("{:o}", mode_of(temp))));
+            temp.write_all(b"{\"password\": \"s3cret\"}")
+        })
+        .unwrap();
+        assert_eq!(seen, Some((0, "600".to_owned())), "(bytes in the temporary file, its mode) when writing starts");
+        assert_eq!(mode_of(&File::open(&file).unwrap()), 0o600);
+    }
+
+    #[test]
+    fn a_temporary_that_cannot_get_the_permissions_is_removed_before_a_byte_is_written() {
+        let dir = TempDir::new("temp-refused");
+        // The native copy-permissions fails on a missing source; the host
+        // refuses for its own reasons (an owner only root may give).
+        let error = create_temp(&dir.0, "db.json", Some(&dir.0.join("gone"))).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        assert_eq!(dir.names(), Vec::<String>::new(), "no temporary file is left");
+    }
+
+    #[test]
+    fn an_atomic_replace_creating_a_new_file_gives_it_the_default_mode_from_the_start() {
+        let dir = TempDir::new("replace-new");
+        let probe = dir.0.join("probe");
+        let default = mode_of(&File::create(&probe).unwrap());
+        fs::remove_file(&probe).unwrap();
+        let file = dir.0.join("new.json");
+        let mut seen = None;
+        replace_atomically_with(&file, |temp| {
+            seen = Some(mode_of(temp));
+            temp.write_all(b"{}")
+        })
+        .unwrap();
+        assert_eq!(seen, Some(default), "nothing to take permissions from: the default mode while written");
+        assert_eq!(mode_of(&File::open(&file).unwrap()), default, "and after");
     }
 
     #[test]

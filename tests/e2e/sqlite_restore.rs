@@ -381,13 +381,17 @@ fn undo_restores_the_exact_original_bytes_and_refuses_after_a_change() {
 }
 
 #[test]
-fn a_fresh_restore_creates_the_database_and_undo_removes_it() {
+fn a_fresh_restore_creates_the_database_with_the_backups_mode_and_undo_removes_it() {
+    use std::os::unix::fs::PermissionsExt;
     let site = Site::new();
     make_db(&site.backups.join("app.db"), 20);
+    std::fs::set_permissions(site.backups.join("app.db"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let with = r#"backup = "/backups/app.db""#;
     let outputs = site.restore(with);
     assert_eq!(outputs["safety_copy"], Value::Null);
     assert_eq!(count(&site.live()), 20);
+    let mode = std::fs::metadata(site.live()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(format!("{mode:o}"), "600", "no live database: the backup's mode, never the default");
     site.undo(with, &outputs).unwrap();
     assert!(!site.live().exists());
 }

@@ -59,7 +59,10 @@
 //!   (a read-write grant), streamed into a temp file, its sha256 checked
 //!   against the checksum Qdrant lists, and renamed into place only if it
 //!   matches; outputs `path` and `sha256`. An existing file with the same
-//!   digest is left alone; a different one is never overwritten;
+//!   digest is left alone; a different one is never overwritten. The file
+//!   gets backout's default mode (0666 less its umask): there is no file to
+//!   take permissions from and WASI cannot choose one, so keep `to` a
+//!   directory only its owner can enter;
 //! * `restore`: `source = { name = "…" }` (a snapshot on the server,
 //!   recovered through `PUT …/snapshots/recover` with `location` = the URL
 //!   Qdrant serves it at), `{ file = "/backups/x.snapshot" }` (uploaded as

@@ -93,7 +93,8 @@ pub fn plan(valid: &Valid, env: &mut dyn Env) -> Result<Vec<PlanAction>, StepErr
                 false => actions.push(
                     PlanAction::new(format!("download snapshot `{}` to {target}", chosen.name)).detail(format!(
                         "{}{}; its sha256 must equal Qdrant's checksum {checksum}; written to a temporary file and \
-                         renamed into place only when it does",
+                         renamed into place only when it does; it holds the collection's data and gets backout's \
+                         default file mode (0666 less its umask), so keep {to} a directory only its owner can enter",
                         show_size(chosen.size),
                         created(&chosen)
                     )),
@@ -656,6 +657,13 @@ impl Write for HashingSink<'_> {
 /// Streams the snapshot into a temp file beside `target`, checks its sha256,
 /// and renames it into place only when it matches; on any failure the temp
 /// file is removed, so nothing is left under either name.
+///
+/// The file has backout's default mode (0666 less its umask) from creation
+/// to the end: `target` never exists here (an existing file is left alone or
+/// refused), so there is no file whose permissions it could take, and WASI
+/// cannot choose a mode. A snapshot holds the collection's points and
+/// payloads; the directory `to` is what keeps other users out, and the plan
+/// says so.
 fn download_atomically(
     client: &mut Client<'_>,
     snapshot: &Snapshot,

@@ -462,6 +462,21 @@ fn a_download_is_checked_and_written_atomically() {
 }
 
 #[test]
+fn a_planned_download_says_the_file_gets_the_default_mode_and_the_directory_must_keep_others_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().to_str().unwrap().to_owned();
+    let mut fake = Fake::new(5);
+    fake.add_snapshot(5);
+    fake.read_only = true;
+    let mut env = shared(fake);
+    let actions = plan(&valid(json!({ "action": "download", "to": to })), &mut env).unwrap();
+    let download = actions.iter().find(|a| a.summary.starts_with("download snapshot")).expect("a download action");
+    let detail = download.detail.as_deref().unwrap();
+    assert!(detail.contains("default file mode (0666 less its umask)"), "{detail}");
+    assert!(detail.contains(&format!("keep {to} a directory only its owner can enter")), "{detail}");
+}
+
+#[test]
 fn a_download_with_the_wrong_digest_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let to = dir.path().to_str().unwrap().to_owned();

@@ -216,8 +216,13 @@ pub fn sha256(path: &str, progress: Progress<'_>) -> io::Result<String> {
     }
 }
 
-/// Copies `source` to the new file `target` (never overwriting), fsyncs it
-/// and gives it `source`'s permissions and owner. Removes `target` on error.
+/// Copies `source` to the new file `target` (never overwriting) with
+/// `source`'s permissions and owner, and fsyncs it. Removes `target` on
+/// error.
+///
+/// The permissions and owner are given to `target` while it is still empty,
+/// before its first byte: a copy of a 0600 database is never readable by
+/// others, not even while it is written.
 ///
 /// `target` is written in place, so a crash can leave it partial: make it a
 /// name from [`declared_temp`] (the host removes it then), or use
@@ -225,6 +230,7 @@ pub fn sha256(path: &str, progress: Progress<'_>) -> io::Result<String> {
 pub fn copy_new(source: &str, target: &str, progress: Progress<'_>) -> io::Result<u64> {
     let mut out = OpenOptions::new().write(true).create_new(true).open(target)?;
     let result = (|| {
+        backout_sdk::fs::copy_permissions(Path::new(source), Path::new(target))?;
         let mut input = File::open(source)?;
         let total = input.metadata()?.len();
         let mut buf = vec![0u8; CHUNK];
@@ -239,7 +245,6 @@ pub fn copy_new(source: &str, target: &str, progress: Progress<'_>) -> io::Resul
             progress(done, total.max(done));
         }
         out.sync_all()?;
-        backout_sdk::fs::copy_permissions(Path::new(source), Path::new(target))?;
         Ok(done)
     })();
     if result.is_err() {
@@ -410,6 +415,25 @@ mod tests {
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         assert_eq!(names, ["app.db-wal", "copy-wal", "other"], "no temporary file is left");
+    }
+
+    /// The permission bits of a file, in octal as `ls -l` thinks of them.
+    fn octal_mode(path: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        format!("{:o}", std::fs::metadata(path).unwrap().permissions().mode() & 0o777)
+    }
+
+    #[test]
+    fn a_copy_of_a_0600_file_is_0600_from_its_first_chunk_on() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+        std::fs::write(d("app.db"), vec![7u8; CHUNK + 1]).unwrap();
+        std::fs::set_permissions(d("app.db"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut seen = Vec::new();
+        copy_new(&d("app.db"), &d("copy"), &mut |done, _| seen.push((done, octal_mode(&d("copy"))))).unwrap();
+        assert_eq!(seen, [(CHUNK as u64, "600".to_owned()), (CHUNK as u64 + 1, "600".to_owned())]);
+        assert_eq!(octal_mode(&d("copy")), "600");
     }
 
     #[test]

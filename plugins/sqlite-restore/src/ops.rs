@@ -99,7 +99,11 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
     let dir = parent(&valid.db);
     let space = format!("space needed: {} in {dir} for the restored copy", human(b.size));
     actions.push(match &live.file {
-        None => Action::new(format!("create {} (there is no database there now)", valid.db)).detail(space),
+        None => Action::new(format!("create {} (there is no database there now)", valid.db)).detail(format!(
+            "{space}\nit gets the permissions and owner of the backup {}; change them afterwards if the service \
+             needs others",
+            b.path
+        )),
         Some(current) => {
             let sides = if live.sides.has_state() {
                 format!("; beside it {}, kept with the safety copy (allow_wal)", live.sides.describe(&valid.db))
@@ -140,11 +144,14 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
 /// safety copy, swap, then run `expect` on the restored database.
 pub fn run(valid: &Valid, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, StepError> {
     let chosen = choose_backup(valid)?;
-    inspect_live(valid)?;
+    let live = inspect_live(valid)?;
     let backup = chosen.file.path.clone();
     obs.info(format!("restoring {} from {backup} ({})", valid.db, human(chosen.file.size)));
 
-    let staged = stage(valid, &backup, obs)?;
+    // The staged copy is as readable as the database it will replace, or,
+    // when there is none, as the backup its bytes come from.
+    let permissions_from = if live.file.is_some() { valid.db.as_str() } else { backup.as_str() };
+    let staged = stage(valid, &backup, permissions_from, obs)?;
     // What the outputs say whatever happens to the live database; `swap`
     // adds where the previous one went and checkpoints it before the swap.
     let planned = Outputs {
@@ -225,7 +232,16 @@ struct Staged {
 /// and checking the header on the way), fsyncs it, and runs the configured
 /// check and `expect`'s preparation on it. On any failure the temp file is
 /// removed and nothing else was touched.
-fn stage(valid: &Valid, backup: &str, obs: &mut dyn Observer) -> Result<Staged, StepError> {
+///
+/// The temp file gets the permissions and owner of `permissions_from` (the
+/// live database, or the backup when there is no live database) while it is
+/// still empty, before the first byte of the backup is written: a 0600
+/// database is never readable by others through its staged copy. Without a
+/// live database the restored one keeps the backup's permissions and owner:
+/// WASI cannot create a file 0600, the host's default mode (usually 0644)
+/// could make a 0600 backup readable by every user, and the backup is what
+/// says who may read these bytes.
+fn stage(valid: &Valid, backup: &str, permissions_from: &str, obs: &mut dyn Observer) -> Result<Staged, StepError> {
     let cannot_create = |e: io::Error| {
         StepError::precondition(format!(
             "cannot create a file in `{}` ({e}); the database's directory must be in a read-write grant; nothing was changed",
@@ -238,6 +254,15 @@ fn stage(valid: &Valid, backup: &str, obs: &mut dyn Observer) -> Result<Staged, 
         let _ = fs::remove_file(temp);
         e
     };
+    copy_permissions(Path::new(permissions_from), Path::new(&temp)).map_err(|e| {
+        discard(
+            &temp,
+            StepError::precondition(format!(
+                "cannot give the restored copy the permissions and owner of `{permissions_from}` before writing \
+                 it: {e}; nothing was changed"
+            )),
+        )
+    })?;
     let copied = files::copy_checked(backup, &mut file, &mut |d, t| obs.progress(d, t))
         .map_err(|e| match e {
             CopyError::NotADatabase(m) => refuse_backup(backup, &m),
@@ -298,6 +323,8 @@ fn swap(valid: &Valid, staged: &Staged, planned: &Outputs, obs: &mut dyn Observe
     let live = inspect_live(valid).map_err(abandon)?;
     let mut kept = Kept::default();
     if let Some(current) = &live.file {
+        // Again: the database may have appeared or changed hands since the
+        // staged copy got its permissions.
         copy_permissions(Path::new(db), Path::new(&staged.temp)).map_err(|e| {
             abandon(StepError::failed(format!(
                 "cannot give the restored copy the permissions and owner of `{db}`: {e}; nothing was changed"
@@ -1172,6 +1199,87 @@ mod tests {
         undo(&valid, o.clone(), &mut Quiet).unwrap();
         assert!(listing(&d.p("data")).is_empty());
         assert!(undo(&valid, o, &mut Quiet).unwrap().summary.starts_with("nothing to undo"));
+    }
+
+    /// The permission bits of a file, in octal as `ls -l` thinks of them.
+    fn octal_mode(path: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        format!("{:o}", fs::metadata(path).unwrap().permissions().mode() & 0o777)
+    }
+
+    fn set_mode(path: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// At every progress report, the mode of each declared temporary file
+    /// whose name holds `tag` (`backout-restore-`: the staged copy;
+    /// `backout-undo-`: what undo puts back) and that exists: what other
+    /// users may do with it while bytes go in.
+    struct TempModes {
+        tag: &'static str,
+        seen: Vec<String>,
+    }
+
+    impl TempModes {
+        fn of(tag: &'static str) -> Self {
+            temporary_file::clear();
+            Self { tag, seen: Vec::new() }
+        }
+    }
+
+    impl Observer for TempModes {
+        fn info(&mut self, _: String) {}
+        fn progress(&mut self, _: u64, _: u64) {
+            for temp in temporary_file::declared() {
+                let temp = temp.to_string_lossy();
+                if temp.contains(self.tag) && Path::new(&*temp).exists() {
+                    self.seen.push(octal_mode(&temp));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_staged_copy_has_the_live_databases_mode_from_its_first_chunk_on() {
+        let d = Dir::new();
+        make_db(&d.p("data/app.db"), 3);
+        make_db(&d.p("backups/app.db"), 10);
+        set_mode(&d.p("data/app.db"), 0o600);
+        set_mode(&d.p("backups/app.db"), 0o644);
+        let mut staged = TempModes::of(".backout-restore-");
+        run(&d.valid(), &mut staged).unwrap();
+        assert!(!staged.seen.is_empty(), "staging reports progress");
+        assert!(staged.seen.iter().all(|m| m == "600"), "the staged copy's mode at each chunk: {:?}", staged.seen);
+        assert_eq!(octal_mode(&d.p("data/app.db")), "600");
+    }
+
+    #[test]
+    fn a_fresh_restore_stages_with_the_backups_mode_and_keeps_it() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 10);
+        set_mode(&d.p("backups/app.db"), 0o600);
+        let mut staged = TempModes::of(".backout-restore-");
+        run(&d.valid(), &mut staged).unwrap();
+        assert!(!staged.seen.is_empty(), "staging reports progress");
+        assert!(staged.seen.iter().all(|m| m == "600"), "the staged copy's mode at each chunk: {:?}", staged.seen);
+        assert_eq!(octal_mode(&d.p("data/app.db")), "600", "no live database: the backup's mode");
+    }
+
+    #[test]
+    fn undo_puts_back_a_copy_that_has_the_safety_copys_mode_from_its_first_chunk_on() {
+        let d = Dir::new();
+        make_db(&d.p("data/app.db"), 3);
+        make_db(&d.p("backups/app.db"), 10);
+        set_mode(&d.p("data/app.db"), 0o600);
+        let valid = d.valid();
+        let o = run(&valid, &mut Quiet).unwrap().outputs;
+        set_mode(&valid.db, 0o644); // what run left is readable; what undo puts back must not be
+        let mut seen = TempModes::of(".backout-undo-");
+        undo(&valid, o, &mut seen).unwrap();
+        assert!(!seen.seen.is_empty(), "undo reports progress while it copies");
+        assert!(seen.seen.iter().all(|m| m == "600"), "the copy's mode at each chunk: {:?}", seen.seen);
+        assert_eq!(octal_mode(&valid.db), "600");
     }
 
     #[test]

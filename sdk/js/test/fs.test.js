@@ -32,6 +32,12 @@ function wasi(call) {
   }
 }
 
+/**
+ * Called with `fstat` of the file before every write through a descriptor,
+ * when set: what a reader would find at the moment a byte is written.
+ */
+let beforeWrite = null;
+
 /** A descriptor for an open file: positional reads and writes, sync. */
 class File {
   constructor(fd) {
@@ -43,6 +49,7 @@ class File {
     return [new Uint8Array(buf.subarray(0, n)), n === 0];
   }
   write(bytes, offset) {
+    beforeWrite?.(nodeFs.fstatSync(this.fd));
     return BigInt(wasi(() => nodeFs.writeSync(this.fd, bytes, 0, bytes.length, Number(offset))));
   }
   sync() {
@@ -105,6 +112,34 @@ function freshDir() {
 
 const names = (dir) => nodeFs.readdirSync(dir).sort();
 
+/** The host path of a guest path under /app. */
+const onHost = (guest) => path.join(host, guest.slice('/app/'.length));
+
+/** Permission bits in octal, as `ls -l` thinks of them: `'600'`. */
+const octal = (mode) => (mode & 0o777).toString(8);
+
+/**
+ * Runs `f` with the host's copy-permissions done for real (the mode, as the
+ * host copies it; the owner is the same in a test) and every write
+ * observed: returns what `f` returns and `[size, mode]` of the file at each
+ * write, and each copy-permissions call.
+ */
+function observed(f) {
+  const seen = { writes: [], copies: [] };
+  const saved = stub.copyPermissions;
+  stub.copyPermissions = (source, target) => {
+    seen.copies.push([source, target]);
+    nodeFs.chmodSync(onHost(target), nodeFs.statSync(onHost(source)).mode & 0o777);
+  };
+  beforeWrite = (s) => seen.writes.push([s.size, octal(s.mode)]);
+  try {
+    return { result: f(), ...seen };
+  } finally {
+    stub.copyPermissions = saved;
+    beforeWrite = null;
+  }
+}
+
 test('safetyCopy writes a declared temporary file and only then gives it the .bak name', () => {
   const dir = freshDir();
   nodeFs.writeFileSync(path.join(dir.host, 'c.json'), '{"a": 1}\n');
@@ -162,6 +197,59 @@ test('a temporary file the host refuses is never created', () => {
   }
   assert.deepEqual(names(dir.host), ['c.json']);
   assert.equal(nodeFs.readFileSync(path.join(dir.host, 'c.json'), 'utf8'), '{}');
+});
+
+test('a safetyCopy of a 0600 file is 0600 before its first byte is written', () => {
+  const dir = freshDir();
+  nodeFs.writeFileSync(path.join(dir.host, '.env'), 'API_KEY=s3cret\n', { mode: 0o600 });
+  const { result: copy, writes, copies } = observed(() => fs.safetyCopy(`${dir.guest}/.env`));
+  assert.deepEqual(writes, [[0, '600']], '[bytes in the temporary file, its mode] at each write');
+  assert.equal(copies.length, 1);
+  assert.equal(copies[0][0], `${dir.guest}/.env`);
+  assert.equal(octal(nodeFs.statSync(onHost(copy)).mode), '600');
+});
+
+test('a replaceAtomically of a 0600 file writes into a file that is already 0600', () => {
+  const dir = freshDir();
+  const file = path.join(dir.host, 'c.json');
+  nodeFs.writeFileSync(file, '{}', { mode: 0o600 });
+  const { writes } = observed(() => fs.replaceAtomically(`${dir.guest}/c.json`, '{"password": "s3cret"}'));
+  assert.deepEqual(writes, [[0, '600']], '[bytes in the temporary file, its mode] at each write');
+  assert.equal(octal(nodeFs.statSync(file).mode), '600');
+  assert.equal(nodeFs.readFileSync(file, 'utf8'), '{"password": "s3cret"}');
+});
+
+test('a temporary file that cannot get the permissions gets no byte and is removed', () => {
+  const dir = freshDir();
+  nodeFs.writeFileSync(path.join(dir.host, 'c.json'), '{}', { mode: 0o600 });
+  const saved = stub.copyPermissions;
+  stub.copyPermissions = () => {
+    throw { payload: 'only root may give a file to another user' };
+  };
+  const writes = [];
+  beforeWrite = (s) => writes.push(s.size);
+  try {
+    assert.throws(() => fs.replaceAtomically(`${dir.guest}/c.json`, 'x'), /only root may give a file/);
+    assert.throws(() => fs.safetyCopy(`${dir.guest}/c.json`), /only root may give a file/);
+  } finally {
+    stub.copyPermissions = saved;
+    beforeWrite = null;
+  }
+  assert.deepEqual(writes, [], 'nothing was written');
+  assert.deepEqual(names(dir.host), ['c.json'], 'no temporary file is left');
+  assert.equal(nodeFs.readFileSync(path.join(dir.host, 'c.json'), 'utf8'), '{}');
+});
+
+test('a replaceAtomically creating a new file gives it the default mode from the start', () => {
+  const dir = freshDir();
+  const probe = path.join(dir.host, 'probe');
+  nodeFs.writeFileSync(probe, '');
+  const defaultMode = octal(nodeFs.statSync(probe).mode);
+  nodeFs.unlinkSync(probe);
+  const { writes, copies } = observed(() => fs.replaceAtomically(`${dir.guest}/new.json`, '{}'));
+  assert.deepEqual(copies, [], 'nothing to take permissions from');
+  assert.deepEqual(writes, [[0, defaultMode]]);
+  assert.equal(octal(nodeFs.statSync(path.join(dir.host, 'new.json')).mode), defaultMode);
 });
 
 test('renameNoClobber refuses an existing target and keeps both files', () => {

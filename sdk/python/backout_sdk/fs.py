@@ -16,7 +16,13 @@
 5. Keep the file's permissions and owner: WASI cannot chmod or chown, so a
    new file would get the host's default mode (a 0600 secrets file would
    become 0644). `copy_permissions` asks the host, and both `safety_copy` and
-   `replace_atomically` use it.
+   `replace_atomically` use it on the temporary file while it is still empty,
+   before its first byte is written: a copy of a 0600 file is never readable
+   by others, not even while it is being written. A brand-new file (an atomic
+   replace of a path where no file is) has nothing to take permissions from
+   and keeps the host's default mode (0666 less backout's umask) from
+   creation on, which is the mode it ends with anyway: nothing of an existing
+   file is in it.
 6. Any write or fsync error is an error, never a warning: every function here
    raises `OSError`.
 
@@ -166,10 +172,15 @@ def rename_no_clobber(source, target):
         raise
 
 
-def _create_temp(directory, name):
+def _create_temp(directory, name, permissions_from=None):
     """A new hidden temporary file `.{name}.backout-tmp-{ns}` in `directory`,
     declared to the host before it exists, open for binary writing: returns
-    `(path, file)`. A name already taken is skipped, never declared."""
+    `(path, file)`. A name already taken is skipped, never declared.
+
+    With `permissions_from`, the empty file gets that file's permissions and
+    owner (`copy_permissions`) before it is returned, so not one byte is ever
+    written to it under the default mode; if that fails, the file is removed
+    and the error raised."""
     nanos = time.time_ns()
     for attempt in range(100):
         suffix = f"-{attempt}" if attempt else ""
@@ -178,9 +189,17 @@ def _create_temp(directory, name):
             continue
         temporary_file(temp)
         try:
-            return temp, open(temp, "xb")
+            f = open(temp, "xb")
         except FileExistsError:
             continue
+        if permissions_from is not None:
+            try:
+                copy_permissions(permissions_from, temp)
+            except BaseException:
+                f.close()
+                _remove_quietly(temp)
+                raise
+        return temp, f
     raise FileExistsError(errno.EEXIST, f"no free temporary name for `{name}` in `{directory}`")
 
 
@@ -201,6 +220,10 @@ def safety_copy(path, directory=None):
     owner, fsyncs the copy and the directory, and returns the copy's path.
     Never overwrites: an existing name gets a suffix (`-1`, `-2`, …).
 
+    The copy has `path`'s permissions and owner from before its first byte:
+    they are given to the empty temporary file, so a copy of a 0600 file is
+    never readable by others while it is written.
+
     The bytes go to a declared temporary file first (`temporary_file`), which
     takes the `.bak` name only once complete and fsync'd
     (`rename_no_clobber`): a crash never leaves a partial file under a safety
@@ -211,13 +234,12 @@ def safety_copy(path, directory=None):
     name = _name_of(path)
     stamp = utc_stamp()
     with open(path, "rb") as source:
-        temp, copy = _create_temp(directory, name)
+        temp, copy = _create_temp(directory, name, permissions_from=path)
         try:
             with copy:
                 shutil.copyfileobj(source, copy, _CHUNK)
                 copy.flush()
                 os.fsync(copy.fileno())
-            copy_permissions(path, temp)
             for attempt in range(1000):
                 suffix = f"-{attempt}" if attempt else ""
                 candidate = os.path.join(directory, f"{name}.backout-{stamp}{suffix}.bak")
@@ -240,10 +262,15 @@ def safety_copy(path, directory=None):
 
 def replace_atomically(path, contents):
     """Replaces `path` with `contents` (bytes, or text written as UTF-8)
-    atomically: temp file in the same directory, fsync, the permissions and
-    owner of the file it replaces (when there is one), rename over `path`,
-    fsync the directory. On error the temp file is removed and `path` is
-    untouched."""
+    atomically: a temp file in the same directory, given the permissions and
+    owner of the file it replaces (when there is one) while still empty,
+    written, fsynced, renamed over `path`, then the directory fsynced. On
+    error the temp file is removed and `path` is untouched.
+
+    When no file is at `path`, the new file keeps the host's default mode
+    (0666 less backout's umask) throughout: WASI has no chmod and there is no
+    file to take other permissions from, and the finished file would have
+    that mode anyway."""
     if isinstance(contents, str):
         contents = contents.encode("utf-8")
     replace_atomically_with(path, lambda f: f.write(contents))
@@ -253,7 +280,8 @@ def replace_atomically_with(path, write):
     """Like `replace_atomically`, but `write(file)` fills the temp file (a
     binary file object): use it to stream large contents. `write` must not
     close, rename or remove the file. The temp file is declared to the host
-    before it is created (`temporary_file`)."""
+    before it is created (`temporary_file`), and already has the replaced
+    file's permissions and owner when `write` gets it."""
     path = os.fspath(path)
     directory = _parent_of(path)
     name = _name_of(path)
@@ -261,14 +289,12 @@ def replace_atomically_with(path, write):
         replaces_a_file = stat.S_ISREG(os.lstat(path).st_mode)
     except FileNotFoundError:
         replaces_a_file = False
-    temp, f = _create_temp(directory, name)
+    temp, f = _create_temp(directory, name, permissions_from=path if replaces_a_file else None)
     try:
         with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        if replaces_a_file:
-            copy_permissions(path, temp)
         os.rename(temp, path)
         sync_dir(directory)
     except BaseException:

@@ -1,9 +1,11 @@
 import errno
 import os
 import re
+import shutil
 import stat
 import tempfile
 import unittest
+from unittest import mock
 
 from backout_sdk import fs
 
@@ -106,6 +108,59 @@ class FsTest(unittest.TestCase):
         self.assertEqual(len(declared), 1)
         self.assertEqual(os.path.dirname(declared[0]), self.dir.name)
         self.assertFalse(os.path.lexists(declared[0]))
+
+    def test_a_safety_copy_of_a_0600_file_is_0600_before_its_first_byte_is_written(self):
+        seen = []
+        real_copy = shutil.copyfileobj
+
+        def copy_and_look(source, target, *args):
+            seen.append((os.fstat(target.fileno()).st_size, oct(stat.S_IMODE(os.fstat(target.fileno()).st_mode))))
+            return real_copy(source, target, *args)
+
+        with mock.patch("backout_sdk.fs.shutil.copyfileobj", copy_and_look):
+            copy = fs.safety_copy(self.path)
+        self.assertEqual(seen, [(0, "0o600")], "(bytes in the temporary file, its mode) when the copy starts")
+        self.assertEqual(stat.S_IMODE(os.stat(copy).st_mode), 0o600)
+
+    def test_an_atomic_replace_of_a_0600_file_writes_into_a_file_that_is_already_0600(self):
+        seen = []
+
+        def write(f):
+            seen.append((os.fstat(f.fileno()).st_size, oct(stat.S_IMODE(os.fstat(f.fileno()).st_mode))))
+            f.write(b"A=2\n")
+
+        fs.replace_atomically_with(self.path, write)
+        self.assertEqual(seen, [(0, "0o600")], "(bytes in the temporary file, its mode) when writing starts")
+        self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o600)
+
+    def test_a_temporary_that_cannot_get_the_permissions_gets_no_byte_and_is_removed(self):
+        def refuse(source, target):
+            raise OSError(f"cannot give `{target}` the permissions of `{source}`: only root may give a file away")
+
+        written = []
+        with mock.patch("backout_sdk.fs.copy_permissions", refuse):
+            with self.assertRaisesRegex(OSError, "only root may give a file away"):
+                fs.replace_atomically_with(self.path, written.append)
+            with self.assertRaisesRegex(OSError, "only root may give a file away"):
+                fs.safety_copy(self.path)
+        self.assertEqual(written, [], "write was never called")
+        self.assertEqual(os.listdir(self.dir.name), [".env"])
+
+    def test_an_atomic_replace_creating_a_new_file_gives_it_the_default_mode_from_the_start(self):
+        probe = os.path.join(self.dir.name, "probe")
+        open(probe, "xb").close()
+        default = stat.S_IMODE(os.stat(probe).st_mode)
+        os.remove(probe)
+        new = os.path.join(self.dir.name, "new.txt")
+        seen = []
+
+        def write(f):
+            seen.append(stat.S_IMODE(os.fstat(f.fileno()).st_mode))
+            f.write(b"x")
+
+        fs.replace_atomically_with(new, write)
+        self.assertEqual(seen, [default], "nothing to take permissions from: the default mode while written")
+        self.assertEqual(stat.S_IMODE(os.stat(new).st_mode), default, "and after")
 
     def test_utc_stamp(self):
         self.assertEqual(fs.utc_stamp(0), "19700101T000000Z")

@@ -613,9 +613,13 @@ static bool copy_permissions(const char *source, const char *target, buf_t *why)
 
 typedef enum { WRITE_OK, WRITE_UNCHANGED, WRITE_NOT_SYNCED } write_result_t;
 
-/* Replaces (or creates) `path` atomically: a temp file beside it, written,
- * fsynced, given the old file's mode and owner, renamed over `path`; then the
- * directory is fsynced. On failure `why` says what went wrong. */
+/* Replaces (or creates) `path` atomically: a temp file beside it, given the
+ * old file's mode and owner while still empty (a copy of a 0600 file is never
+ * readable by others, not even while it is written), written, fsynced,
+ * renamed over `path`; then the directory is fsynced. A new flag (`replaces`
+ * false) has no file to take a mode from and keeps the host's default mode
+ * (0666 less backout's umask) from creation on: the mode it ends with
+ * anyway, since WASI has no chmod. On failure `why` says what went wrong. */
 static write_result_t write_atomically(const char *path, const char *data, size_t len, bool replaces, buf_t *why) {
     char *dir = parent_dir(path);
     const char *name = strrchr(path, '/') + 1;
@@ -625,10 +629,17 @@ static write_result_t write_atomically(const char *path, const char *data, size_
     buf_printf(&temp, "%s/.%s.backout-tmp-%llx%08lx", strcmp(dir, "/") ? dir : "", name, (unsigned long long)now.tv_sec,
                (unsigned long)now.tv_nsec);
     write_result_t result = WRITE_UNCHANGED;
-    int fd = open(temp.ptr, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    /* 0600 is what this asks for, but wasi-libc ignores the mode (WASI has no
+     * permissions): the file gets the host's default, hence copy_permissions. */
+    int fd = open(temp.ptr, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
         buf_printf(why, "cannot create `%s`: %s", temp.ptr, strerror(errno));
         goto out;
+    }
+    /* The mode and owner first, before a byte is written. */
+    if (replaces && !copy_permissions(path, temp.ptr, why)) {
+        close(fd);
+        goto remove_temp;
     }
     for (size_t done = 0; done < len;) {
         ssize_t n = write(fd, data + done, len - done);
@@ -648,7 +659,6 @@ static write_result_t write_atomically(const char *path, const char *data, size_
         buf_printf(why, "cannot close `%s`: %s", temp.ptr, strerror(errno));
         goto remove_temp;
     }
-    if (replaces && !copy_permissions(path, temp.ptr, why)) goto remove_temp;
     if (rename(temp.ptr, path) != 0) {
         buf_printf(why, "cannot rename `%s` to `%s`: %s", temp.ptr, path, strerror(errno));
         goto remove_temp;
