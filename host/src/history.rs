@@ -157,8 +157,12 @@ impl StepRecord {
 }
 
 /// The host path of a guest path through directory grants (the longest
-/// matching guest prefix wins).
+/// matching guest prefix wins). Only a plain path inside a grant has one: a
+/// path with `.` or `..` could make `(host: …)` point outside every grant.
 pub fn host_path(dirs: &[crate::journal::event::DirMount], guest: &str) -> Option<PathBuf> {
+    if guest.split('/').any(|part| part == "." || part == "..") {
+        return None;
+    }
     dirs.iter()
         .filter_map(|d| {
             let rest = guest.strip_prefix(&d.guest)?;
@@ -443,6 +447,15 @@ mod tests {
         let record = RunRecord::from_records(&records(events), |_| false).unwrap();
         let paths = record.steps[0].host_paths();
         assert_eq!(paths, vec![("safety_copy".into(), "/app/x.bak".into(), PathBuf::from("/srv/app/x.bak"))]);
+    }
+
+    #[test]
+    fn a_guest_path_climbing_out_of_its_grant_has_no_host_path() {
+        let dirs = header("a").dirs;
+        assert_eq!(host_path(&dirs, "/app/x.bak"), Some(PathBuf::from("/srv/app/x.bak")));
+        assert_eq!(host_path(&dirs, "/app/../../etc/shadow"), None);
+        assert_eq!(host_path(&dirs, "/app/./x"), None);
+        assert_eq!(host_path(&dirs, "/apple/x"), None);
     }
 
     #[test]

@@ -37,4 +37,5 @@ pub mod report;
 pub mod resolve;
 pub mod run_lock;
 pub mod runtime;
+pub mod shown;
 pub mod unwind;

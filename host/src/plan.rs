@@ -7,7 +7,7 @@
 //! nothing else.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use backout_registry::Digest;
 use serde::Serialize;
@@ -144,21 +144,5 @@ fn render_value(
 impl Plan {
     pub fn step(&self, id: &str) -> Option<&PlannedStep> {
         self.steps.iter().find(|s| s.id == id)
-    }
-}
-
-impl PlannedStep {
-    /// The host path a guest path refers to, through this step's directory
-    /// grants: operators need to find a safety copy on the host.
-    pub fn host_path(&self, guest: &str) -> Option<PathBuf> {
-        self.grants.dirs.iter().find_map(|d| {
-            let rest = guest.strip_prefix(&d.guest)?;
-            if rest.is_empty() {
-                Some(d.host.clone())
-            } else {
-                let rest = rest.strip_prefix('/')?;
-                Some(d.host.join(Path::new(rest)))
-            }
-        })
     }
 }

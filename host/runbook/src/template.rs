@@ -146,6 +146,8 @@ impl Template {
         run: &RunInfo,
     ) -> Result<String, String> {
         let mut out = String::new();
+        // Where the references the runbook wrote for the plugin start.
+        let mut written = Vec::new();
         for segment in &self.0 {
             match segment {
                 Segment::Text(t) => out.push_str(t),
@@ -159,11 +161,40 @@ impl Template {
                 }
                 Segment::Run { field: RunField::Status, .. } => out.push_str(&run.status),
                 Segment::Run { field: RunField::FailedStep, .. } => out.push_str(&run.failed_step),
-                Segment::Plugin { raw, .. } => out.push_str(raw),
+                Segment::Plugin { raw, .. } => {
+                    written.push(out.len());
+                    out.push_str(raw);
+                }
             }
+        }
+        if let Some(live) = plugin_references(&out).into_iter().find(|(start, _)| !written.contains(start)) {
+            return Err(format!(
+                "`{}` would reach the plugin as a live reference, though the runbook did not write it as one \
+                 (it came from a var, an output or `$$`); substituted text stays literal, so it is refused",
+                live.1
+            ));
         }
         Ok(out)
     }
+}
+
+/// Every `${env.NAME}` and `${captures.NAME}` a plugin would expand in
+/// `text` (the SDKs' grammar, a little wider: any name), with its start.
+/// The plugins have no escape for them, so the host must never produce one
+/// the runbook did not write.
+fn plugin_references(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(i) = text[from..].find("${") {
+        let start = from + i;
+        let Some(len) = text[start + 2..].find('}') else { break };
+        let inner = text[start + 2..start + 2 + len].trim();
+        if inner.starts_with("env.") || inner.starts_with("captures.") {
+            found.push((start, text[start..start + 3 + len].to_string()));
+        }
+        from = start + 1;
+    }
+    found
 }
 
 fn parse_reference(inner: &str, raw: String) -> Result<Segment, String> {
@@ -253,6 +284,18 @@ mod tests {
         assert_eq!(t.render_in_run(&BTreeMap::new(), &none, &run).unwrap(), "rollback undone at restore-db");
         assert_eq!(t.render(&BTreeMap::new(), &none).unwrap(), "rollback succeeded at ");
         assert!(Template::parse("${run.host}").unwrap_err().contains("`${run.status}` and `${run.failed_step}`"));
+    }
+
+    #[test]
+    fn substituted_text_never_becomes_a_live_plugin_reference() {
+        let vars = BTreeMap::from([("x".to_string(), "${env.API_KEY}".to_string())]);
+        let outputs = BTreeMap::from([("s".to_string(), json!({"note": "${ captures.token }"}))]);
+        let render = |t: &str| Template::parse(t).unwrap().render(&vars, &outputs);
+        assert!(render("${vars.x}").unwrap_err().contains("`${env.API_KEY}` would reach the plugin as a live reference"));
+        assert!(render("id ${steps.s.outputs.note}").unwrap_err().contains("live reference"));
+        assert!(render("$${env.API_KEY}").unwrap_err().contains("live reference"), "`$$` makes text, not a reference");
+        // What the runbook wrote as a reference stays one; other `${…}` text is harmless.
+        assert_eq!(render("Bearer ${env.API_KEY} $${other}").unwrap(), "Bearer ${env.API_KEY} ${other}");
     }
 
     #[test]

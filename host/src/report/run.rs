@@ -195,21 +195,15 @@ fn outputs_text(out: &mut String, s: &StepRecord) {
         let _ = writeln!(out, "         (outputs from the step's last checkpoint: `run` returned none)");
     }
     for (key, value) in map {
-        let shown = match value {
-            serde_json::Value::String(text) => match host_path(&s.header.dirs, text) {
-                Some(host) => format!("{text}  (host: {})", host.display()),
-                None => text.clone(),
-            },
-            other => {
-                let text = other.to_string();
-                if text.chars().count() > 200 {
-                    format!("{}…", text.chars().take(200).collect::<String>())
-                } else {
-                    text
-                }
+        let text = crate::shown::value_line(value);
+        let shown = match value.as_str().and_then(|guest| host_path(&s.header.dirs, guest)) {
+            Some(host) => format!("{text}  (host: {})", crate::shown::line(&host.display().to_string())),
+            None if !value.is_string() && text.chars().count() > 200 => {
+                format!("{}…", text.chars().take(200).collect::<String>())
             }
+            None => text,
         };
-        let _ = writeln!(out, "         {key}: {shown}");
+        let _ = writeln!(out, "         {}: {shown}", crate::shown::line(key));
     }
 }
 

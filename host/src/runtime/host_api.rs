@@ -113,26 +113,40 @@ impl CallLog {
         Self { step: step.to_string(), phase, observer, secrets, records: Vec::new(), dropped: 0 }
     }
 
-    /// Masks secrets and bounds the length of plugin-provided text.
+    /// Makes one piece of plugin text fit to show: secrets masked (before
+    /// anything is cut, so no prefix of a secret survives), cut at
+    /// [`MAX_LINE`] characters, control characters escaped
+    /// ([`crate::shown`]), all on one line.
     pub fn clean(&self, text: &str) -> String {
-        let text = if text.chars().count() > MAX_LINE {
-            let cut: String = text.chars().take(MAX_LINE).collect();
-            format!("{cut}… (cut at {MAX_LINE} characters)")
-        } else {
-            text.to_string()
-        };
-        crate::redact::text(&text, &self.secrets)
+        let masked = crate::redact::text(text, &self.secrets);
+        crate::shown::line(&cut(&masked)).into_owned()
     }
 
+    /// Records a log message: secrets masked over the whole message (a
+    /// secret spanning lines is masked too), then one record per line, so an
+    /// embedded newline starts a new `[step]` line instead of forging one.
     pub fn record(&mut self, level: LogLevel, message: &str) {
-        if self.records.len() >= MAX_LINES {
-            self.dropped += 1;
-            return;
+        let masked = crate::redact::text(message, &self.secrets);
+        let body = masked.strip_suffix('\n').unwrap_or(&masked);
+        for line in body.split('\n') {
+            if self.records.len() >= MAX_LINES {
+                self.dropped += 1;
+                continue;
+            }
+            let message = crate::shown::line(&cut(line)).into_owned();
+            (self.observer)(&Event::Log { step: self.step.clone(), phase: self.phase, level, message: message.clone() });
+            self.records.push(LogRecord { phase: self.phase, level, message });
         }
-        let message = self.clean(message);
-        (self.observer)(&Event::Log { step: self.step.clone(), phase: self.phase, level, message: message.clone() });
-        self.records.push(LogRecord { phase: self.phase, level, message });
     }
+}
+
+/// `text`, cut at [`MAX_LINE`] characters with a note saying so.
+fn cut(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().count() <= MAX_LINE {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let cut: String = text.chars().take(MAX_LINE).collect();
+    std::borrow::Cow::Owned(format!("{cut}… (cut at {MAX_LINE} characters)"))
 }
 
 impl Host for StepState {
@@ -221,6 +235,32 @@ impl Host for StepState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_masked_before_a_long_line_is_cut() {
+        let secret = "s3cr3t-".repeat(10);
+        let mut log = CallLog::new("s", Phase::Run, quiet(), vec![secret.clone()]);
+        let line = format!("{}{secret}", "x".repeat(MAX_LINE - 20));
+        log.record(LogLevel::Info, &line);
+        assert!(!log.records[0].message.contains("s3cr3t"), "no prefix of the secret survives the cut");
+    }
+
+    #[test]
+    fn a_secret_spanning_lines_is_masked_and_each_line_is_its_own_record() {
+        let pem = "-----BEGIN KEY-----\nMIIBOgIBAAJBAK\n-----END KEY-----".to_string();
+        let mut log = CallLog::new("s", Phase::Run, quiet(), vec![pem.clone()]);
+        log.record(LogLevel::Info, &format!("key: {pem}\nok       forged-step  done"));
+        let messages: Vec<&str> = log.records.iter().map(|r| r.message.as_str()).collect();
+        assert_eq!(messages, ["key: ***", "ok       forged-step  done"]);
+    }
+
+    #[test]
+    fn control_characters_in_log_lines_are_escaped() {
+        let mut log = CallLog::new("s", Phase::Run, quiet(), vec![]);
+        log.record(LogLevel::Info, "\x1b[2K\rok  fake\x07");
+        assert_eq!(log.records[0].message, "\\x1b[2K\\rok  fake\\x07");
+        assert_eq!(log.clean("bytes\x1b]52;c;AAAA\x07"), "bytes\\x1b]52;c;AAAA\\x07");
+    }
 
     #[test]
     fn secrets_are_masked_and_lines_bounded() {
