@@ -143,6 +143,22 @@ fn plan_sends_only_reads_and_a_post_is_denied() {
 }
 
 #[test]
+fn a_get_with_a_body_is_denied_while_planning() {
+    let server = healthy();
+    let sb = arena();
+    let with = format!(
+        r#"attack = "http", method = "GET", contents = "reset=all", target = "{}/health", in_plan = true"#,
+        server.url()
+    );
+    let path = runbook(&sb, &with, &[server.url()], "");
+    let out = sb.run(&["plan", path.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("plan-time attack http: blocked:"), "{}", out.all());
+    assert!(out.all().contains("a request body is a write: the request has a body"), "{}", out.all());
+    assert_eq!(server.count(), 0, "plan sent a body");
+}
+
+#[test]
 fn a_body_larger_than_max_received_is_refused() {
     let server = TestServer::start(|_, _| Response::bytes(200, vec![b'x'; 64 * 1024]));
     let sb = arena();

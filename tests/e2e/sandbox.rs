@@ -366,3 +366,12 @@ fn a_grant_swapped_for_a_symlink_by_an_earlier_step_is_refused() {
     );
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), SECRET);
 }
+
+#[test]
+fn a_flood_of_finished_progress_prints_one_line() {
+    let a = Arena::new();
+    let out = a.run(r#"attack = "progress-flood", count = 100000"#, None, "");
+    assert_eq!(out.code, 0, "{}", out.all());
+    let lines = out.stderr.lines().filter(|l| l.contains("run progress")).count();
+    assert_eq!(lines, 1, "a finished total is shown once:\n{}", out.stderr);
+}

@@ -60,7 +60,8 @@ impl Phase {
         }
     }
 
-    fn read_only(self) -> bool {
+    /// Whether a call in this phase may only read (`plan`, `verify`).
+    pub fn read_only(self) -> bool {
         matches!(self, Phase::Plan | Phase::Verify)
     }
 

@@ -248,7 +248,7 @@ fn forbidden_address(ip: IpAddr) -> Option<&'static str> {
             }
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 forbidden_address(IpAddr::V4(v4))
             } else if v6.segments()[0] & 0xffc0 == 0xfe80 {
                 Some("a link-local address (fe80::/10)")
@@ -261,6 +261,21 @@ fn forbidden_address(ip: IpAddr) -> Option<&'static str> {
             }
         }
     }
+}
+
+/// The IPv4 address an IPv6 address carries and reaches: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated but still
+/// routed by some stacks) and NAT64 (`64:ff9b::a.b.c.d`, RFC 6052), where a
+/// translator sends it on to the IPv4 address. `::` and `::1` are not IPv4.
+fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    let compatible = s[..6].iter().all(|&x| x == 0) && !matches!(u32::from(low), 0 | 1);
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    (compatible || nat64).then_some(low)
 }
 
 /// How the host turns granted names into addresses.
@@ -550,6 +565,10 @@ mod tests {
     #[test]
     fn mapped_and_special_addresses_are_classified() {
         assert!(forbidden_address("::ffff:169.254.169.254".parse().unwrap()).is_some());
+        assert!(forbidden_address("::a9fe:a9fe".parse().unwrap()).is_some(), "IPv4-compatible metadata address");
+        assert!(forbidden_address("64:ff9b::a9fe:a9fe".parse().unwrap()).is_some(), "NAT64 metadata address");
+        assert!(forbidden_address("64:ff9b::a00:1".parse().unwrap()).is_none(), "NAT64 of 10.0.0.1 is ordinary");
+        assert!(forbidden_address("::1".parse().unwrap()).is_none(), "loopback is not an IPv4-compatible address");
         assert!(forbidden_address("fd00:ec2::254".parse().unwrap()).is_some());
         assert!(forbidden_address("0.0.0.0".parse().unwrap()).is_some());
         assert!(forbidden_address("127.0.0.1".parse().unwrap()).is_none());

@@ -118,6 +118,13 @@ impl HttpPolicy {
                 return Err(HttpError::HttpRequestDenied);
             }
         };
+        if self.phase.read_only()
+            && let Err(reason) = without_body(request.body_mut(), self.remaining()).await
+        {
+            let reason = format!("`{}` may only read, and a request body is a write: {reason}", self.phase.as_str());
+            self.note(LogLevel::Warn, format!("denied {method} {url}: {reason}"));
+            return Err(HttpError::HttpRequestDenied);
+        }
         let timeouts = Timeouts::clamp(options, self.remaining());
         let addrs = match tokio::time::timeout(timeouts.connect, self.grants.resolve(&origin)).await {
             Err(_) => return Err(HttpError::DnsTimeout),
@@ -225,6 +232,28 @@ impl WasiHttpHooks for HttpPolicy {
         let policy = self.clone();
         Box::new(policy.send(request, options))
     }
+}
+
+/// Makes sure a request sent while the call may only read carries no body:
+/// reads the guest's body until its end (within the call's time) and
+/// refuses at the first byte. An empty body is put back in its place.
+async fn without_body(body: &mut WasiBody, remaining: Duration) -> Result<(), String> {
+    let work = async {
+        while !body.is_end_stream() {
+            match body.frame().await {
+                None => break,
+                Some(Ok(frame)) if frame.data_ref().is_some_and(|data| !data.is_empty()) => {
+                    return Err("the request has a body".to_string());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(format!("its body failed: {e}")),
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(remaining, work).await.map_err(|_| "its body never ended".to_string())??;
+    *body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+    Ok(())
 }
 
 /// The guest's timeouts, each clamped to what is left of the call.

@@ -69,16 +69,23 @@ pub fn diagnostics(d: &Diagnostics, runbook: &std::path::Path) {
 }
 
 /// Prints plugin logs as `[step] level: message` and progress at most twice
-/// a second per step (and always at completion).
+/// a second per step, plus the moment a total is reached (once per total:
+/// a plugin repeating `progress(1, 1)` cannot flood the terminal).
 pub fn log_printer() -> Observer {
     let last: Arc<Mutex<Option<(String, Instant)>>> = Arc::default();
+    let last_finished: Arc<Mutex<Option<(String, u64)>>> = Arc::default();
     Arc::new(move |event: &Event| match event {
         Event::Log { step, phase, level, message } => {
             errln!("[{step}] {} {}: {message}", phase.as_str(), level.as_str());
         }
         Event::Progress { step, phase, done, total, unit } => {
             let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-            let finished = total.is_some_and(|t| *done >= t);
+            let mut last_finished = last_finished.lock().unwrap_or_else(|p| p.into_inner());
+            let finished = total.filter(|t| *done >= *t).is_some_and(|t| {
+                let first = last_finished.as_ref().is_none_or(|(s, at)| s != step || *at != t);
+                *last_finished = Some((step.clone(), t));
+                first
+            });
             let due = match &*last {
                 Some((s, at)) if s == step => at.elapsed() >= Duration::from_millis(500),
                 _ => true,

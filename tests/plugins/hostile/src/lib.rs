@@ -173,6 +173,13 @@ fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
             symlink(&c.target, &c.path).map_err(blocked)?;
             Ok(Outcome::new(format!("{} is now a symlink to {}", c.path, c.target), json!({})))
         }
+        // The same finished progress, again and again.
+        "progress-flood" => {
+            for _ in 0..c.count {
+                log::progress(1, Some(1), "items");
+            }
+            Ok(Outcome::new(format!("reported finished progress {} times", c.count), json!({})))
+        }
         "panic" => panic!("hostile plugin panicked on purpose"),
         "echo" => Ok(Outcome::new(format!("echo {}", c.contents), json!({ "value": c.contents, "path": c.path }))),
         other => Err(StepError::invalid_config(format!("unknown attack `{other}`"))),
@@ -228,6 +235,10 @@ fn fetch(c: &Config, url: &str) -> Result<Fetched, String> {
     request.set_path_with_query(Some(path)).map_err(|()| "bad path")?;
     let body = request.body().map_err(|()| "no body")?;
     let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    if !c.contents.is_empty() {
+        let out = body.write().map_err(|()| "no body stream")?;
+        out.blocking_write_and_flush(c.contents.as_bytes()).map_err(|e| format!("writing the body: {e:?}"))?;
+    }
     OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
     let pollable = future.subscribe();
     pollable.block();
