@@ -309,10 +309,16 @@ fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBu
         .ok_or_else(|| format!("`{guest}` is not inside a directory granted to this step"))
 }
 
+/// Opens `rel` inside the grant for reading metadata. `O_NONBLOCK`: a FIFO
+/// (which an operator's directory may hold) would block the open forever,
+/// past the step's timeout; with it the open returns at once and the caller
+/// refuses anything that is not a regular file.
 fn open_confined(grant: &DirGrant, rel: &Path, guest: &str) -> Result<std::fs::File, String> {
+    use cap_primitives::fs::OpenOptionsExt;
     let dir = grant.open_for_host_calls()?;
-    cap_primitives::fs::open(&dir, rel, cap_primitives::fs::OpenOptions::new().read(true))
-        .map_err(|e| format!("failed to open `{guest}`: {e}"))
+    let mut options = cap_primitives::fs::OpenOptions::new();
+    options.read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    cap_primitives::fs::open(&dir, rel, &options).map_err(|e| format!("failed to open `{guest}`: {e}"))
 }
 
 /// Checks a grant's host path and returns it canonical, with its identity.
@@ -495,6 +501,20 @@ mod tests {
         assert_eq!(std::fs::read_to_string(outside.path().join("victim")).unwrap(), "v", "its target is not");
         std::fs::create_dir(dir.path().join(".d")).unwrap();
         assert!(remove_temporary(&rw, "/app/.d").unwrap_err().contains("directory"));
+    }
+
+    #[test]
+    fn copy_permissions_refuses_a_fifo_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("source"), "s").unwrap();
+        let status = std::process::Command::new("mkfifo").arg(dir.path().join("pipe")).status().unwrap();
+        assert!(status.success());
+        let rw = [grant(dir.path(), Access::ReadWrite)];
+        // Without O_NONBLOCK this open would wait for a writer forever.
+        let e = copy_permissions(&rw, "/app/source", "/app/pipe").unwrap_err();
+        assert!(e.contains("is not a regular file"), "{e}");
+        let e = copy_permissions(&rw, "/app/pipe", "/app/source").unwrap_err();
+        assert!(e.contains("is not a regular file"), "{e}");
     }
 
     #[test]
