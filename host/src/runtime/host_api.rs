@@ -134,7 +134,12 @@ impl CallLog {
                 continue;
             }
             let message = crate::shown::line(&cut(line)).into_owned();
-            (self.observer)(&Event::Log { step: self.step.clone(), phase: self.phase, level, message: message.clone() });
+            (self.observer)(&Event::Log {
+                step: self.step.clone(),
+                phase: self.phase,
+                level,
+                message: message.clone(),
+            });
             self.records.push(LogRecord { phase: self.phase, level, message });
         }
     }
