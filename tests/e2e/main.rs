@@ -6,6 +6,7 @@ mod c_plugin;
 mod cli;
 mod crash;
 mod env_toggle;
+mod escapes;
 mod golden;
 mod json_config;
 mod mirror;

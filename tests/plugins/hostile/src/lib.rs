@@ -6,9 +6,11 @@
 //! the call fail with `failed("blocked: <error>")`; one that gets through
 //! succeeds with the summary `ESCAPED: …`, which the tests treat as a
 //! security failure. Resource attacks (spin, allocate, sleep, floods) never
-//! return on their own: the host must stop them.
+//! return on their own: the host must stop them. `then = { attack = … }`
+//! chains a second attack after a first that succeeded (make a symlink,
+//! then read through it), all in one call.
 
-#![allow(clippy::print_stdout)] // floods stdout on purpose
+#![allow(clippy::print_stdout, clippy::print_stderr)] // floods stdout and writes escapes on purpose
 
 use std::io::Write;
 
@@ -34,6 +36,13 @@ pub struct Config {
     /// HTTP method for `http`, `fetch` and `follow` (default GET).
     #[serde(default)]
     method: String,
+    /// Bytes per item for `fields` (the size of each header value).
+    #[serde(default)]
+    size: u64,
+    /// Another attack to make once this one has succeeded: a preparation
+    /// (`symlink`, `hardlink`) followed by what it prepares for.
+    #[serde(default)]
+    then: Option<Box<Config>>,
 }
 
 /// The step; `Config.attack` picks what it does.
@@ -48,7 +57,23 @@ fn escaped(what: String) -> Result<Outcome<Value>, StepError> {
     Ok(Outcome::new(format!("ESCAPED: {what}"), json!({ "escaped": what })))
 }
 
+/// Text that would take over an operator's terminal if shown raw: erase the
+/// line and move up, write the clipboard (OSC 52), colour a forged `ok`
+/// line, ring the bell, C1 CSI, a right-to-left override, and a newline
+/// that starts a forged line.
+const TERMINAL_TAKEOVER: &str =
+    "\x1b[2K\r\x1b[1A\x1b]52;c;cHduZWQ=\x07\x1b[32mok\x1b[0m\x08\x7f\u{9b}31m\u{202e}gnp.exe\nok       forged  done";
+
+/// Makes the attack `c`, then the one in `c.then` if this one succeeded.
 fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
+    let outcome = one_attack(c)?;
+    match &c.then {
+        Some(next) => attack(next),
+        None => Ok(outcome),
+    }
+}
+
+fn one_attack(c: &Config) -> Result<Outcome<Value>, StepError> {
     match c.attack.as_str() {
         "read" => match std::fs::read_to_string(&c.path) {
             Ok(text) => escaped(format!("read {} ({} bytes): {}", c.path, text.len(), text.trim())),
@@ -180,6 +205,158 @@ fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
             }
             Ok(Outcome::new(format!("reported finished progress {} times", c.count), json!({})))
         }
+        // Preparations (`symlink`, `hardlink`, `temp-file`): they succeed
+        // quietly and leave something behind for `then` or a later step.
+        "symlink" => {
+            symlink(&c.target, &c.path).map_err(blocked)?;
+            Ok(Outcome::new(format!("made {} a symlink to {}", c.path, c.target), json!({})))
+        }
+        // A hard link at `target` to the file `path`, through `link-at`
+        // across two preopens (std has no hard links on wasi).
+        "hardlink" => {
+            let (from_dir, from) = preopen_for(&c.path).map_err(blocked)?;
+            let (to_dir, to) = preopen_for(&c.target).map_err(blocked)?;
+            from_dir
+                .link_at(wasip2::filesystem::types::PathFlags::empty(), &from, &to_dir, &to)
+                .map_err(|e| blocked(format!("link {} to {}: {e:?}", c.target, c.path)))?;
+            Ok(Outcome::new(format!("linked {} to {}", c.target, c.path), json!({})))
+        }
+        // Changing what a read-only grant holds without writing a byte.
+        "rename" => match std::fs::rename(&c.path, &c.target) {
+            Ok(()) => escaped(format!("renamed {} to {}", c.path, c.target)),
+            Err(e) => Err(blocked(format!("rename {} to {}: {e}", c.path, c.target))),
+        },
+        "truncate" => match std::fs::OpenOptions::new().write(true).truncate(true).open(&c.path) {
+            Ok(_) => escaped(format!("truncated {}", c.path)),
+            Err(e) => Err(blocked(format!("truncate {}: {e}", c.path))),
+        },
+        // Opened for reading, then shortened (`set-size` on the descriptor).
+        "set-len" => match std::fs::File::open(&c.path).and_then(|f| f.set_len(0)) {
+            Ok(()) => escaped(format!("set the length of {} to 0", c.path)),
+            Err(e) => Err(blocked(format!("set-len {}: {e}", c.path))),
+        },
+        "set-permissions" => {
+            let result = std::fs::metadata(&c.path).and_then(|m| {
+                let mut perms = m.permissions();
+                perms.set_readonly(!perms.readonly());
+                std::fs::set_permissions(&c.path, perms)
+            });
+            match result {
+                Ok(()) => escaped(format!("changed the permissions of {}", c.path)),
+                Err(e) => Err(blocked(format!("set-permissions {}: {e}", c.path))),
+            }
+        }
+        // Backdates a file's times to 1970 (`set-times-at`).
+        "set-times" => {
+            use wasip2::clocks::wall_clock::Datetime;
+            use wasip2::filesystem::types::{NewTimestamp, PathFlags};
+            let (dir, rel) = preopen_for(&c.path).map_err(blocked)?;
+            let epoch = NewTimestamp::Timestamp(Datetime { seconds: 0, nanoseconds: 0 });
+            match dir.set_times_at(PathFlags::empty(), &rel, epoch, epoch) {
+                Ok(()) => escaped(format!("set the times of {}", c.path)),
+                Err(e) => Err(blocked(format!("set-times {}: {e:?}", c.path))),
+            }
+        }
+        "mkdir" => match std::fs::create_dir(&c.path) {
+            Ok(()) => escaped(format!("made directory {}", c.path)),
+            Err(e) => Err(blocked(format!("mkdir {}: {e}", c.path))),
+        },
+        // Declares `path` as a temporary file (`backout:step/host.temporary-file`).
+        "temp-file" => {
+            backout_sdk::fs::temporary_file(std::path::Path::new(&c.path)).map_err(blocked)?;
+            Ok(Outcome::new(format!("declared {} as a temporary file", c.path), json!({})))
+        }
+        // A name lookup of `target` by the guest itself (`wasi:sockets/ip-name-lookup`).
+        "lookup" => {
+            use wasip2::sockets::network::ErrorCode;
+            let network = wasip2::sockets::instance_network::instance_network();
+            let stream = wasip2::sockets::ip_name_lookup::resolve_addresses(&network, &c.target)
+                .map_err(|e| blocked(format!("resolve {}: {e:?}", c.target)))?;
+            let mut found = Vec::new();
+            loop {
+                match stream.resolve_next_address() {
+                    Ok(Some(address)) => found.push(format!("{address:?}")),
+                    Ok(None) => break,
+                    Err(ErrorCode::WouldBlock) => stream.subscribe().block(),
+                    Err(e) => return Err(blocked(format!("resolve {}: {e:?}", c.target))),
+                }
+            }
+            escaped(format!("resolved {} to {}", c.target, found.join(", ")))
+        }
+        // `count` random bytes in one request (`name = "insecure"` for the insecure generator).
+        "random" => {
+            let bytes = if c.name == "insecure" {
+                wasip2::random::insecure::get_insecure_random_bytes(c.count)
+            } else {
+                wasip2::random::random::get_random_bytes(c.count)
+            };
+            escaped(format!("received {} random bytes", bytes.len()))
+        }
+        // Recursion `count` calls deep (the guest's own stack).
+        "recurse" => Ok(Outcome::new(format!("recursed to depth {}", recurse(c.count)), json!({}))),
+        // Outputs nested `count` arrays deep, for the host to parse.
+        "deep-outputs" => {
+            let mut nested = json!([]);
+            for _ in 0..c.count {
+                nested = Value::Array(vec![nested]);
+            }
+            Ok(Outcome::new(format!("returned outputs {} levels deep", c.count), json!({ "deep": nested })))
+        }
+        // `count` `wasi:http` `fields`, each holding a header value of
+        // `size` bytes, all kept alive: host memory the guest never sees.
+        "fields" => {
+            use wasip2::http::types::Fields;
+            let entry = [("x-hoard".to_string(), vec![b'a'; c.size as usize])];
+            let mut held = Vec::new();
+            for i in 0..c.count {
+                match Fields::from_list(&entry) {
+                    Ok(fields) => held.push(fields),
+                    Err(e) => return Err(blocked(format!("fields #{i}: {e:?}"))),
+                }
+            }
+            escaped(format!("the host holds {} fields of {} bytes each for me", held.len(), c.size))
+        }
+        // `count` open descriptors of `path`, all kept open; then a
+        // checkpoint, which the host must still be able to journal.
+        "open-files" => {
+            let mut held = Vec::new();
+            for i in 0..c.count {
+                match std::fs::File::open(&c.path) {
+                    Ok(f) => held.push(f),
+                    Err(e) => {
+                        let journaled = backout_sdk::checkpoint(&json!({ "held": i }));
+                        return Err(blocked(format!(
+                            "open #{i} of {}: {e} (checkpoint with {i} files open: {})",
+                            c.path,
+                            if journaled.is_ok() { "journaled" } else { "refused" }
+                        )));
+                    }
+                }
+            }
+            escaped(format!("held {} open descriptors of {}", held.len(), c.path))
+        }
+        // One log message of `count` bytes.
+        "huge-log" => {
+            let message = "z".repeat(c.count as usize);
+            log::info(&message);
+            Ok(Outcome::new(format!("logged a message of {} bytes", message.len()), json!({})))
+        }
+        // Terminal control sequences in every piece of text the host shows:
+        // log lines, progress units, stdout, stderr, then the failure
+        // message (`count = 0`) or the summary and output keys and values.
+        "escapes" => {
+            log::info(format!("log {TERMINAL_TAKEOVER}"));
+            log::progress(1, Some(2), TERMINAL_TAKEOVER);
+            println!("stdout {TERMINAL_TAKEOVER}");
+            eprintln!("stderr {TERMINAL_TAKEOVER}");
+            if c.count == 0 {
+                return Err(StepError::failed(format!("failure {TERMINAL_TAKEOVER}")));
+            }
+            let mut outputs = serde_json::Map::new();
+            outputs.insert(format!("key {TERMINAL_TAKEOVER}"), json!(format!("value {TERMINAL_TAKEOVER}")));
+            outputs.insert("path".into(), json!(format!("/data/{TERMINAL_TAKEOVER}")));
+            Ok(Outcome::new(format!("summary {TERMINAL_TAKEOVER}"), Value::Object(outputs)))
+        }
         "panic" => panic!("hostile plugin panicked on purpose"),
         "echo" => Ok(Outcome::new(format!("echo {}", c.contents), json!({ "value": c.contents, "path": c.path }))),
         other => Err(StepError::invalid_config(format!("unknown attack `{other}`"))),
@@ -189,13 +366,30 @@ fn attack(c: &Config) -> Result<Outcome<Value>, StepError> {
 /// `symlinkat` through `wasi:filesystem` (std has no stable symlink on
 /// wasi): `link` is a guest path inside a preopen, `target` the link's text.
 fn symlink(target: &str, link: &str) -> Result<(), String> {
+    let (dir, rel) = preopen_for(link)?;
+    dir.symlink_at(target, &rel).map_err(|e| format!("symlink {link}: {e:?}"))
+}
+
+/// The preopened directory a guest path is in, and the rest of the path,
+/// passed on exactly as written (`.`, `..`, `//` and all).
+fn preopen_for(path: &str) -> Result<(wasip2::filesystem::types::Descriptor, String), String> {
     for (dir, root) in wasip2::filesystem::preopens::get_directories() {
         let prefix = format!("{}/", root.trim_end_matches('/'));
-        if let Some(rel) = link.strip_prefix(&prefix) {
-            return dir.symlink_at(target, rel).map_err(|e| format!("symlink {link}: {e:?}"));
+        if let Some(rel) = path.strip_prefix(&prefix) {
+            return Ok((dir, rel.to_string()));
         }
     }
-    Err(format!("symlink {link}: not inside a preopened directory"))
+    Err(format!("{path}: not inside a preopened directory"))
+}
+
+/// Calls itself `depth` times, each frame holding a buffer the optimizer
+/// cannot remove.
+fn recurse(depth: u64) -> u64 {
+    if depth == 0 {
+        return 0;
+    }
+    let frame = std::hint::black_box([depth as u8; 512]);
+    std::hint::black_box(recurse(depth - 1)) + u64::from(frame[0] & 1)
 }
 
 /// A response: status, `location` header, body.
@@ -259,7 +453,13 @@ fn fetch(c: &Config, url: &str) -> Result<Fetched, String> {
         match stream.blocking_read(64 * 1024) {
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(wasip2::io::streams::StreamError::Closed) => break,
-            Err(e) => return Err(format!("reading the body: {e:?}")),
+            // Say why: the host's reason (`max_received` used up, a read timeout).
+            Err(wasip2::io::streams::StreamError::LastOperationFailed(e)) => {
+                return Err(match wasip2::http::types::http_error_code(&e) {
+                    Some(code) => format!("reading the body: {code:?}"),
+                    None => format!("reading the body: {}", e.to_debug_string()),
+                });
+            }
         }
     }
     Ok(Fetched { status, location, body: bytes })
