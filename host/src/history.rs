@@ -157,10 +157,11 @@ impl StepRecord {
 }
 
 /// The host path of a guest path through directory grants (the longest
-/// matching guest prefix wins). Only a plain path inside a grant has one: a
-/// path with `.` or `..` could make `(host: …)` point outside every grant.
+/// matching guest prefix wins). Only a plain path inside a grant has one
+/// (`files::is_plain_guest_path`): `..`, `.` or an empty part could make
+/// `(host: …)` point outside every grant.
 pub fn host_path(dirs: &[crate::journal::event::DirMount], guest: &str) -> Option<PathBuf> {
-    if guest.split('/').any(|part| part == "." || part == "..") {
+    if !crate::capability::files::is_plain_guest_path(guest) {
         return None;
     }
     dirs.iter()
@@ -455,6 +456,7 @@ mod tests {
         assert_eq!(host_path(&dirs, "/app/x.bak"), Some(PathBuf::from("/srv/app/x.bak")));
         assert_eq!(host_path(&dirs, "/app/../../etc/shadow"), None);
         assert_eq!(host_path(&dirs, "/app/./x"), None);
+        assert_eq!(host_path(&dirs, "/app//etc/shadow"), None);
         assert_eq!(host_path(&dirs, "/apple/x"), None);
     }
 

@@ -480,7 +480,6 @@ fn dots_double_slashes_and_trailing_slashes_do_not_widen_a_grant() {
 /// removes it)` and `plan` prints its size: the host stats a path outside
 /// every grant and tells the operator to delete it.
 #[test]
-#[ignore = "needs host fix: capability/files.rs check_temporary accepts empty components (`/data//x`), journaling a host path outside the grant"]
 fn a_temporary_file_path_with_empty_components_is_refused() {
     let a = Arena::new();
     let before = a.protected();
@@ -497,7 +496,6 @@ fn a_temporary_file_path_with_empty_components_is_refused() {
 /// plainly inside a grant: `/data//etc/shadow` must not be shown as
 /// `(host: /etc/shadow)`.
 #[test]
-#[ignore = "needs host fix: history.rs host_path joins the rest of `/data//etc/shadow` as an absolute path and shows `(host: /etc/shadow)`"]
 fn an_output_path_with_a_double_slash_is_not_shown_as_a_host_path_outside_the_grants() {
     let a = Arena::new();
     let before = a.protected();

@@ -262,9 +262,6 @@ pub fn copy_permissions(dirs: &[DirGrant], source: &str, target: &str) -> Result
 /// absolute guest path, without `.` or `..`, inside a read-write grant.
 /// Returns its host path, for the journal.
 pub fn check_temporary(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, String> {
-    if guest.split('/').any(|part| part == "." || part == "..") {
-        return Err(format!("`{guest}` contains `.` or `..`; declare the path the file will have"));
-    }
     let (grant, rel) = locate(dirs, guest)?;
     if grant.access != Access::ReadWrite {
         return Err(format!(
@@ -296,9 +293,14 @@ pub fn remove_temporary(dirs: &[DirGrant], guest: &str) -> Result<Option<PathBuf
 }
 
 /// The grant a guest path is in, and the path relative to it.
+/// Only a plain guest path is located: absolute, with no empty, `.` or `..`
+/// part and no trailing `/`. Anything else could name a host path outside
+/// the grant when joined (`/data//etc/passwd` joins to `/etc/passwd`).
 fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBuf), String> {
-    if !guest.starts_with('/') {
-        return Err(format!("`{guest}` is not an absolute guest path"));
+    if !is_plain_guest_path(guest) {
+        return Err(format!(
+            "`{guest}` is not a plain absolute guest path: no empty, `.` or `..` parts and no trailing `/`"
+        ));
     }
     dirs.iter()
         .filter_map(|d| {
@@ -307,6 +309,12 @@ fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBu
         })
         .max_by_key(|(d, _)| d.guest.len())
         .ok_or_else(|| format!("`{guest}` is not inside a directory granted to this step"))
+}
+
+/// An absolute path whose every part is a name: no empty, `.` or `..` part,
+/// no trailing `/`. The one rule for guest paths the host maps to host paths.
+pub fn is_plain_guest_path(guest: &str) -> bool {
+    guest.strip_prefix('/').is_some_and(|rest| rest.split('/').all(|p| !p.is_empty() && p != "." && p != ".."))
 }
 
 /// Opens `rel` inside the grant for reading metadata. `O_NONBLOCK`: a FIFO
@@ -429,7 +437,9 @@ mod tests {
         assert_eq!(e.host, g.host);
         assert!(e.to_string().contains("changed since plan") && e.what.contains("is a symbolic link now"), "{e}");
         assert!(g.mount(&mut builder, false).is_err());
-        assert!(copy_permissions(&[g.clone()], "/app/a", "/app/b").unwrap_err().contains("changed since plan"));
+        assert!(
+            copy_permissions(std::slice::from_ref(&g), "/app/a", "/app/b").unwrap_err().contains("changed since plan")
+        );
 
         // Replaced by another directory of the same name: refused too.
         std::fs::remove_file(&data).unwrap();
@@ -488,6 +498,12 @@ mod tests {
         assert!(check_temporary(&ro, "/app/.t").unwrap_err().contains("read-only"));
         assert!(check_temporary(&rw, "/app/../etc/x").unwrap_err().contains("`..`"));
         assert!(check_temporary(&rw, "/other/x").unwrap_err().contains("not inside"));
+        for crooked in ["/app//etc/passwd", "/app/./x", "/app/x/", "/app/", "app/x"] {
+            assert!(
+                check_temporary(&rw, crooked).unwrap_err().contains("not a plain absolute guest path"),
+                "{crooked}"
+            );
+        }
 
         assert_eq!(remove_temporary(&rw, "/app/.t").unwrap(), None, "nothing there");
         std::fs::write(dir.path().join(".t"), "partial").unwrap();

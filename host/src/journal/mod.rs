@@ -169,9 +169,11 @@ fn crash_point() {
     }
 }
 
-/// `20261204T211228Z-feature-rollback-3f2a`: sortable by start time, safe
-/// in file names, and unique with overwhelming odds (the directory is
-/// created exclusively, so a collision is retried, never shared).
+/// `20261204T211228.123Z-feature-rollback-3f2a`: sortable by start time to
+/// the millisecond (`last` is the greatest id, so two runs in one second
+/// must still sort in order), safe in file names, and unique with
+/// overwhelming odds (the directory is created exclusively, so a collision
+/// is retried, never shared).
 fn new_run_id(runbook: &str, now: SystemTime) -> String {
     let name: String = runbook
         .chars()
@@ -181,6 +183,8 @@ fn new_run_id(runbook: &str, now: SystemTime) -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     let stamp = backout_registry::utc_timestamp(now).replace(['-', ':'], "");
+    let millis = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_millis()).unwrap_or(0);
+    let stamp = stamp.replace('Z', &format!(".{millis:03}Z"));
     format!("{stamp}-{name}-{:04x}", hasher.finish() & 0xffff)
 }
 
@@ -224,10 +228,12 @@ mod tests {
 
     #[test]
     fn run_ids_sort_by_time_and_name_the_runbook() {
-        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_796_418_748);
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_796_418_748_042);
         let id = new_run_id("Feature rollback/1", t);
-        assert!(id.starts_with("20261204T211228Z-feature-rollback-1-"), "{id}");
-        assert_eq!(id.len(), "20261204T211228Z-feature-rollback-1-".len() + 4);
+        assert!(id.starts_with("20261204T211228.042Z-feature-rollback-1-"), "{id}");
+        assert_eq!(id.len(), "20261204T211228.042Z-feature-rollback-1-".len() + 4);
+        let later = new_run_id("a", t + std::time::Duration::from_millis(1));
+        assert!(later > id, "a later run sorts after, whatever its runbook's name");
     }
 
     #[test]
