@@ -38,11 +38,13 @@ if ! command -v clang-16 >/dev/null || ! command -v llvm-ar-16 >/dev/null || [ !
 fi
 
 # Plugins in other languages: each SDK installs its own toolchain
-# (componentize-py, componentize-js, wit-bindgen for C) when it is missing.
-# `--rust-only` (the demo) skips them.
+# (componentize-py, componentize-js, wit-bindgen for C) when it is missing;
+# the fuzz targets need nightly Rust and cargo-fuzz. `--rust-only` (the demo)
+# skips them.
 if [ "${1:-}" = "--rust-only" ]; then
   exit 0
 fi
+bash tests/fuzz/setup.sh
 for lang_setup in sdk/*/setup.sh; do
   if [ -e "$lang_setup" ]; then
     bash "$lang_setup"

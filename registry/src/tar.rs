@@ -13,7 +13,6 @@
 //! group names, so the same files always give the same bytes (and any `tar`
 //! can list and extract a bundle).
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 
 /// Tar's unit: headers and data are padded to 512-byte blocks.
@@ -68,16 +67,19 @@ fn checksum(block: &[u8; BLOCK]) -> u64 {
 
 /// One regular file in an archive: its data is `size` bytes at `offset`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TarEntry {
-    pub(crate) name: String,
-    pub(crate) offset: u64,
-    pub(crate) size: u64,
+pub struct TarEntry {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
 }
 
 /// Reads and checks every header of the archive in `file` (of `len` bytes)
 /// without reading any file data. The error is the reason, for the caller
 /// to put in context.
-pub(crate) fn read_entries(file: &mut File, len: u64) -> Result<Vec<TarEntry>, String> {
+///
+/// Public (hidden) only for the fuzz targets in `tests/fuzz`, which hand it
+/// an in-memory archive; a bundle is read through [`crate::Registry::import`].
+pub fn read_entries(file: &mut (impl Read + Seek), len: u64) -> Result<Vec<TarEntry>, String> {
     let io_error = |e: io::Error| format!("read failed: {e}");
     let mut entries = Vec::new();
     let mut position = 0u64;

@@ -115,25 +115,37 @@ impl Lockfile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(LockError::Read { path, source }),
         };
+        Self::parse(&text, &path).map(Some)
+    }
+
+    /// Parses the text of a lockfile, as [`Lockfile::load_for`] does once it
+    /// has read it; `path` is only used in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, LockError> {
         let lock: Lockfile =
-            toml::from_str(&text).map_err(|e| LockError::Parse { path: path.clone(), message: e.to_string() })?;
+            toml::from_str(text).map_err(|e| LockError::Parse { path: path.to_owned(), message: e.to_string() })?;
         if lock.version != FORMAT_VERSION {
-            return Err(LockError::Version { path, found: lock.version });
+            return Err(LockError::Version { path: path.to_owned(), found: lock.version });
         }
-        Ok(Some(lock))
+        Ok(lock)
+    }
+
+    /// The text [`Lockfile::save_for`] writes; `path` is only used in errors.
+    pub fn render(&self, path: &Path) -> Result<String, LockError> {
+        let mut text = String::from(
+            "# Written by `backout lock`: the exact plugins this runbook may run.\n\
+             # Commit it beside the runbook; refresh it with `backout lock --update`.\n",
+        );
+        text.push_str(
+            &toml::to_string(self).map_err(|e| LockError::Parse { path: path.to_owned(), message: e.to_string() })?,
+        );
+        Ok(text)
     }
 
     /// Writes the lock beside `runbook` atomically (temp file, fsync, rename,
     /// directory fsync), with the registry's own atomic writer.
     pub fn save_for(&self, runbook: &Path) -> Result<PathBuf, LockError> {
         let path = path_for(runbook);
-        let mut text = String::from(
-            "# Written by `backout lock`: the exact plugins this runbook may run.\n\
-             # Commit it beside the runbook; refresh it with `backout lock --update`.\n",
-        );
-        text.push_str(
-            &toml::to_string(self).map_err(|e| LockError::Parse { path: path.clone(), message: e.to_string() })?,
-        );
+        let text = self.render(&path)?;
         backout_registry::write_atomic(&path, text.as_bytes())
             .map_err(|e| LockError::Write { path: path.clone(), source: std::io::Error::other(e) })?;
         Ok(path)

@@ -291,7 +291,9 @@ mod tests {
         let vars = BTreeMap::from([("x".to_string(), "${env.API_KEY}".to_string())]);
         let outputs = BTreeMap::from([("s".to_string(), json!({"note": "${ captures.token }"}))]);
         let render = |t: &str| Template::parse(t).unwrap().render(&vars, &outputs);
-        assert!(render("${vars.x}").unwrap_err().contains("`${env.API_KEY}` would reach the plugin as a live reference"));
+        assert!(
+            render("${vars.x}").unwrap_err().contains("`${env.API_KEY}` would reach the plugin as a live reference")
+        );
         assert!(render("id ${steps.s.outputs.note}").unwrap_err().contains("live reference"));
         assert!(render("$${env.API_KEY}").unwrap_err().contains("live reference"), "`$$` makes text, not a reference");
         // What the runbook wrote as a reference stays one; other `${…}` text is harmless.

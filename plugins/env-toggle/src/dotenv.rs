@@ -721,7 +721,8 @@ pub fn plan_edit(bytes: &[u8], request: &Request<'_>) -> Result<Edit, Refusal> {
     }
 
     let mut splices: Vec<Splice> = plans.iter_mut().flat_map(|p| p.splices.drain(..)).collect();
-    let mut output = splice(bytes, &mut splices);
+    let appends = plans.iter().any(|p| p.change.kind == ChangeKind::Created);
+    let mut output = splice(bytes, &mut splices, appends);
     let mut changes: Vec<Change> = plans.into_iter().map(|p| p.change).collect();
     append_created(&doc, &mut output, &mut changes);
 
@@ -898,8 +899,9 @@ fn occurrence(entry: &Entry, changes: bool) -> Occurrence {
 
 /// Applies non-overlapping splices. When the original lacks a final newline
 /// and removing its last line left one, that newline goes too, so the file
-/// still ends the way it did.
-fn splice(bytes: &[u8], splices: &mut [Splice]) -> Vec<u8> {
+/// still ends the way it did; unless lines will be appended (`appends`):
+/// then the line keeps its own ending, whatever ending they use.
+fn splice(bytes: &[u8], splices: &mut [Splice], appends: bool) -> Vec<u8> {
     splices.sort_by_key(|s| s.range.start);
     let mut output = Vec::with_capacity(bytes.len() + 64);
     let mut pos = 0;
@@ -910,7 +912,7 @@ fn splice(bytes: &[u8], splices: &mut [Splice]) -> Vec<u8> {
     }
     output.extend_from_slice(&bytes[pos..]);
     let lacked_final_newline = !bytes.is_empty() && !ends_with_line_ending(bytes);
-    if lacked_final_newline && ends_with_line_ending(&output) {
+    if lacked_final_newline && !appends && ends_with_line_ending(&output) {
         let ending = if output.ends_with(b"\r\n") { 2 } else { 1 };
         output.truncate(output.len() - ending);
     }
@@ -1482,6 +1484,15 @@ mod tests {
         assert_eq!(edit.output, b"export A=1\nexport B=2\n");
         let edit = edit_with(b"export A=1\nC=3\n", &[("B", "2")], &[], CREATE).expect("accepted");
         assert_eq!(edit.output, b"export A=1\nC=3\nB=2\n");
+    }
+
+    #[test]
+    fn append_after_unsetting_the_last_line_keeps_the_new_last_lines_ending() {
+        // Found by the `dotenv` fuzz target: `A=1`'s `\r\n` became the `\n`
+        // of the removed `B=2` line.
+        let edit = edit_with(b"A=1\r\nB=2\nC=3", &[("D", "4")], &["B", "C"], CREATE).expect("accepted");
+        assert_eq!(edit.output, b"A=1\r\nD=4\n");
+        assert_eq!(edit.changes[0].appended_line, Some(2));
     }
 
     #[test]
