@@ -66,6 +66,10 @@ fn help_teaches_the_commands_and_documents_exit_codes() {
         "7  timed out",
         "--registry",
         "BACKOUT_REGISTRY",
+        "cache",
+        "--cache-dir",
+        "BACKOUT_CACHE_DIR",
+        "--no-cache",
     ] {
         assert!(out.stdout.contains(text), "`{text}` missing from --help:\n{}", out.stdout);
     }

@@ -4,6 +4,7 @@
 
 mod c_plugin;
 mod cli;
+mod compile_cache;
 mod crash;
 mod env_toggle;
 mod escapes;

@@ -27,6 +27,8 @@ fn scaffold_and_test(lang: &str, name: &str, env: &[(&str, &Path)]) {
 
     let mut test = Command::new(project.join("test.sh"));
     test.current_dir(&project).env("BACKOUT", bin()).env_remove("BACKOUT_REGISTRY").env_remove("BACKOUT_STATE_DIR");
+    // A fresh plugin is compiled once and never again: cache it with the project, not in $HOME.
+    test.env("BACKOUT_CACHE_DIR", work.path().join("compile-cache"));
     for (key, value) in env {
         test.env(key, value);
     }

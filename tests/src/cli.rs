@@ -1,5 +1,6 @@
 //! Drives the real `backout` binary in an isolated temp directory: its own
-//! registry, its own state directory, no inherited `BACKOUT_*` settings.
+//! registry, its own state directory, no inherited `BACKOUT_*` settings; the
+//! one thing sandboxes share is the compile cache ([`shared_compile_cache`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,6 +25,7 @@ pub const EXIT_INTERRUPTED: i32 = 6;
 pub struct Sandbox {
     pub dir: TempDir,
     bin: PathBuf,
+    cache: PathBuf,
 }
 
 /// What a `backout` invocation printed and how it exited.
@@ -44,7 +46,8 @@ impl Output {
 impl Sandbox {
     /// `bin` is the binary under test (`env!("CARGO_BIN_EXE_backout")`).
     pub fn new(bin: &str) -> Self {
-        Self { dir: tempfile::tempdir().expect("create temp dir"), bin: PathBuf::from(bin) }
+        let bin = PathBuf::from(bin);
+        Self { dir: tempfile::tempdir().expect("create temp dir"), cache: shared_compile_cache(&bin), bin }
     }
 
     pub fn path(&self) -> &Path {
@@ -59,13 +62,20 @@ impl Sandbox {
         self.path().join("state")
     }
 
-    /// A `backout` command with this sandbox's registry and state directory.
+    /// A `backout` command with this sandbox's registry and state directory,
+    /// and the tests' shared compile cache.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.env("BACKOUT_REGISTRY", self.registry())
             .env("BACKOUT_STATE_DIR", self.state())
+            .env("BACKOUT_CACHE_DIR", &self.cache)
             .env_remove("XDG_DATA_HOME")
             .env_remove("XDG_STATE_HOME")
+            // No trust file unless a test passes `--trust`: whatever the
+            // machine's user has in ~/.config never changes a result.
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env_remove("BACKOUT_TRUST")
+            .env_remove("BACKOUT_REQUIRE_SIGNED")
             .current_dir(self.path())
             .stdin(Stdio::null());
         cmd
@@ -126,6 +136,7 @@ impl Sandbox {
             .args(["--quiet", "--return", "--command", &line, "/dev/null"])
             .env("BACKOUT_REGISTRY", self.registry())
             .env("BACKOUT_STATE_DIR", self.state())
+            .env("BACKOUT_CACHE_DIR", &self.cache)
             .current_dir(self.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -164,6 +175,22 @@ impl Sandbox {
         std::fs::write(&path, contents).expect("write file");
         path
     }
+}
+
+/// The compile cache shared by every `backout` a test run starts:
+/// `<target>/test-compile-cache`, beside the profile directory of `bin`
+/// (`<target>/debug/backout`), created 0700. Without it each of the hundreds
+/// of invocations would compile its plugins from scratch. Sharing is safe:
+/// entries are keyed by the component's sha256 and the engine, and verified
+/// before they are loaded. Tests of the cache itself use their own directory.
+pub fn shared_compile_cache(bin: &Path) -> PathBuf {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let target = bin.parent().and_then(Path::parent).expect("the binary is in <target>/<profile>/");
+    let dir = target.join("test-compile-cache");
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).expect("create the test compile cache");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .expect("make the test compile cache private");
+    dir
 }
 
 /// sha256 of a file, lowercase hex.

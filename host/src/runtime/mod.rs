@@ -3,8 +3,9 @@
 //!
 //! Invariants this module keeps:
 //! - it compiles only bytes handed to it by [`crate::resolve`], which hashed
-//!   exactly those bytes against their pins; it never deserializes
-//!   precompiled code;
+//!   exactly those bytes against their pins; precompiled code is loaded only
+//!   by [`cache`], keyed by that hash, and only what this host wrote and
+//!   verified;
 //! - every call gets a fresh `Store` and instance, built from the step's
 //!   grants for that phase ([`Phase`]); nothing survives between calls, and a
 //!   store that trapped is dropped with the call;
@@ -13,6 +14,7 @@
 //! - a plugin's failure, trap or hang is that call's [`Failure`]; the host
 //!   process and other steps are unaffected.
 
+pub mod cache;
 pub mod host_api;
 pub mod http;
 pub mod interrupt;
@@ -67,8 +69,6 @@ pub struct StepState {
     pub(crate) log: CallLog,
     /// The step's directory grants, for `copy-permissions`.
     pub(crate) dirs: Vec<crate::capability::files::DirGrant>,
-    /// Whether this call may change files (`run` and `undo` only).
-    pub(crate) writable: bool,
     /// Where `checkpoint` and `temporary-file` are journaled (none outside a run).
     pub(crate) recorder: Option<Arc<dyn CallRecorder>>,
     /// Temporary files the plugin declared in this call (guest paths), swept when it ends.
@@ -117,6 +117,8 @@ impl WasiHttpView for StepState {
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<StepState>>,
+    /// Where [`Runtime::load_verified`] keeps compiled components, and who hears how each load went.
+    cache: Option<(cache::CompileCache, cache::CacheObserver)>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -152,17 +154,49 @@ impl Runtime {
                 std::thread::sleep(EPOCH_TICK);
             }
         })?;
-        Ok(Self { engine, linker: Arc::new(linker) })
+        Ok(Self { engine, linker: Arc::new(linker), cache: None })
+    }
+
+    /// Keeps compiled components in `cache` for [`Runtime::load_verified`];
+    /// `observer` hears the outcome of every such load (hit, miss, ignored entry).
+    pub fn with_cache(mut self, cache: cache::CompileCache, observer: cache::CacheObserver) -> Self {
+        self.cache = Some((cache, observer));
+        self
+    }
+
+    /// The wasmtime engine (its configuration decides which cached artifacts fit).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Compiles component bytes and links them against the host. The caller
     /// must have verified the bytes' digest: these exact bytes are compiled.
+    /// Never uses the compile cache.
     pub fn load(&self, bytes: &[u8]) -> Result<Plugin, LoadError> {
         if wasmparser_is_core_module(bytes) {
             return Err(LoadError::NotAComponent);
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::Compile(format!("{:#}", anyhow::Error::from(e))))?;
+        let component = Component::new(&self.engine, bytes).map_err(compile_error)?;
+        self.link(component)
+    }
+
+    /// [`Runtime::load`] through the compile cache, when there is one:
+    /// `digest` is the sha256 the caller computed over `bytes` to check their
+    /// pins, and the cache key. A verified entry for it is loaded instead of
+    /// compiling; otherwise the bytes are compiled and stored. A cache
+    /// problem never fails the load (the observer hears of it).
+    pub fn load_verified(&self, digest: &backout_registry::Digest, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let Some((cache, observer)) = &self.cache else { return self.load(bytes) };
+        if wasmparser_is_core_module(bytes) {
+            return Err(LoadError::NotAComponent);
+        }
+        let (component, outcome) = cache.load_or_compile(&self.engine, digest, bytes).map_err(compile_error)?;
+        observer(digest, &outcome);
+        self.link(component)
+    }
+
+    /// Checks a compiled component's exports and imports and pre-instantiates it.
+    pub(crate) fn link(&self, component: Component) -> Result<Plugin, LoadError> {
         let imports: Vec<String> =
             component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect();
         let exports: Vec<String> =
@@ -181,6 +215,10 @@ impl Runtime {
             bindings::PluginPre::new(pre).map_err(|e| LoadError::Link(format!("{:#}", anyhow::Error::from(e))))?;
         Ok(Plugin { engine: self.engine.clone(), pre, imports, exports })
     }
+}
+
+fn compile_error(e: wasmtime::Error) -> LoadError {
+    LoadError::Compile(format!("{:#}", anyhow::Error::from(e)))
 }
 
 /// Core modules start with the wasm magic and version 1; components with
@@ -252,20 +290,7 @@ pub struct PluginInfo {
     pub needs: Needs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FileNeed {
-    None,
-    Read,
-    ReadWrite,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Needs {
-    pub files: FileNeed,
-    pub env: Vec<String>,
-    pub network: bool,
-}
+pub use crate::capability::{FileNeed, Needs};
 
 /// One thing a step would do.
 #[derive(Debug, Clone, Serialize)]
@@ -322,6 +347,10 @@ pub enum Failure {
     /// The plugin tried to use more memory than the step's limit.
     #[error("memory limit of {} exceeded (the step's `memory`)", crate::quantity::format_size(*limit))]
     MemoryLimit { limit: u64 },
+    /// The plugin hit another bound the host keeps on every call (data
+    /// handed to the host, live resources, random bytes, open files).
+    #[error("{what}")]
+    Limit { what: String },
     /// The plugin crashed (a panic, an `unreachable`, an out-of-bounds access).
     #[error("the plugin crashed: {message}")]
     Trap { message: String },
@@ -370,12 +399,22 @@ pub struct CallContext<'a> {
     pub recorder: Option<Arc<dyn CallRecorder>>,
     /// Cancels the call when set; `None`: nothing can, but the timeout.
     pub interrupt: Option<Interrupt>,
+    /// What to mask in everything the plugin says: the run's secrets (every
+    /// step's granted values, since outputs flow onward); `None`: this
+    /// step's own.
+    pub secrets: Option<Arc<Vec<String>>>,
 }
 
 impl<'a> CallContext<'a> {
     /// A context with no recorder and no interrupt.
     pub fn new(step: &'a str, grants: &'a Grants, limits: Limits, observer: Observer) -> Self {
-        Self { step, grants, limits, observer, recorder: None, interrupt: None }
+        Self { step, grants, limits, observer, recorder: None, interrupt: None, secrets: None }
+    }
+
+    /// Masks `secrets` (the run's) in what the plugin says.
+    pub fn secrets(mut self, secrets: Arc<Vec<String>>) -> Self {
+        self.secrets = Some(secrets);
+        self
     }
 
     /// Journals this call's checkpoints and temporary files through `recorder`.
@@ -463,7 +502,8 @@ impl Plugin {
         let started = Instant::now();
         let stdout = CapturedOutput::new(OUTPUT_CAPTURE);
         let stderr = CapturedOutput::new(OUTPUT_CAPTURE);
-        let log = CallLog::new(ctx.step, phase, ctx.observer.clone(), ctx.grants.secrets());
+        let secrets = ctx.secrets.as_ref().map_or_else(|| ctx.grants.secrets(), |s| s.as_ref().clone());
+        let log = CallLog::new(ctx.step, phase, ctx.observer.clone(), secrets);
         if let Some(signal) = ctx.interrupt.as_ref().and_then(Interrupt::reason) {
             return Called {
                 result: Err(Failure::Interrupted { signal }),
@@ -473,11 +513,11 @@ impl Plugin {
                 removed: Vec::new(),
             };
         }
-        let wasi = match ctx.grants.wasi_ctx(phase, stdout.clone(), stderr.clone()) {
-            Ok(wasi) => wasi,
-            Err(e) => {
+        let mut sandbox = match ctx.grants.sandbox(phase, stdout.clone(), stderr.clone()) {
+            Ok(sandbox) => sandbox,
+            Err(denied) => {
                 return Called {
-                    result: Err(Failure::host(format!("{e:#}"))),
+                    result: Err(Failure::host(denied.to_string())),
                     log: Vec::new(),
                     dropped: 0,
                     elapsed: started.elapsed(),
@@ -485,23 +525,29 @@ impl Plugin {
                 };
             }
         };
+        let bounds = Bounds::of(ctx.limits);
+        sandbox.wasi.max_random_size(bounds.random_bytes);
         let deadline = started + ctx.limits.timeout;
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(bounds.handles);
+        let mut http_ctx = WasiHttpCtx::new();
+        http_ctx.set_field_size_limit(bounds.field_bytes);
         let state = StepState {
-            wasi,
-            table: ResourceTable::new(),
+            wasi: sandbox.wasi.build(),
+            table,
             limiter: MemoryLimiter::new(ctx.limits.memory),
             log,
-            dirs: ctx.grants.dirs.clone(),
-            writable: phase.may_write(),
+            dirs: sandbox.dirs,
             recorder: ctx.recorder.clone(),
             temporaries: Vec::new(),
             checkpoints: 0,
-            http_ctx: WasiHttpCtx::new(),
-            http: http::HttpPolicy::new(ctx.grants.net.clone(), phase, deadline, ctx.limits.max_received),
+            http_ctx,
+            http: http::HttpPolicy::new(sandbox.net, phase, deadline, ctx.limits.max_received),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(HOSTCALL_FUEL);
+        store.set_max_component_handles(bounds.handles);
         store.set_epoch_deadline(1);
         let interrupt = ctx.interrupt.clone();
         let stop = interrupt.clone();
@@ -531,9 +577,9 @@ impl Plugin {
         let result = match outcome {
             None => Err(interrupted().unwrap_or_else(|| Failure::host("the call was cancelled"))),
             Some(Err(_elapsed)) => Err(Failure::Timeout { limit: ctx.limits.timeout }),
-            Some(Ok(Ok(Ok(reply)))) => Ok(reply),
+            Some(Ok(Ok(Ok(reply)))) => Ok(clean_reply(reply, &store.data().log)),
             Some(Ok(Ok(Err(step_error)))) => Err(Failure::from(step_error)),
-            Some(Ok(Err(trap))) => Err(match classify(trap, store.data(), ctx.limits) {
+            Some(Ok(Err(trap))) => Err(match classify(trap, store.data(), ctx.limits, bounds) {
                 // A guest stopped by the epoch because of the operator, not its deadline.
                 Failure::Timeout { .. } if Instant::now() < deadline => {
                     interrupted().unwrap_or(Failure::Timeout { limit: ctx.limits.timeout })
@@ -543,18 +589,94 @@ impl Plugin {
         };
 
         let state = store.data_mut();
+        let result = result.map_err(|failure| clean_failure(failure, &state.log));
         state.drain_http_notes();
         let removed = sweep_temporaries(state);
         for (level, capture) in [(LogLevel::Stdout, &stdout), (LogLevel::Stderr, &stderr)] {
             let (text, dropped) = capture.take();
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                state.log.record(level, line);
-            }
+            state.log.record_output(level, &text);
             state.log.dropped += dropped;
         }
         let log = std::mem::take(&mut state.log.records);
         let dropped = state.log.dropped;
         Called { result, log, dropped, elapsed: started.elapsed(), removed }
+    }
+}
+
+/// Host-side bounds of one call, derived from the step's memory limit so
+/// that what the plugin can make the host hold stays within it: live
+/// resources (each `wasi:http` `fields` at most `field_bytes`), random bytes
+/// per request. Open files are resources too, each a host file descriptor.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    handles: usize,
+    field_bytes: usize,
+    random_bytes: u64,
+}
+
+impl Bounds {
+    /// Enough for any honest plugin (a few dozen live resources); a
+    /// `fields` flood tops out at the step's memory.
+    const MIN_HANDLES: usize = 1024;
+    const FIELD_BYTES: usize = 32 * 1024;
+
+    fn of(limits: Limits) -> Self {
+        let handles = usize::try_from(limits.memory / Self::FIELD_BYTES as u64)
+            .unwrap_or(usize::MAX)
+            .clamp(Self::MIN_HANDLES, max_open_files());
+        Self { handles, field_bytes: Self::FIELD_BYTES, random_bytes: (limits.memory / 4).min(64 << 20) }
+    }
+}
+
+/// How many files a call may hold open: well below the process's own
+/// descriptor limit, which the host shares (journal, sockets, the registry).
+fn max_open_files() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1024);
+    usize::try_from(soft / 2).unwrap_or(usize::MAX).max(Bounds::MIN_HANDLES)
+}
+
+/// Masks secrets in, and escapes control characters of, everything a plugin
+/// answered that will be shown: the one place plugin text is made safe
+/// (outputs are data: masked, not escaped; see [`crate::shown`]).
+fn clean_reply(reply: Reply, log: &CallLog) -> Reply {
+    let line = |text: String| log.clean(&text);
+    let lines = |text: String| crate::shown::lines(&crate::redact::text(&text, &log.secrets)).into_owned();
+    match reply {
+        Reply::Info(info) => Reply::Info(wit::Info {
+            name: line(info.name),
+            version: line(info.version),
+            summary: line(info.summary),
+            config_schema: info.config_schema,
+            needs: wit::Needs { env: info.needs.env.into_iter().map(line).collect(), ..info.needs },
+        }),
+        Reply::Actions(actions) => Reply::Actions(
+            actions
+                .into_iter()
+                .map(|a| wit::Action { summary: line(a.summary), detail: a.detail.map(lines) })
+                .collect(),
+        ),
+        Reply::Outcome(outcome) => {
+            // Outputs are data (later steps and undo read them back): masked,
+            // keys too, but not escaped; they are escaped where shown.
+            let outputs = match serde_json::from_str::<serde_json::Value>(&outcome.outputs) {
+                Ok(mut value) => {
+                    crate::redact::json(&mut value, &log.secrets);
+                    value.to_string()
+                }
+                Err(_) => outcome.outputs,
+            };
+            Reply::Outcome(wit::Outcome { summary: line(outcome.summary), outputs })
+        }
+        Reply::Verified => Reply::Verified,
+    }
+}
+
+/// A failure's plugin text, masked and on one line.
+fn clean_failure(failure: Failure, log: &CallLog) -> Failure {
+    match failure {
+        Failure::Step { error, message } => Failure::Step { error, message: log.clean(&message) },
+        Failure::Trap { message } => Failure::Trap { message: log.clean(&message) },
+        other => other,
     }
 }
 
@@ -601,14 +723,42 @@ async fn invoke(
 }
 
 /// Names the cause of a trap: a limit the host enforced, or the plugin's own crash.
-fn classify(error: wasmtime::Error, state: &StepState, limits: Limits) -> Failure {
+fn classify(error: wasmtime::Error, state: &StepState, limits: Limits, bounds: Bounds) -> Failure {
     if state.limiter.exceeded.is_some() {
         return Failure::MemoryLimit { limit: limits.memory };
     }
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return Failure::Timeout { limit: limits.timeout };
     }
-    Failure::Trap { message: format!("{:#}", anyhow::Error::from(error)) }
+    let text = format!("{:#}", anyhow::Error::from(error));
+    let size = |bytes: u64| crate::quantity::format_size(bytes);
+    let limit = if text.contains("fuel allocated for hostcalls") {
+        Some(format!(
+            "the plugin handed the host more than {} in one call (the host's limit on data it copies)",
+            size(HOSTCALL_FUEL as u64)
+        ))
+    } else if text.contains("handle limit") || text.contains("resource table has no free keys") {
+        Some(format!(
+            "the plugin held more than {} resources at once (the step's limit, from its `memory`)",
+            bounds.handles
+        ))
+    } else if text.contains("size of fields exceeds limit") {
+        Some(format!(
+            "the plugin put HTTP header fields over {} in one `fields` (the step's limit, from its `memory`)",
+            size(bounds.field_bytes as u64)
+        ))
+    } else if text.contains("exceeds limit") && text.contains("random") || text.contains("requested len") {
+        Some(format!(
+            "the plugin asked for more than {} of random bytes at once (the step's limit, from its `memory`)",
+            size(bounds.random_bytes)
+        ))
+    } else {
+        None
+    };
+    match limit {
+        Some(what) => Failure::Limit { what },
+        None => Failure::Trap { message: text },
+    }
 }
 
 impl<T> Called<T> {

@@ -59,11 +59,32 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "BACKOUT_TRUST", value_name = "FILE")]
     pub trust: Option<PathBuf>,
 
+    /// Refuse any registry index that cannot be verified: unsigned, or with no
+    /// trusted key configured (as `require_signed = true` in the trust file).
+    /// Use it where a missing trust file must not mean "unchecked", e.g. under sudo
+    #[arg(long, global = true, env = "BACKOUT_REQUIRE_SIGNED")]
+    pub require_signed: bool,
+
     /// Where backout keeps its state: run journals (`runs/<id>/journal.jsonl`),
-    /// locks (`locks/`) and the highest registry serial accepted per publisher key
+    /// locks (`locks/`) and the highest serial accepted per registry
     /// [default: $XDG_STATE_HOME/backout, else ~/.local/state/backout]
     #[arg(long, global = true, env = "BACKOUT_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// Where compiled plugins are kept, keyed by each component's sha256 and
+    /// the engine; an entry is loaded only if this user wrote it and it
+    /// verifies, else the plugin is compiled again
+    /// [default: $XDG_CACHE_HOME/backout/compiled, else ~/.cache/backout/compiled]
+    #[arg(long, global = true, env = "BACKOUT_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile every plugin from its bytes; neither read nor write the compile cache
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
+    /// Also say on stderr what the compile cache did for each plugin (loaded, compiled and stored)
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,6 +158,20 @@ pub enum Command {
     /// Manage the local plugin registry
     #[command(subcommand)]
     Registry(RegistryCommand),
+
+    /// Manage the compile cache (compiled plugins, so that commands need not
+    /// compile them again)
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove entries no registry plugin uses (by digest) and entries compiled
+    /// by another engine (another backout or wasmtime build)
+    Gc,
+    /// Remove every entry
+    Clear,
 }
 
 #[derive(Debug, Args)]
@@ -397,6 +432,16 @@ mod tests {
         assert_eq!(args.run, "last");
         assert!(args.yes && args.force_unlock);
         assert!(Cli::try_parse_from(["backout", "resume"]).is_err(), "RUN is required");
+    }
+
+    #[test]
+    fn cache_options_are_global_and_cache_has_gc_and_clear() {
+        let cli = Cli::try_parse_from(["backout", "cache", "gc", "--cache-dir", "/c", "-v"]).unwrap();
+        assert!(matches!(cli.command, Command::Cache(CacheCommand::Gc)));
+        assert_eq!(cli.global.cache_dir, Some(PathBuf::from("/c")));
+        assert!(cli.global.verbose && !cli.global.no_cache);
+        let cli = Cli::try_parse_from(["backout", "--no-cache", "cache", "clear"]).unwrap();
+        assert!(matches!(cli.command, Command::Cache(CacheCommand::Clear)) && cli.global.no_cache);
     }
 
     #[test]

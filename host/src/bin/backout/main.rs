@@ -43,6 +43,7 @@ impl Exit {
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -52,4 +53,16 @@ fn main() -> ExitCode {
     };
     let exit = runtime.block_on(commands::dispatch(cli));
     ExitCode::from(exit as u8)
+}
+
+/// Raises the soft limit on open files to the hard one: every file a plugin
+/// holds open is a descriptor of this process, and a call may hold up to
+/// half the soft limit (`runtime::Bounds`), so the host keeps room for its
+/// journal, sockets and registry. Failing to raise it only lowers that bound.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.maximum.is_some_and(|hard| limit.current.is_some_and(|soft| soft < hard)) {
+        let _ = setrlimit(Resource::Nofile, rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum });
+    }
 }
