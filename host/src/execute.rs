@@ -227,7 +227,8 @@ impl Driver<'_> {
     /// The context for one call into `step`'s plugin.
     pub(crate) fn context<'s>(&self, step: &'s PlannedStep, interrupt: Option<Interrupt>) -> CallContext<'s> {
         let mut ctx = CallContext::new(&step.id, &step.grants, step.limits, self.observer.clone())
-            .recorder(self.recorder.for_calls());
+            .recorder(self.recorder.for_calls())
+            .secrets(std::sync::Arc::new(self.plan.secrets()));
         ctx.interrupt = interrupt;
         ctx
     }
@@ -277,7 +278,7 @@ impl Driver<'_> {
                 return self.finished(step, &mut acc, Some((FailedIn::Plan, failure)));
             }
         };
-        let journaled = journaled_config(&config, step);
+        let journaled = journaled_config(&config, &self.plan.secrets());
         if let Err(e) =
             self.recorder.announce(Event::StepStarted { step: step.id.clone(), attempt: 1, config: journaled.clone() })
         {
@@ -302,8 +303,8 @@ impl Driver<'_> {
             match called.result {
                 Ok(outcome) => {
                     let mut outputs = outcome.outputs;
-                    crate::redact::json(&mut outputs, &step.grants.secrets());
-                    let summary = crate::redact::text(&outcome.summary, &step.grants.secrets());
+                    crate::redact::json(&mut outputs, &self.plan.secrets());
+                    let summary = crate::redact::text(&outcome.summary, &self.plan.secrets());
                     self.recorder.fact(Event::StepRan { step: step.id.clone(), summary, outputs: outputs.clone() });
                     break outputs;
                 }
@@ -411,7 +412,7 @@ impl Driver<'_> {
 
     /// Records `step-finished` and says how the step ended.
     fn finished(&self, step: &PlannedStep, acc: &mut Acc, failed: Option<(FailedIn, Failure)>) -> Ended {
-        let secrets = step.grants.secrets();
+        let secrets = self.plan.secrets();
         let (status, failed_in, failure) = match failed {
             None => (StepStatus::Succeeded, None, None),
             Some((failed_in, failure)) => (StepStatus::Failed, Some(failed_in), Some(failure)),
@@ -459,9 +460,9 @@ fn is_transient(failure: &Failure) -> bool {
 }
 
 /// The config as journaled: parsed back to JSON, secrets masked.
-fn journaled_config(config: &str, step: &PlannedStep) -> serde_json::Value {
+fn journaled_config(config: &str, secrets: &[String]) -> serde_json::Value {
     let mut value = serde_json::from_str(config).unwrap_or(serde_json::Value::Null);
-    crate::redact::json(&mut value, &step.grants.secrets());
+    crate::redact::json(&mut value, secrets);
     value
 }
 

@@ -39,13 +39,60 @@ pub struct Plan {
     /// Whether a lockfile fixed every plugin's version and digest.
     pub locked: bool,
     /// How the registry's index was trusted, if a registry was used.
-    pub registry_trust: Option<backout_registry::Trusted>,
+    pub registry_trust: Option<RegistryTrust>,
+}
+
+/// What a plan says about the registry its plugins came from: whether its
+/// index was verified, and if not, why not — shown in every plan, so a
+/// signature check that did not happen (no trust file under `sudo`, say)
+/// never goes unnoticed.
+#[derive(Debug, Clone)]
+pub struct RegistryTrust {
+    pub root: PathBuf,
+    pub serial: u64,
+    pub trusted: backout_registry::Trusted,
+    /// Whether `index.toml.sig` is present (checked only with trusted keys).
+    pub signature_present: bool,
+    pub expires: Option<String>,
+    pub signed: Option<String>,
+}
+
+impl RegistryTrust {
+    /// One line for the plan: `registry /r (serial 7): verified, signed by …`.
+    pub fn describe(&self) -> String {
+        use backout_registry::Trusted;
+        let status = match &self.trusted {
+            Trusted::Signed { key_name, .. } => {
+                let age = match (&self.expires, &self.signed) {
+                    (Some(expires), _) => format!("expires {expires}"),
+                    (None, Some(signed)) => format!("signed {signed}, no expiry"),
+                    (None, None) => "no expiry or signing time: its age is not bounded".to_owned(),
+                };
+                format!("verified: signed by trusted key `{key_name}`, {age}")
+            }
+            Trusted::NotConfigured if self.signature_present => {
+                "NOT verified: it is signed, but no trusted key is configured, so the signature was not checked \
+                 (list the publisher's key in the trust file, `--trust FILE`)"
+                    .to_owned()
+            }
+            Trusted::NotConfigured => {
+                "NOT verified: unsigned, and no trusted key is configured (plugins are pinned by sha256 only)"
+                    .to_owned()
+            }
+        };
+        format!("registry `{}` (serial {}): {status}", self.root.display(), self.serial)
+    }
+
+    /// Whether the index was verified against a trusted key.
+    pub fn verified(&self) -> bool {
+        matches!(self.trusted, backout_registry::Trusted::Signed { .. })
+    }
 }
 
 /// Where a plugin's bytes came from.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Origin {
+pub enum PluginSource {
     Registry { name: String, version: String, registry: PathBuf },
     File { path: PathBuf },
 }
@@ -57,7 +104,7 @@ pub struct PlannedStep {
     pub description: Option<String>,
     /// `uses` as written.
     pub uses: String,
-    pub origin: Origin,
+    pub source: PluginSource,
     /// sha256 of the bytes that were compiled.
     pub digest: Digest,
     pub size: u64,
@@ -144,5 +191,14 @@ fn render_value(
 impl Plan {
     pub fn step(&self, id: &str) -> Option<&PlannedStep> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// Every step's granted secrets: masked in whatever any step says, since
+    /// outputs flow from one step into the next.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.steps.iter().flat_map(|s| s.grants.secrets()).collect();
+        all.sort();
+        all.dedup();
+        all
     }
 }

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use backout_registry::{AcceptedSerials, Digest, Registry, TrustStore, Trusted, VersionReq};
 use toml::Spanned;
@@ -18,13 +19,13 @@ use toml::Spanned;
 use crate::capability::{self, Grants};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::lockfile::{Drift, Lockfile};
-use crate::plan::{ConfigTemplate, Origin, Plan, PlannedStep, Preview};
+use crate::plan::{ConfigTemplate, Plan, PlannedStep, PluginSource, Preview, RegistryTrust};
 use crate::policy::{MAX_ATTEMPTS, MAX_WAIT, OnFailure, Retries, StepPolicy};
 use crate::quantity::{format_duration, parse_duration, parse_size};
 use crate::runbook::{Parsed, StepDef};
 use crate::runtime::host_api::Observer;
 use crate::runtime::limits::{Limits, MAX_MEMORY};
-use crate::runtime::{CallContext, FileNeed, Plugin, PluginInfo, Runtime};
+use crate::runtime::{CallContext, Plugin, PluginInfo, Runtime};
 use crate::template::{PluginNamespace, Segment, Template};
 
 /// Reads a host environment variable by name.
@@ -78,36 +79,51 @@ impl std::fmt::Debug for Options {
 /// Checks a parsed runbook and builds its plan, or reports every problem.
 /// Warnings travel in the plan (or with the errors).
 pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> Result<Plan, Diagnostics> {
-    let mut resolver =
-        Resolver { parsed, runtime, options, problems: Vec::new(), registry: None, loaded: HashMap::new() };
-    let vars = resolver.vars();
-    let on_failure = resolver.runbook_on_failure();
+    let mut planner = Planner {
+        parsed,
+        runtime,
+        options,
+        problems: Vec::new(),
+        registry: None,
+        loaded: HashMap::new(),
+        secrets: Arc::default(),
+    };
+    planner.secrets = planner.run_secrets();
+    let vars = planner.vars();
+    let on_failure = planner.runbook_on_failure();
     if let Some(lock) = &options.lock {
         let ids: Vec<String> = parsed.runbook.steps.iter().map(|s| s.id.get_ref().clone()).collect();
         for drift in lock.removed_steps(&ids) {
-            resolver.problems.push(drift_diagnostic(&drift, parsed, None));
+            planner.problems.push(drift_diagnostic(&drift, parsed, None));
         }
     }
     let mut steps = Vec::new();
     let mut earlier: Vec<String> = Vec::new();
     for def in &parsed.runbook.steps {
-        if let Some(step) = resolver.step(def, &vars, &earlier, on_failure).await {
+        if let Some(step) = planner.step(def, &vars, &earlier, on_failure).await {
             steps.push(step);
         }
         earlier.push(def.id.get_ref().clone());
     }
     if parsed.runbook.steps.is_empty() {
-        resolver.problems.push(
+        planner.problems.push(
             Diagnostic::error("the runbook has no steps")
                 .at(parsed.locate(&parsed.runbook.name.span()))
                 .hint("add a `[[step]]` table with `id` and `uses`"),
         );
     }
-    let diagnostics = Diagnostics(resolver.problems);
+    let diagnostics = Diagnostics(planner.problems);
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }
-    let trusted = resolver.registry.and_then(|r| r.ok()).map(|(_, trusted)| trusted);
+    let registry_trust = planner.registry.and_then(|r| r.ok()).map(|(registry, trusted)| RegistryTrust {
+        root: registry.root().to_path_buf(),
+        serial: registry.serial(),
+        signature_present: registry.has_signature(),
+        expires: registry.expires().map(str::to_owned),
+        signed: registry.signed().map(str::to_owned),
+        trusted,
+    });
     Ok(Plan {
         name: parsed.runbook.name.get_ref().clone(),
         description: parsed.runbook.description.clone(),
@@ -119,11 +135,13 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
         steps,
         warnings: diagnostics.0,
         locked: options.lock.is_some(),
-        registry_trust: trusted,
+        registry_trust,
     })
 }
 
-struct Resolver<'a> {
+/// Checks one runbook into a [`Plan`]: collects every problem instead of
+/// stopping at the first, and loads each plugin once.
+struct Planner<'a> {
     parsed: &'a Parsed,
     runtime: &'a Runtime,
     options: &'a Options,
@@ -134,9 +152,11 @@ struct Resolver<'a> {
     /// Plugins already loaded in this pass, by digest: a plugin used by
     /// several steps is read, hashed and compiled once.
     loaded: HashMap<Digest, (Plugin, PluginInfo)>,
+    /// Every step's granted values: masked in all any plugin says.
+    secrets: Arc<Vec<String>>,
 }
 
-impl Resolver<'_> {
+impl Planner<'_> {
     fn at(&self, span: &Range<usize>) -> Location {
         self.parsed.locate(span)
     }
@@ -199,13 +219,13 @@ impl Resolver<'_> {
         let policy = self.policy(def, on_failure, config.as_ref(), limits);
         let source = self.source(def).await;
         let errors_here = self.problems[before..].iter().any(|d| d.severity == crate::diagnostic::Severity::Error);
-        let (origin, digest, size, plugin, info) = source?;
+        let (plugin_source, digest, size, plugin, info) = source?;
         if errors_here {
             return None;
         }
         let (limits, grants, config, policy) = (limits?, grants?, config?, policy?);
         self.check_needs(&id, def, &info, &grants);
-        let ctx = CallContext::new(&id, &grants, limits, self.options.observer.clone());
+        let ctx = CallContext::new(&id, &grants, limits, self.options.observer.clone()).secrets(self.secrets.clone());
         let preview = if !self.options.plan_steps {
             Preview::Unplanned
         } else if config.needs_outputs_of.is_empty() {
@@ -235,7 +255,7 @@ impl Resolver<'_> {
             id,
             description: def.description.clone(),
             uses: def.uses.get_ref().clone(),
-            origin,
+            source: plugin_source,
             digest,
             size,
             plugin,
@@ -440,14 +460,29 @@ impl Resolver<'_> {
 
     fn grants(&mut self, def: &StepDef, vars: &BTreeMap<String, String>) -> Option<Grants> {
         let id = def.id.get_ref();
-        let Some(grants) = &def.grants else { return Some(Grants::default()) };
         let mut problems = Vec::new();
-        let dirs = capability::files::check(&grants.get_ref().dirs, vars, self.parsed, &mut problems);
-        let env = capability::env::check(&grants.get_ref().env, &*self.options.env, self.parsed, &mut problems);
-        let net = capability::net::check(&grants.get_ref().net, vars, self.parsed, &mut problems);
+        let cx = capability::CheckCx { vars, env: &*self.options.env, parsed: self.parsed };
+        let grants = Grants::check(def.grants.as_ref().map(Spanned::get_ref), &cx, &mut problems);
         let ok = problems.is_empty();
         self.problems.extend(problems.into_iter().map(|d| d.in_step(id)));
-        ok.then_some(Grants { dirs, env, net })
+        ok.then_some(grants)
+    }
+
+    /// Every value any step is granted, read before any plugin is called, so
+    /// whatever any plugin says is masked for all of them (outputs flow on).
+    fn run_secrets(&self) -> Arc<Vec<String>> {
+        let mut secrets: Vec<String> = self
+            .parsed
+            .runbook
+            .steps
+            .iter()
+            .filter_map(|def| def.grants.as_ref())
+            .flat_map(|g| g.get_ref().env.iter())
+            .filter_map(|name| (self.options.env)(name.get_ref()))
+            .collect();
+        secrets.sort();
+        secrets.dedup();
+        Arc::new(secrets)
     }
 
     /// The `with` table as JSON, every reference in it checked.
@@ -549,7 +584,7 @@ impl Resolver<'_> {
 
     /// Finds the plugin's bytes, checks them against every pin, compiles
     /// them and asks the plugin to describe itself.
-    async fn source(&mut self, def: &StepDef) -> Option<(Origin, Digest, u64, Plugin, PluginInfo)> {
+    async fn source(&mut self, def: &StepDef) -> Option<(PluginSource, Digest, u64, Plugin, PluginInfo)> {
         let id = def.id.get_ref().clone();
         let uses = def.uses.get_ref();
         let pin = match &def.sha256 {
@@ -589,7 +624,7 @@ impl Resolver<'_> {
                     return None;
                 }
             }
-            (Origin::File { path }, bytes)
+            (PluginSource::File { path }, bytes)
         } else {
             let (name, requirement) = match parse_name_requirement(uses) {
                 Ok(nr) => nr,
@@ -656,7 +691,7 @@ impl Resolver<'_> {
                     return None;
                 }
             };
-            (Origin::Registry { name, version, registry: registry.root().to_path_buf() }, bytes)
+            (PluginSource::Registry { name, version, registry: registry.root().to_path_buf() }, bytes)
         };
         let digest = Digest::of(&bytes);
         if let Some((expected, span)) = pin
@@ -673,7 +708,7 @@ impl Resolver<'_> {
         if let Some((plugin, info)) = self.loaded.get(&digest) {
             return Some((origin, digest, bytes.len() as u64, plugin.clone(), info.clone()));
         }
-        let plugin = match self.runtime.load(&bytes) {
+        let plugin = match self.runtime.load_verified(&digest, &bytes) {
             Ok(p) => p,
             Err(e) => {
                 self.error(&id, format!("plugin `{uses}` cannot be used: {e}"), &def.uses.span());
@@ -681,7 +716,8 @@ impl Resolver<'_> {
             }
         };
         let grants = Grants::default();
-        let ctx = CallContext::new(&id, &grants, Limits::default(), self.options.observer.clone());
+        let ctx = CallContext::new(&id, &grants, Limits::default(), self.options.observer.clone())
+            .secrets(self.secrets.clone());
         let info = match plugin.describe(&ctx).await.result {
             Ok(info) => info,
             Err(failure) => {
@@ -689,7 +725,7 @@ impl Resolver<'_> {
                 return None;
             }
         };
-        if let Origin::Registry { name, version, .. } = &origin
+        if let PluginSource::Registry { name, version, .. } = &origin
             && (&info.name != name || &info.version != version)
         {
             self.problems.push(
@@ -741,65 +777,20 @@ impl Resolver<'_> {
     /// a warning (least privilege: the runbook should grant no more than needed).
     fn check_needs(&mut self, id: &str, def: &StepDef, info: &PluginInfo, grants: &Grants) {
         let at = def.grants.as_ref().map(|g| g.span()).unwrap_or_else(|| def.uses.span());
-        let has_rw = grants.dirs.iter().any(|d| d.access == capability::files::Access::ReadWrite);
-        let name = &info.name;
-        match info.needs.files {
-            FileNeed::ReadWrite if !has_rw => {
-                self.error(id, format!("`{name}` writes files, but the step grants no read-write directory"), &at)
-                    .hint = Some(
-                    "grant the directory it writes in: `dirs = [{ host = \"…\", guest = \"/…\", mode = \"rw\" }]`"
-                        .into(),
-                );
-            }
-            FileNeed::Read if grants.dirs.is_empty() => {
-                self.error(id, format!("`{name}` reads files, but the step grants no directory"), &at).hint = Some(
-                    "grant the directory it reads: `dirs = [{ host = \"…\", guest = \"/…\", mode = \"ro\" }]`".into(),
-                );
-            }
-            FileNeed::None if !grants.dirs.is_empty() => {
-                self.problems.push(
-                    Diagnostic::warning(format!("`{name}` does not use files; its directory grants are not needed"))
-                        .in_step(id)
-                        .at(self.at(&at)),
-                );
-            }
-            FileNeed::Read if has_rw => {
-                self.problems.push(
-                    Diagnostic::warning(format!(
-                        "`{name}` only reads files; grant its directories with `mode = \"ro\"`"
-                    ))
-                    .in_step(id)
-                    .at(self.at(&at)),
-                );
-            }
-            _ => {}
-        }
-        for var in &info.needs.env {
-            if !grants.env.iter().any(|g| &g.name == var) {
-                self.error(
-                    id,
-                    format!("`{name}` needs environment variable `{var}`, which the step does not grant"),
-                    &at,
-                )
-                .hint = Some(format!("add `env = [\"{var}\"]` to `[step.grants]`"));
-            }
-        }
-        if info.needs.network && grants.net.is_empty() {
-            self.error(id, format!("`{name}` makes HTTP requests, but the step grants no origin"), &at).hint =
-                Some("grant the origins it may reach: `net = [\"http://127.0.0.1:3000\"]`".into());
-        } else if !info.needs.network && !grants.net.is_empty() {
-            self.problems.push(
-                Diagnostic::warning(format!("`{name}` does not use the network; its `net` grant is not needed"))
-                    .in_step(id)
-                    .at(self.at(&at)),
-            );
+        for finding in grants.match_needs(&info.name, &info.needs) {
+            let diagnostic = match finding {
+                capability::Finding::Missing { message, hint } => Diagnostic::error(message).hint(hint),
+                capability::Finding::Unneeded { message } => Diagnostic::warning(message),
+            };
+            self.problems.push(diagnostic.in_step(id).at(self.at(&at)));
         }
     }
 }
 
 /// Opens the registry and applies the signature policy: with any trusted
-/// key, the index must be signed by one of them, not expired, and not older
-/// than the serial this host last accepted from that key.
+/// key, the index must be signed by one of them, not expired (or too old),
+/// and not older than the serial this host last accepted for this registry;
+/// with `require_signed`, an index that cannot be verified is refused.
 pub fn open_trusted(
     root: &Path,
     trust: &TrustStore,
@@ -808,9 +799,10 @@ pub fn open_trusted(
     let registry = Registry::open(root)?;
     let now = std::time::SystemTime::now();
     // The signing key is known only once the signature verifies; then the
-    // serial is checked against what this host accepted from that key.
+    // serial is checked against what this host accepted for this registry
+    // (or, from an older state file, from that key).
     let trusted = match registry.check_trust(trust, None, now)? {
-        Trusted::Signed { key, .. } => registry.check_trust(trust, accepted.get(&key), now)?,
+        Trusted::Signed { key, .. } => registry.check_trust(trust, accepted.floor(registry.root(), &key), now)?,
         other => other,
     };
     Ok((registry, trusted))

@@ -90,8 +90,8 @@ impl Driver<'_> {
         self.removed(step, &called);
         let result = called.result.map(|outcome| {
             let mut outputs = outcome.outputs;
-            crate::redact::json(&mut outputs, &step.grants.secrets());
-            (crate::redact::text(&outcome.summary, &step.grants.secrets()), outputs)
+            crate::redact::json(&mut outputs, &self.plan.secrets());
+            (crate::redact::text(&outcome.summary, &self.plan.secrets()), outputs)
         });
         self.undo_finished(step, &mut acc, result.clone());
         result.map(|_| ())
@@ -100,7 +100,7 @@ impl Driver<'_> {
     fn undo_finished(&self, step: &PlannedStep, acc: &mut Acc, result: Result<(String, serde_json::Value), Failure>) {
         let result = match result {
             Ok((summary, outputs)) => UndoResult::Undone { summary, outputs },
-            Err(failure) => UndoResult::Failed { failure: mask_failure(&failure, &step.grants.secrets()) },
+            Err(failure) => UndoResult::Failed { failure: mask_failure(&failure, &self.plan.secrets()) },
         };
         self.recorder.fact(Event::UndoFinished(UndoFinished {
             step: step.id.clone(),

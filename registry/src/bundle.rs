@@ -762,11 +762,11 @@ pub(crate) mod tests {
             "{err:?}"
         );
         // And with the host's memory, the policy refuses it before looking at the registry.
-        let mut accepted = AcceptedSerials::default();
-        accepted.record(&publisher.key.public(), report.serial);
         let other = tempfile::tempdir().unwrap();
-        let key = publisher.key.public();
-        let err = Registry::import(other.path(), &old_bundle, &publisher.trust, accepted.get(&key), now()).unwrap_err();
+        let mut accepted = AcceptedSerials::default();
+        accepted.record(other.path(), &publisher.key.public(), report.serial);
+        let floor = accepted.floor(other.path(), &publisher.key.public());
+        let err = Registry::import(other.path(), &old_bundle, &publisher.trust, floor, now()).unwrap_err();
         assert!(matches!(err, Error::Rollback { .. }), "{err:?}");
 
         // Same serial, other bytes: a fork.

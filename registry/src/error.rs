@@ -231,6 +231,30 @@ pub enum Error {
     #[error("the index expired at `{expires}`: ask the publisher to sign a fresh one")]
     Expired { expires: String },
 
+    /// Signatures are required (`require_signed`) but nothing can check
+    /// one: no trusted key is configured. Never "unverified but used".
+    #[error(
+        "signatures are required, but no trusted key is configured: `{}` cannot be verified{}",
+        .path.display(),
+        if *.signed { " (it is signed)" } else { " (and it is not signed)" }
+    )]
+    SignatureRequired { path: PathBuf, signed: bool },
+
+    /// A signed index without `expires`, signed longer ago than the host's
+    /// maximum index age: someone may be withholding newer ones.
+    #[error(
+        "the index was signed at `{signed}`, more than {max_days} days ago, and sets no expiry: ask the publisher to sign a fresh one"
+    )]
+    TooOld { signed: String, max_days: u32 },
+
+    /// Signatures are required and the index carries neither `expires` nor
+    /// `signed` (signed by a backout older than 0.1's `signed` field), so
+    /// its age cannot be bounded.
+    #[error(
+        "the index sets neither `expires` nor `signed`, so its age cannot be bounded, and signatures are required: ask the publisher to sign it again"
+    )]
+    AgeUnknown,
+
     /// A bundle that is not exactly what [`Registry::export`] writes.
     ///
     /// [`Registry::export`]: crate::Registry::export

@@ -60,12 +60,16 @@ impl Entry {
 
 /// A parsed, validated index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Index {
+pub struct Index {
     /// Increases by one on every change.
     pub(crate) serial: u64,
     /// After this UTC time (`YYYY-MM-DDTHH:MM:SSZ`) a signed index is
     /// refused; set by `Registry::sign`.
     pub(crate) expires: Option<String>,
+    /// When the index was signed (UTC `YYYY-MM-DDTHH:MM:SSZ`); set by
+    /// `Registry::sign`. Bounds the age of an index without `expires`
+    /// ([`TrustStore::max_index_age`](crate::TrustStore::max_index_age)).
+    pub(crate) signed: Option<String>,
     /// Sorted by [`Entry::order`], no two with the same `name@version`.
     pub(crate) entries: Vec<Entry>,
 }
@@ -78,6 +82,8 @@ struct IndexFile {
     serial: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signed: Option<String>,
     #[serde(default, rename = "plugin", skip_serializing_if = "Vec::is_empty")]
     plugins: Vec<Entry>,
 }
@@ -91,7 +97,7 @@ struct FormatProbe {
 
 impl Index {
     /// Parses and validates the text of the index at `path` (used in errors).
-    pub(crate) fn parse(text: &str, path: &Path) -> Result<Index, Error> {
+    pub fn parse(text: &str, path: &Path) -> Result<Index, Error> {
         let parse_error = |e: toml::de::Error| Error::ParseIndex {
             path: path.to_owned(),
             message: e.to_string().trim_end().to_owned(),
@@ -104,6 +110,9 @@ impl Index {
 
         if let Some(expires) = &file.expires {
             validate_timestamp("expires", expires)?;
+        }
+        if let Some(signed) = &file.signed {
+            validate_timestamp("signed", signed)?;
         }
         let mut entries = file.plugins;
         for entry in &entries {
@@ -124,15 +133,16 @@ impl Index {
                 version: pair[0].version.clone(),
             });
         }
-        Ok(Index { serial: file.serial, expires: file.expires, entries })
+        Ok(Index { serial: file.serial, expires: file.expires, signed: file.signed, entries })
     }
 
     /// The text of the index; `path` is only used in errors.
-    pub(crate) fn render(&self, path: &Path) -> Result<String, Error> {
+    pub fn render(&self, path: &Path) -> Result<String, Error> {
         let file = IndexFile {
             format: FORMAT,
             serial: self.serial,
             expires: self.expires.clone(),
+            signed: self.signed.clone(),
             plugins: self.entries.clone(),
         };
         toml::to_string(&file).map_err(|e| Error::SerializeIndex { path: path.to_owned(), message: e.to_string() })

@@ -24,6 +24,7 @@
 //! format = 1
 //! serial = 3          # increases by one on every change of the index
 //! expires = "2026-12-23T00:00:00Z"   # optional, set by `Registry::sign`
+//! signed = "2026-12-09T00:00:00Z"    # set by `Registry::sign`: bounds the age of an index without `expires`
 //!
 //! [[plugin]]
 //! name = "env-toggle"
@@ -123,9 +124,15 @@ pub use digest::{Digest, DigestError};
 pub use error::Error;
 pub use fsio::write_atomic;
 pub use index::Entry;
+/// The index parser and the tar reader, for the fuzz targets in
+/// `tests/fuzz` only: not part of the API, they may change at any time.
+#[doc(hidden)]
+pub use index::Index;
 pub use mirror::{MAX_REDIRECTS, MirrorOptions};
 pub use registry::Registry;
 pub use signing::{PublicKey, SigningKey};
+#[doc(hidden)]
+pub use tar::{TarEntry, read_entries as read_tar_entries};
 pub use time::utc_timestamp;
 pub use trust::{AcceptedSerials, TrustStore, Trusted, TrustedKey};
 pub use validate::{validate_name, validate_version};

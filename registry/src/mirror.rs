@@ -214,7 +214,7 @@ impl<'a> Fetcher<'a> {
         let accepted_serial = signature
             .as_deref()
             .and_then(|bytes| IndexSignature::parse(bytes, &signature_display).ok())
-            .and_then(|signature| accepted.get(&signature.key));
+            .and_then(|signature| accepted.floor(root, &signature.key));
         let publication =
             Publication::check(raw, signature, &index_display, &signature_display, trust, accepted_serial, now)?;
 
@@ -746,9 +746,9 @@ mod tests {
         assert_eq!(old_server.blob_requests(), 0);
 
         // The host's memory refuses it even for an empty registry.
-        let mut accepted = AcceptedSerials::default();
-        accepted.record(&publisher.key.public(), publisher.registry.serial());
         let empty = tempfile::tempdir().unwrap();
+        let mut accepted = AcceptedSerials::default();
+        accepted.record(empty.path(), &publisher.key.public(), publisher.registry.serial());
         let err = Registry::mirror(
             empty.path(),
             &old_url,

@@ -93,6 +93,19 @@ impl Registry {
         self.index.expires.as_deref()
     }
 
+    /// When the index was signed (UTC `YYYY-MM-DDTHH:MM:SSZ`), if it was
+    /// signed by a backout that records it.
+    pub fn signed(&self) -> Option<&str> {
+        self.index.signed.as_deref()
+    }
+
+    /// Whether `index.toml.sig` is present (whether it verifies is
+    /// [`Registry::check_trust`]'s question): what a plan shows when no
+    /// trusted key is configured and the signature goes unchecked.
+    pub fn has_signature(&self) -> bool {
+        self.root.join(SIGNATURE_FILE).is_file()
+    }
+
     /// The exact bytes of `index.toml` this snapshot was parsed from.
     pub fn index_bytes(&self) -> &[u8] {
         &self.raw
@@ -258,6 +271,7 @@ impl Registry {
         let (mut index, _) = read_index(&self.root)?;
         index.serial += 1;
         index.expires = expires.map(utc_timestamp);
+        index.signed = Some(utc_timestamp(SystemTime::now()));
         let raw = self.commit(index)?;
         let signature = key.sign_index(&raw)?;
         write_atomic(&self.root.join(SIGNATURE_FILE), signature.as_bytes())
@@ -265,21 +279,24 @@ impl Registry {
 
     /// Checks this snapshot of the index against the host's signature policy.
     ///
-    /// With an empty `trust` nothing is checked ([`Trusted::NotConfigured`]).
+    /// With an empty `trust` nothing is checked ([`Trusted::NotConfigured`]),
+    /// unless it requires signatures ([`Error::SignatureRequired`]).
     /// Otherwise, in this order: no `index.toml.sig` is [`Error::Unsigned`];
     /// a signature that does not verify over the exact bytes this snapshot
     /// was parsed from is [`Error::BadSignature`]; a valid signature by a key
     /// not in `trust` is [`Error::UntrustedKey`]; a serial below
-    /// `accepted_serial` (from [`AcceptedSerials`](crate::AcceptedSerials)
-    /// for that key) is [`Error::Rollback`]; `expires` at or before `now` is
-    /// [`Error::Expired`]. Call it once per command, before resolving.
+    /// `accepted_serial` (from [`AcceptedSerials::floor`](crate::AcceptedSerials::floor)
+    /// for this registry) is [`Error::Rollback`]; `expires` at or before `now` is
+    /// [`Error::Expired`]; without `expires`, `signed` longer ago than the
+    /// trust store's maximum index age is [`Error::TooOld`]. Call it once per
+    /// command, before resolving.
     pub fn check_trust(
         &self,
         trust: &TrustStore,
         accepted_serial: Option<u64>,
         now: SystemTime,
     ) -> Result<Trusted, Error> {
-        if trust.is_empty() {
+        if trust.is_empty() && !trust.requires_signatures() {
             return Ok(Trusted::NotConfigured);
         }
         let signature_path = self.root.join(SIGNATURE_FILE);

@@ -4,33 +4,47 @@
 //!
 //! ```toml
 //! format = 1
+//! require_signed = true         # optional: refuse any index that cannot be verified
+//! max_index_age_days = 180      # optional: the oldest `signed` accepted when `expires` is absent
 //!
 //! [[key]]
 //! name = "acme"                 # shown in messages; printable ascii, unique
 //! public = "ed25519:<64 hex>"   # from `backout key generate`, unique
 //! ```
 //!
-//! No `[[key]]` at all means signatures are not required (a registry built
-//! and used on one machine). Once one key is listed, every index must be
-//! signed by a listed key, must not be older than what was accepted before
-//! (rollback) and must not have expired (freeze); see
+//! No `[[key]]` at all means signatures are not checked (a registry built
+//! and used on one machine), unless `require_signed` is set: then every
+//! index is refused, since none can be verified. Once one key is listed,
+//! every index must be signed by a listed key, must not be older than what
+//! this host accepted for the same registry before (rollback) and must not
+//! have expired (freeze); an index without `expires` must have been signed
+//! within `max_index_age_days`; see
 //! [`Registry::check_trust`](crate::Registry::check_trust).
 //!
-//! Accepted-serials file (kept by the host in its state directory; the host
-//! writes it after each accepted index):
+//! Accepted-serials file (kept by the host in its state directory; updated
+//! under a lock after each accepted index, see [`AcceptedSerials::update`]):
 //!
 //! ```toml
-//! format = 1
+//! format = 2
+//!
+//! [[registry]]
+//! path = "/var/lib/backout/registry"   # canonical path of the registry
+//! serial = 7
 //!
 //! [[publisher]]
 //! key = "ed25519:<64 hex>"
 //! serial = 7
 //! ```
+//!
+//! Serials are kept per registry and per key, and an index must reach both
+//! floors: per registry, so that with two trusted keys an old index signed
+//! by the other key is still refused; per key, so that an old index of one
+//! publisher is refused in a registry this host never used before.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -43,12 +57,25 @@ use crate::time::{parse_utc, unix_seconds};
 use crate::validate::validate_label;
 
 const TRUST_FORMAT: i64 = 1;
-const ACCEPTED_FORMAT: i64 = 1;
+const ACCEPTED_FORMAT: i64 = 2;
+/// Accepted-serials files written before serials were kept per registry.
+const ACCEPTED_FORMAT_PER_KEY: i64 = 1;
+/// The default oldest `signed` accepted when an index sets no `expires`.
+pub const DEFAULT_MAX_INDEX_AGE_DAYS: u32 = 180;
 
-/// The publisher keys a host trusts, each with a name for messages.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The publisher keys a host trusts, each with a name for messages, and how
+/// strict the host is about signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustStore {
     keys: Vec<TrustedKey>,
+    require_signed: bool,
+    max_index_age_days: u32,
+}
+
+impl Default for TrustStore {
+    fn default() -> TrustStore {
+        TrustStore { keys: Vec::new(), require_signed: false, max_index_age_days: DEFAULT_MAX_INDEX_AGE_DAYS }
+    }
 }
 
 /// One trusted publisher key.
@@ -63,6 +90,10 @@ pub struct TrustedKey {
 #[serde(deny_unknown_fields)]
 struct TrustFile {
     format: i64,
+    #[serde(default)]
+    require_signed: bool,
+    #[serde(default)]
+    max_index_age_days: Option<u32>,
     #[serde(default, rename = "key")]
     keys: Vec<TrustedKey>,
 }
@@ -72,7 +103,13 @@ impl TrustStore {
     /// invalid public key, and duplicate names or keys are errors.
     pub fn load(path: &Path) -> Result<TrustStore, Error> {
         let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
-        let file: TrustFile = toml::from_str(&text)
+        TrustStore::parse(&text, path)
+    }
+
+    /// Parses and validates the text of a trust file, as [`TrustStore::load`]
+    /// does once it has read it; `path` is only used in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<TrustStore, Error> {
+        let file: TrustFile = toml::from_str(text)
             .map_err(|e| Error::Parse { path: path.to_owned(), message: e.to_string().trim_end().to_owned() })?;
         if file.format != TRUST_FORMAT {
             return Err(Error::UnsupportedFormat {
@@ -81,7 +118,14 @@ impl TrustStore {
                 supported: TRUST_FORMAT,
             });
         }
-        let mut store = TrustStore::default();
+        let max_index_age_days = file.max_index_age_days.unwrap_or(DEFAULT_MAX_INDEX_AGE_DAYS);
+        if max_index_age_days == 0 {
+            return Err(Error::InvalidTrust {
+                path: path.to_owned(),
+                reason: "`max_index_age_days` must be at least 1".to_owned(),
+            });
+        }
+        let mut store = TrustStore { require_signed: file.require_signed, max_index_age_days, ..TrustStore::default() };
         for key in file.keys {
             store.add(&key.name, key.public).map_err(|e| match e {
                 Error::InvalidTrust { reason, .. } => Error::InvalidTrust { path: path.to_owned(), reason },
@@ -105,9 +149,28 @@ impl TrustStore {
         Ok(())
     }
 
-    /// No keys: signatures are not checked.
+    /// No keys: signatures are not checked (or, with
+    /// [`TrustStore::requires_signatures`], every index is refused).
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Refuse every index that cannot be verified, whatever the trust file
+    /// says (the CLI's `--require-signed`).
+    pub fn require_signatures(&mut self) {
+        self.require_signed = true;
+    }
+
+    /// Whether an index that cannot be verified is refused: set by
+    /// `require_signed = true` in the trust file or `--require-signed`.
+    pub fn requires_signatures(&self) -> bool {
+        self.require_signed
+    }
+
+    /// The oldest `signed` time accepted for an index that sets no
+    /// `expires`, in days.
+    pub fn max_index_age_days(&self) -> u32 {
+        self.max_index_age_days
     }
 
     /// The trusted keys, in file order.
@@ -144,6 +207,9 @@ pub(crate) fn check_policy(
     now: SystemTime,
 ) -> Result<Trusted, Error> {
     if trust.is_empty() {
+        if trust.requires_signatures() {
+            return Err(Error::SignatureRequired { path: index_path.to_owned(), signed: signature.is_some() });
+        }
         return Ok(Trusted::NotConfigured);
     }
     let Some((signature_bytes, signature_path)) = signature else {
@@ -164,35 +230,64 @@ pub(crate) fn check_policy(
         if parse_utc(expires).is_none_or(|at| at <= unix_seconds(now)) {
             return Err(Error::Expired { expires: expires.clone() });
         }
+    } else if let Some(signed) = &index.signed {
+        let max_days = trust.max_index_age_days();
+        let oldest = unix_seconds(now).saturating_sub(i64::from(max_days) * 86_400);
+        if parse_utc(signed).is_none_or(|at| at < oldest) {
+            return Err(Error::TooOld { signed: signed.clone(), max_days });
+        }
+    } else if trust.requires_signatures() {
+        return Err(Error::AgeUnknown);
     }
     Ok(Trusted::Signed { key_name: key_name.to_owned(), key: signature.key, serial: index.serial })
 }
 
-/// The highest index serial a host has accepted from each publisher key:
-/// its defence against an older signed index being replayed.
+/// The highest index serial a host has accepted for each registry and from
+/// each publisher key: its defence against an older signed index being
+/// replayed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AcceptedSerials {
-    serials: BTreeMap<PublicKey, u64>,
+    /// By the registry's canonical path, whichever key signed.
+    registries: BTreeMap<PathBuf, u64>,
+    /// By the signing key, whichever registry (all a format 1 file holds).
+    per_key: BTreeMap<PublicKey, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AcceptedFile {
     format: i64,
+    #[serde(default, rename = "registry", skip_serializing_if = "Vec::is_empty")]
+    registries: Vec<RegistryEntry>,
     #[serde(default, rename = "publisher", skip_serializing_if = "Vec::is_empty")]
-    publishers: Vec<AcceptedEntry>,
+    publishers: Vec<PublisherEntry>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AcceptedEntry {
+struct RegistryEntry {
+    path: PathBuf,
+    serial: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublisherEntry {
     key: PublicKey,
     serial: u64,
 }
 
+/// The name a registry's serial is kept under: its canonical path (the
+/// absolute path while it does not exist yet, before an import creates it),
+/// so `./registry` and `/srv/../srv/registry` are one registry.
+fn registry_id(root: &Path) -> PathBuf {
+    fs::canonicalize(root).or_else(|_| std::path::absolute(root)).unwrap_or_else(|_| root.to_owned())
+}
+
 impl AcceptedSerials {
     /// Reads the file at `path`; a missing file is an empty memory (a host
-    /// that has accepted nothing yet).
+    /// that has accepted nothing yet). A format 1 file holds serials per key
+    /// only.
     pub fn load(path: &Path) -> Result<AcceptedSerials, Error> {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
@@ -201,39 +296,77 @@ impl AcceptedSerials {
         };
         let file: AcceptedFile = toml::from_str(&text)
             .map_err(|e| Error::Parse { path: path.to_owned(), message: e.to_string().trim_end().to_owned() })?;
-        if file.format != ACCEPTED_FORMAT {
-            return Err(Error::UnsupportedFormat {
-                path: path.to_owned(),
-                found: file.format,
-                supported: ACCEPTED_FORMAT,
-            });
+        let unsupported = |found| Error::UnsupportedFormat { path: path.to_owned(), found, supported: ACCEPTED_FORMAT };
+        match file.format {
+            ACCEPTED_FORMAT => {}
+            ACCEPTED_FORMAT_PER_KEY if file.registries.is_empty() => {}
+            found => return Err(unsupported(found)),
         }
         let mut accepted = AcceptedSerials::default();
+        for entry in file.registries {
+            let serial = accepted.registries.entry(entry.path).or_insert(entry.serial);
+            *serial = (*serial).max(entry.serial);
+        }
         for entry in file.publishers {
-            accepted.record(&entry.key, entry.serial);
+            let serial = accepted.per_key.entry(entry.key).or_insert(entry.serial);
+            *serial = (*serial).max(entry.serial);
         }
         Ok(accepted)
     }
 
-    /// The highest serial accepted from `key`.
-    pub fn get(&self, key: &PublicKey) -> Option<u64> {
-        self.serials.get(key).copied()
+    /// The lowest serial acceptable for the registry at `root` signed by
+    /// `key`: the highest accepted for that registry or from that key,
+    /// whichever is higher.
+    pub fn floor(&self, root: &Path, key: &PublicKey) -> Option<u64> {
+        let by_registry = self.registries.get(&registry_id(root)).copied();
+        let by_key = self.per_key.get(key).copied();
+        by_registry.max(by_key)
     }
 
-    /// Remembers that `serial` from `key` was accepted; never lowers what is
-    /// remembered.
-    pub fn record(&mut self, key: &PublicKey, serial: u64) {
-        let remembered = self.serials.entry(*key).or_insert(serial);
+    /// Remembers that `serial`, signed by `key`, was accepted for the
+    /// registry at `root`; never lowers what is remembered.
+    pub fn record(&mut self, root: &Path, key: &PublicKey, serial: u64) {
+        let remembered = self.registries.entry(registry_id(root)).or_insert(serial);
+        *remembered = (*remembered).max(serial);
+        let remembered = self.per_key.entry(*key).or_insert(serial);
         *remembered = (*remembered).max(serial);
     }
 
+    /// Records `serial`, signed by `key`, for the registry at `root` in the
+    /// file at `path`:
+    /// load, record, save, all under an exclusive lock on `<path>.lock`, so
+    /// two backouts accepting at once never lose (or lower) a serial.
+    pub fn update(path: &Path, root: &Path, key: &PublicKey, serial: u64) -> Result<(), Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_dir_durable(dir)?;
+        }
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| Error::Lock { path: lock_path.clone(), source })?;
+        lock.lock().map_err(|source| Error::Lock { path: lock_path, source })?;
+        let mut accepted = AcceptedSerials::load(path)?;
+        accepted.record(root, key, serial);
+        accepted.save(path)
+    }
+
     /// Writes the file atomically (temp + fsync + rename + fsync directory),
-    /// creating its directory if needed. Keys are sorted, so the same memory
-    /// always has the same bytes.
+    /// creating its directory if needed. Entries are sorted, so the same
+    /// memory always has the same bytes.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let file = AcceptedFile {
             format: ACCEPTED_FORMAT,
-            publishers: self.serials.iter().map(|(key, &serial)| AcceptedEntry { key: *key, serial }).collect(),
+            registries: self
+                .registries
+                .iter()
+                .map(|(path, &serial)| RegistryEntry { path: path.clone(), serial })
+                .collect(),
+            publishers: self.per_key.iter().map(|(key, &serial)| PublisherEntry { key: *key, serial }).collect(),
         };
         let text = toml::to_string(&file)
             .map_err(|e| Error::SerializeIndex { path: path.to_owned(), message: e.to_string() })?;
@@ -299,27 +432,94 @@ mod tests {
     }
 
     #[test]
-    fn accepted_serials_never_go_down_and_round_trip() {
+    fn accepted_serials_are_per_registry_never_go_down_and_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state/accepted-serials.toml");
         let mut accepted = AcceptedSerials::load(&path).unwrap();
         assert_eq!(accepted, AcceptedSerials::default(), "a missing file is empty");
 
-        let (a, b) = (SigningKey::generate().unwrap().public(), SigningKey::generate().unwrap().public());
-        accepted.record(&a, 5);
-        accepted.record(&a, 3);
-        accepted.record(&b, 1);
-        assert_eq!(accepted.get(&a), Some(5));
-        assert_eq!(accepted.get(&b), Some(1));
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        fs::create_dir(&one).unwrap();
+        let key = SigningKey::generate().unwrap().public();
+        let other = SigningKey::generate().unwrap().public();
+        accepted.record(&one, &key, 5);
+        accepted.record(&one, &key, 3);
+        accepted.record(&two, &other, 1);
+        assert_eq!(accepted.floor(&one, &other), Some(5), "per registry, whichever key signs");
+        assert_eq!(accepted.floor(&dir.path().join("one/../one"), &other), Some(5), "one registry, two spellings");
+        assert_eq!(accepted.floor(&two, &other), Some(1), "a registry that does not exist yet");
+        assert_eq!(accepted.floor(&two, &key), Some(5), "per key, whichever registry");
+        assert_eq!(accepted.floor(&dir.path().join("three"), &other), Some(1));
+        let stranger = SigningKey::generate().unwrap().public();
+        assert_eq!(accepted.floor(&dir.path().join("three"), &stranger), None);
         accepted.save(&path).unwrap();
 
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("format = 1\n\n[[publisher]]\nkey = \"ed25519:"), "{text}");
+        assert!(text.starts_with("format = 2\n\n[[registry]]\npath = \""), "{text}");
         assert_eq!(AcceptedSerials::load(&path).unwrap(), accepted);
 
-        fs::write(&path, format!("format = 1\n[[publisher]]\nkey = \"{a}\"\nserial = 1\nextra = 2\n")).unwrap();
+        fs::write(&path, "format = 2\n[[registry]]\npath = \"/r\"\nserial = 1\nextra = 2\n").unwrap();
         assert!(matches!(AcceptedSerials::load(&path), Err(Error::Parse { .. })));
+        fs::write(&path, "format = 3\n").unwrap();
+        assert!(matches!(AcceptedSerials::load(&path), Err(Error::UnsupportedFormat { found: 3, .. })));
     }
+
+    #[test]
+    fn a_format_1_file_keeps_its_per_key_serials() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accepted-serials.toml");
+        let (a, b) = (SigningKey::generate().unwrap().public(), SigningKey::generate().unwrap().public());
+        fs::write(&path, format!("format = 1\n\n[[publisher]]\nkey = \"{a}\"\nserial = 7\n")).unwrap();
+        let mut accepted = AcceptedSerials::load(&path).unwrap();
+        let registry = dir.path().join("registry");
+        assert_eq!(accepted.floor(&registry, &a), Some(7), "what was refused before the upgrade still is");
+        assert_eq!(accepted.floor(&registry, &b), None);
+        accepted.record(&registry, &a, 9);
+        assert_eq!(accepted.floor(&registry, &b), Some(9), "per registry: whichever key signed");
+        accepted.save(&path).unwrap();
+        let reloaded = AcceptedSerials::load(&path).unwrap();
+        assert_eq!(reloaded, accepted, "format 2 keeps both");
+        assert!(fs::read_to_string(&path).unwrap().contains("[[publisher]]"));
+    }
+
+    #[test]
+    fn concurrent_updates_keep_the_highest_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/accepted-serials.toml");
+        let registry = dir.path().join("registry");
+        let key = SigningKey::generate().unwrap().public();
+        let threads: Vec<_> = (1..=16u64)
+            .map(|serial| {
+                let (path, registry) = (path.clone(), registry.clone());
+                std::thread::spawn(move || AcceptedSerials::update(&path, &registry, &key, serial).unwrap())
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(AcceptedSerials::load(&path).unwrap().floor(&registry, &key), Some(16));
+        assert!(dir.path().join("state/accepted-serials.toml.lock").exists());
+    }
+
+    #[test]
+    fn trust_file_strictness_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trust.toml");
+        fs::write(&path, "format = 1\n").unwrap();
+        let store = TrustStore::load(&path).unwrap();
+        assert!(!store.requires_signatures());
+        assert_eq!(store.max_index_age_days(), DEFAULT_MAX_INDEX_AGE_DAYS);
+
+        fs::write(&path, "format = 1\nrequire_signed = true\nmax_index_age_days = 30\n").unwrap();
+        let store = TrustStore::load(&path).unwrap();
+        assert!(store.requires_signatures() && store.is_empty());
+        assert_eq!(store.max_index_age_days(), 30);
+
+        fs::write(&path, "format = 1\nmax_index_age_days = 0\n").unwrap();
+        let message = TrustStore::load(&path).unwrap_err().to_string();
+        assert!(message.contains("`max_index_age_days` must be at least 1"), "{message}");
+    }
+
     mod policy {
         use super::*;
         use crate::Registry;
@@ -429,19 +629,20 @@ mod tests {
             registry.add("env-toggle", "1.0.1", WORLD, b"fix").unwrap();
             registry.sign(&key, None).unwrap();
             let memory = dir.path().join("state/accepted.toml");
-            let mut accepted = AcceptedSerials::load(&memory).unwrap();
-            match registry.check_trust(&trust, accepted.get(&key.public()), now()).unwrap() {
-                Trusted::Signed { key, serial, .. } => accepted.record(&key, serial),
+            let accepted = AcceptedSerials::load(&memory).unwrap();
+            match registry.check_trust(&trust, accepted.floor(registry.root(), &key.public()), now()).unwrap() {
+                Trusted::Signed { key, serial, .. } => {
+                    AcceptedSerials::update(&memory, registry.root(), &key, serial).unwrap()
+                }
                 other => panic!("expected Signed, got {other:?}"),
             }
-            accepted.save(&memory).unwrap();
 
             // An attacker puts back the old, validly signed index.
             fs::write(registry.root().join("index.toml"), old_index).unwrap();
             fs::write(registry.root().join("index.toml.sig"), old_signature).unwrap();
             let replayed = Registry::open(registry.root()).unwrap();
             let accepted = AcceptedSerials::load(&memory).unwrap();
-            let err = replayed.check_trust(&trust, accepted.get(&key.public()), now()).unwrap_err();
+            let err = replayed.check_trust(&trust, accepted.floor(replayed.root(), &key.public()), now()).unwrap_err();
             assert!(matches!(err, Error::Rollback { accepted: 4, found: 2 }), "{err:?}");
             assert_eq!(
                 err.to_string(),
@@ -473,6 +674,80 @@ mod tests {
             registry.sign(&key, None).unwrap();
             assert_eq!((registry.serial(), registry.expires()), (4, None));
             registry.check_trust(&trust, None, signed_at + Duration::from_secs(601)).unwrap();
+        }
+
+        #[test]
+        fn an_old_index_signed_by_the_other_trusted_key_is_a_rollback() {
+            // Two trusted publishers; the host accepted serial 4 signed by
+            // `acme`. Serial 3, validly signed by `ops`, is still older.
+            let (dir, mut registry, acme, mut trust) = signed();
+            let ops = SigningKey::generate().unwrap();
+            trust.add("ops", ops.public()).unwrap();
+            registry.sign(&ops, None).unwrap();
+            let old_index = fs::read(registry.root().join("index.toml")).unwrap();
+            let old_signature = fs::read(registry.root().join("index.toml.sig")).unwrap();
+            registry.sign(&acme, None).unwrap();
+            assert_eq!(registry.serial(), 4);
+            let memory = dir.path().join("state/accepted.toml");
+            AcceptedSerials::update(&memory, registry.root(), &acme.public(), 4).unwrap();
+
+            fs::write(registry.root().join("index.toml"), old_index).unwrap();
+            fs::write(registry.root().join("index.toml.sig"), old_signature).unwrap();
+            let replayed = Registry::open(registry.root()).unwrap();
+            let accepted = AcceptedSerials::load(&memory).unwrap();
+            let floor = accepted.floor(replayed.root(), &ops.public());
+            let err = replayed.check_trust(&trust, floor, now()).unwrap_err();
+            assert!(matches!(err, Error::Rollback { accepted: 4, found: 3 }), "{err:?}");
+        }
+
+        #[test]
+        fn require_signed_refuses_what_cannot_be_verified() {
+            let (_dir, registry, _key, _trust) = signed();
+            let mut strict = TrustStore::default();
+            strict.require_signatures();
+            let err = registry.check_trust(&strict, None, now()).unwrap_err();
+            assert!(matches!(&err, Error::SignatureRequired { signed: true, .. }), "{err:?}");
+            assert!(err.to_string().contains("no trusted key is configured"), "{err}");
+            assert!(err.to_string().ends_with("cannot be verified (it is signed)"), "{err}");
+
+            fs::remove_file(registry.root().join("index.toml.sig")).unwrap();
+            let err = Registry::open(registry.root()).unwrap().check_trust(&strict, None, now()).unwrap_err();
+            assert!(matches!(&err, Error::SignatureRequired { signed: false, .. }), "{err:?}");
+            // Without `require_signed`, the same registry is used unchecked.
+            let lax = TrustStore::default();
+            assert_eq!(registry.check_trust(&lax, None, now()).unwrap(), Trusted::NotConfigured);
+        }
+
+        #[test]
+        fn an_index_without_expiry_is_refused_past_the_maximum_age() {
+            let (_dir, registry, _key, trust) = signed();
+            let signed_at = parse_utc(registry.signed().expect("sign records the time")).unwrap();
+            assert!(registry.expires().is_none());
+            let day = Duration::from_secs(86_400);
+            let max = trust.max_index_age_days();
+            let at = |seconds: i64| SystemTime::UNIX_EPOCH + Duration::from_secs(seconds as u64);
+            registry.check_trust(&trust, None, at(signed_at) + day * max).unwrap();
+            let err =
+                registry.check_trust(&trust, None, at(signed_at) + day * max + Duration::from_secs(1)).unwrap_err();
+            assert!(matches!(&err, Error::TooOld { max_days: 180, .. }), "{err:?}");
+            assert!(err.to_string().contains("more than 180 days ago, and sets no expiry"), "{err}");
+        }
+
+        #[test]
+        fn an_index_with_neither_expiry_nor_signing_time_is_refused_only_when_signatures_are_required() {
+            let (_dir, registry, key, mut trust) = signed();
+            // As an older backout signed it: no `signed` field.
+            let path = registry.root().join("index.toml");
+            let text = fs::read_to_string(&path).unwrap();
+            let legacy: String =
+                text.lines().filter(|l| !l.starts_with("signed = ")).map(|l| format!("{l}\n")).collect();
+            assert_ne!(legacy, text);
+            fs::write(&path, &legacy).unwrap();
+            fs::write(registry.root().join("index.toml.sig"), key.sign_index(legacy.as_bytes()).unwrap()).unwrap();
+            let legacy = Registry::open(registry.root()).unwrap();
+            legacy.check_trust(&trust, None, now()).unwrap();
+            trust.require_signatures();
+            assert!(matches!(legacy.check_trust(&trust, None, now()), Err(Error::AgeUnknown)));
         }
     }
 }

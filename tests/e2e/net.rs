@@ -208,7 +208,7 @@ fn bad_net_grants_are_refused_before_anything_runs() {
 #[test]
 fn a_granted_name_that_resolves_to_link_local_is_refused() {
     use backout::capability::Grants;
-    use backout::capability::net::{NetGrants, Origin, Resolver};
+    use backout::capability::net::{NameResolver, NetGrants, Origin};
     use backout::runtime::host_api::quiet;
     use backout::runtime::limits::Limits;
     use backout::runtime::{CallContext, Failure, Runtime};
@@ -222,7 +222,7 @@ fn a_granted_name_that_resolves_to_link_local_is_refused() {
     let origins = [format!("http://metadata.test:{port}"), format!("http://api.test:{port}")]
         .map(|o| Origin::parse_grant(&o).unwrap());
     let grants = Grants {
-        net: NetGrants { origins: origins.to_vec(), resolver: Resolver::Static(Arc::new(table)) },
+        net: NetGrants { origins: origins.to_vec(), resolver: NameResolver::Static(Arc::new(table)) },
         ..Grants::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();

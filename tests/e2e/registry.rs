@@ -50,7 +50,7 @@ fn version_requirements_pick_the_highest_match_and_misses_list_what_exists() {
         let runbook = echo_runbook(&sb, uses);
         let out = ok(sb.run(&["--output", "json", "plan", runbook.to_str().unwrap()]));
         let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        assert_eq!(plan["steps"][0]["origin"]["version"], expected, "{uses}");
+        assert_eq!(plan["steps"][0]["source"]["version"], expected, "{uses}");
     }
     let runbook = echo_runbook(&sb, "hostile@^2");
     let out = sb.run(&["plan", runbook.to_str().unwrap()]);
@@ -73,7 +73,7 @@ fn a_lock_pins_exact_digests_and_drift_is_explained() {
     ok(sb.run(&["registry", "add", HOSTILE, "--version", "0.1.1"]));
     let out = ok(sb.run(&["--output", "json", "plan", runbook.to_str().unwrap()]));
     let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["steps"][0]["origin"]["version"], "0.1.0");
+    assert_eq!(plan["steps"][0]["source"]["version"], "0.1.0");
     // ...and `lock` says the lock is stale until `--update`.
     let out = sb.run(&["lock", runbook.to_str().unwrap()]);
     assert_eq!(out.code, 2, "{}", out.all());
@@ -165,6 +165,93 @@ fn tampered_untrusted_and_replayed_indexes_are_refused() {
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("which is not a trusted key"), "{}", out.all());
     assert!(!other.registry().join("index.toml").exists(), "nothing may be admitted");
+}
+
+#[test]
+fn every_plan_says_whether_the_registry_was_verified_and_require_signed_refuses_what_was_not() {
+    let (publisher, _key, public) = publisher();
+    let runbook = echo_runbook(&publisher, "hostile@0.1");
+    let runbook = runbook.to_str().unwrap();
+
+    // Signed, but this host has no trust file (as under sudo with another
+    // $HOME): the plan says the signature was not checked.
+    let out = ok(publisher.run(&["plan", runbook]));
+    assert!(
+        out.stdout.contains("(serial 2): NOT verified: it is signed, but no trusted key is configured"),
+        "{}",
+        out.all()
+    );
+    let out = ok(publisher.run(&["--output", "json", "plan", runbook]));
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["registry"]["verified"], false, "{plan}");
+    assert_eq!(plan["registry"]["signature_present"], true, "{plan}");
+
+    // `--require-signed` (or `require_signed = true`) refuses it, and running it too.
+    let strict = publisher.write("strict.toml", "format = 1\nrequire_signed = true\n");
+    let before = snapshot(publisher.path());
+    for args in [vec!["--require-signed", "plan", runbook], vec!["--require-signed", "run", "--yes", runbook]] {
+        let out = publisher.run(&args);
+        assert_eq!(out.code, 2, "{}", out.all());
+        assert!(
+            out.stderr.contains("signatures are required, but no trusted key is configured")
+                && out.stderr.contains("cannot be verified (it is signed)"),
+            "{}",
+            out.all()
+        );
+    }
+    let out = publisher.run(&["--trust", strict.to_str().unwrap(), "plan", runbook]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(snapshot(publisher.path()) == before, "nothing ran, nothing was recorded");
+
+    // With the publisher's key trusted: verified, by name, with its signing time.
+    let (_host, trust) = host_trusting(&public);
+    let out = ok(publisher.run(&["--trust", trust.to_str().unwrap(), "--require-signed", "plan", runbook]));
+    assert!(out.stdout.contains("(serial 2): verified: signed by trusted key `acme`, signed 20"), "{}", out.all());
+    assert!(out.stdout.contains(", no expiry"), "{}", out.all());
+
+    // Unsigned and untrusted: said as plainly.
+    std::fs::remove_file(publisher.registry().join("index.toml.sig")).unwrap();
+    let out = ok(publisher.run(&["plan", runbook]));
+    assert!(out.stdout.contains("NOT verified: unsigned, and no trusted key is configured"), "{}", out.all());
+}
+
+#[test]
+fn an_old_index_signed_by_another_trusted_key_is_refused_after_a_run() {
+    // Two trusted publishers. The host runs serial 4 (signed by `acme`);
+    // serial 3, validly signed by `ops`, is put back: a rollback all the same.
+    let (publisher, acme_key, acme) = publisher();
+    let ops_key = publisher.path().join("ops.key");
+    let out = ok(publisher.run(&["key", "generate", "--out", ops_key.to_str().unwrap()]));
+    let ops = out.stdout.lines().find_map(|l| l.strip_prefix("public key: ")).unwrap().to_string();
+    let trust = publisher.write(
+        "two.toml",
+        format!("format = 1\n\n[[key]]\nname = \"acme\"\npublic = \"{acme}\"\n\n[[key]]\nname = \"ops\"\npublic = \"{ops}\"\n"),
+    );
+    let trust = trust.to_str().unwrap();
+    ok(publisher.run(&["registry", "sign", "--key", ops_key.to_str().unwrap()]));
+    let (index, sig) = (publisher.registry().join("index.toml"), publisher.registry().join("index.toml.sig"));
+    let (old_index, old_sig) = (std::fs::read(&index).unwrap(), std::fs::read(&sig).unwrap());
+    ok(publisher.run(&["registry", "sign", "--key", acme_key.to_str().unwrap()]));
+
+    let runbook = echo_runbook(&publisher, "hostile@0.1");
+    let runbook = runbook.to_str().unwrap();
+    ok(publisher.run(&["--trust", trust, "run", "--yes", runbook]));
+    let recorded = std::fs::read_to_string(publisher.state().join("accepted-serials.toml")).unwrap();
+    assert!(recorded.starts_with("format = 2\n\n[[registry]]\npath = "), "{recorded}");
+    assert!(recorded.contains("serial = 4"), "{recorded}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(publisher.state()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the state directory holds journals");
+
+    std::fs::write(&index, old_index).unwrap();
+    std::fs::write(&sig, old_sig).unwrap();
+    let out = publisher.run(&["--trust", trust, "plan", runbook]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("the index has serial `3`, older than serial `4` already accepted: refusing a rollback"),
+        "{}",
+        out.all()
+    );
 }
 
 /// Just a key, for a host that trusts someone other than the publisher.

@@ -11,8 +11,9 @@ use std::fmt;
 use toml::Spanned;
 use wasmtime_wasi::WasiCtxBuilder;
 
+use super::{Capability, CheckCx, Denied, Effect, Finding, Needs, Phase, Sandbox};
 use crate::diagnostic::Diagnostic;
-use crate::runbook::Parsed;
+use crate::runbook::{GrantsDef, Parsed};
 
 /// A granted variable and the value it had when the runbook was checked.
 #[derive(Clone)]
@@ -35,6 +36,46 @@ impl EnvGrant {
     /// The value, for redaction: text equal to it is masked in anything shown.
     pub fn secret(&self) -> &str {
         &self.value
+    }
+}
+
+/// The environment capability: `env = ["NAME", …]`.
+#[derive(Debug)]
+pub struct Env;
+
+impl Capability for Env {
+    const KEY: &'static str = "env";
+    type Grant = Vec<EnvGrant>;
+
+    fn check(def: &GrantsDef, cx: &CheckCx<'_>, problems: &mut Vec<Diagnostic>) -> Vec<EnvGrant> {
+        check(&def.env, cx.env, cx.parsed, problems)
+    }
+
+    fn match_needs(plugin: &str, needs: &Needs, grant: &Vec<EnvGrant>) -> Vec<Finding> {
+        needs
+            .env
+            .iter()
+            .filter(|var| !grant.iter().any(|g| &g.name == *var))
+            .map(|var| Finding::Missing {
+                message: format!("`{plugin}` needs environment variable `{var}`, which the step does not grant"),
+                hint: format!("add `env = [\"{var}\"]` to `[step.grants]`"),
+            })
+            .collect()
+    }
+
+    /// Sets the granted variables, and nothing else, in every phase but
+    /// `describe`.
+    fn instantiate(grant: &Vec<EnvGrant>, phase: Phase, sandbox: &mut Sandbox) -> Result<(), Denied> {
+        if phase.allows(Effect::ReadEnv) {
+            for var in grant {
+                var.apply(&mut sandbox.wasi);
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(grant: &Vec<EnvGrant>) -> Vec<String> {
+        grant.iter().map(|e| format!("env {}", e.name)).collect()
     }
 }
 

@@ -25,8 +25,9 @@ use serde::Serialize;
 use toml::Spanned;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use super::{Capability, CheckCx, Denied, Effect, FileNeed, Finding, Needs, Phase, Sandbox};
 use crate::diagnostic::Diagnostic;
-use crate::runbook::{DirDef, Parsed};
+use crate::runbook::{DirDef, GrantsDef, Parsed};
 
 /// What a step may do in a granted directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,12 +80,12 @@ impl DirGrant {
     /// Mounts the directory into a WASI context. `read_only` forces a
     /// read-only mount whatever the grant says (used during plan and verify).
     /// Refused unless the directory is still the one the plan checked.
-    pub fn mount(&self, builder: &mut WasiCtxBuilder, read_only: bool) -> anyhow::Result<()> {
+    pub fn mount(&self, builder: &mut WasiCtxBuilder, read_only: bool) -> Result<(), CallError> {
         let perms = if read_only || self.access == Access::ReadOnly { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
         let handle = self.open_checked()?;
-        builder
-            .preopened_dir(proc_path(&handle), &self.guest, perms)
-            .map_err(|e| anyhow::anyhow!("failed to open granted directory `{}`: {e}", self.host.display()))?;
+        builder.preopened_dir(proc_path(&handle), &self.guest, perms).map_err(|e| {
+            CallError::Failed(format!("failed to open granted directory `{}`: {e}", self.host.display()))
+        })?;
         Ok(())
     }
 
@@ -101,10 +102,85 @@ impl DirGrant {
     }
 
     /// The directory as a `cap-primitives` start directory, checked like a mount.
-    fn open_for_host_calls(&self) -> Result<std::fs::File, String> {
-        let handle = self.open_checked().map_err(|e| e.to_string())?;
+    fn open_for_host_calls(&self) -> Result<std::fs::File, CallError> {
+        let handle = self.open_checked()?;
         cap_primitives::fs::open_ambient_dir(&proc_path(&handle), cap_primitives::ambient_authority())
-            .map_err(|e| format!("failed to open granted directory `{}`: {e}", self.guest))
+            .map_err(|e| CallError::Failed(format!("failed to open granted directory `{}`: {e}", self.guest)))
+    }
+}
+
+/// Why a host call on files did not happen: refused by policy, or failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// The operating system said no (a mode it cannot set, a file it cannot read).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<GrantChanged> for CallError {
+    fn from(e: GrantChanged) -> Self {
+        CallError::Denied(Denied::GrantChanged(e))
+    }
+}
+
+/// The files capability: `dirs = [{ host, guest, mode }]`.
+#[derive(Debug)]
+pub struct Files;
+
+impl Capability for Files {
+    const KEY: &'static str = "dirs";
+    type Grant = Vec<DirGrant>;
+
+    fn check(def: &GrantsDef, cx: &CheckCx<'_>, problems: &mut Vec<Diagnostic>) -> Vec<DirGrant> {
+        check(&def.dirs, cx.vars, cx.parsed, problems)
+    }
+
+    fn match_needs(plugin: &str, needs: &Needs, grant: &Vec<DirGrant>) -> Vec<Finding> {
+        let has_rw = grant.iter().any(|d| d.access == Access::ReadWrite);
+        let finding = match needs.files {
+            FileNeed::ReadWrite if !has_rw => Finding::Missing {
+                message: format!("`{plugin}` writes files, but the step grants no read-write directory"),
+                hint: "grant the directory it writes in: `dirs = [{ host = \"…\", guest = \"/…\", mode = \"rw\" }]`"
+                    .into(),
+            },
+            FileNeed::Read if grant.is_empty() => Finding::Missing {
+                message: format!("`{plugin}` reads files, but the step grants no directory"),
+                hint: "grant the directory it reads: `dirs = [{ host = \"…\", guest = \"/…\", mode = \"ro\" }]`".into(),
+            },
+            FileNeed::None if !grant.is_empty() => Finding::Unneeded {
+                message: format!("`{plugin}` does not use files; its directory grants are not needed"),
+            },
+            FileNeed::Read if has_rw => Finding::Unneeded {
+                message: format!("`{plugin}` only reads files; grant its directories with `mode = \"ro\"`"),
+            },
+            _ => return Vec::new(),
+        };
+        vec![finding]
+    }
+
+    /// Mounts every granted directory, read-only unless the phase may write;
+    /// nothing in `describe`. Each is refused if it changed since plan.
+    fn instantiate(grant: &Vec<DirGrant>, phase: Phase, sandbox: &mut Sandbox) -> Result<(), Denied> {
+        if !phase.allows(Effect::ReadFiles) {
+            return Ok(());
+        }
+        for dir in grant {
+            match dir.mount(&mut sandbox.wasi, !phase.allows(Effect::WriteFiles)) {
+                Ok(()) => {}
+                Err(CallError::Denied(denied)) => return Err(denied),
+                Err(CallError::Failed(why)) => {
+                    return Err(Denied::Refused { capability: Self::KEY, requested: format!("`{}`", dir.guest), why });
+                }
+            }
+        }
+        sandbox.dirs = grant.clone();
+        Ok(())
+    }
+
+    fn describe(grant: &Vec<DirGrant>) -> Vec<String> {
+        grant.iter().map(|d| format!("{} → {} ({})", d.host.display(), d.guest, d.access.as_str())).collect()
     }
 }
 
@@ -219,54 +295,64 @@ pub fn check(
 /// `dirs` with cap-primitives, which confines every step of the resolution
 /// (no `..` or symlink escapes), exactly as the guest's own view is confined.
 ///
-/// Refused unless `target` is a regular file, with no other hard links (a
-/// link could be the same inode as a file outside the grant), inside a
-/// read-write grant. Called at most a few times per step; every call opens
-/// its grant afresh.
-pub fn copy_permissions(dirs: &[DirGrant], source: &str, target: &str) -> Result<(), String> {
+/// Refused unless `phase` may write and `target` is a regular file, with no
+/// other hard links (a link could be the same inode as a file outside the
+/// grant), inside a read-write grant. Called at most a few times per step;
+/// every call opens its grant afresh.
+pub fn copy_permissions(dirs: &[DirGrant], phase: Phase, source: &str, target: &str) -> Result<(), CallError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
+    phase.require(Effect::WriteFiles, "copy-permissions")?;
     let (source_grant, source_rel) = locate(dirs, source)?;
     let (target_grant, target_rel) = locate(dirs, target)?;
     if target_grant.access != Access::ReadWrite {
-        return Err(format!("`{target}` is in a read-only grant"));
+        return Err(refused(target, "it is in a read-only grant"));
     }
     let source_file = open_confined(source_grant, &source_rel, source)?;
     let target_file = open_confined(target_grant, &target_rel, target)?;
-    let meta = |f: &std::fs::File, p: &str| f.metadata().map_err(|e| format!("failed to read metadata of `{p}`: {e}"));
+    let meta = |f: &std::fs::File, p: &str| {
+        f.metadata().map_err(|e| CallError::Failed(format!("failed to read metadata of `{p}`: {e}")))
+    };
     let (from, to) = (meta(&source_file, source)?, meta(&target_file, target)?);
     if !from.is_file() || !to.is_file() {
-        return Err(format!("`{}` is not a regular file", if from.is_file() { target } else { source }));
+        return Err(refused(if from.is_file() { target } else { source }, "it is not a regular file"));
     }
     if to.nlink() != 1 {
-        return Err(format!(
-            "`{target}` has {} hard links; refusing to change a file shared with other paths",
-            to.nlink()
+        return Err(refused(
+            target,
+            &format!("it has {} hard links; refusing to change a file shared with other paths", to.nlink()),
         ));
     }
     if (to.uid(), to.gid()) != (from.uid(), from.gid()) {
         std::os::unix::fs::fchown(&target_file, Some(from.uid()), Some(from.gid())).map_err(|e| {
-            format!(
+            CallError::Failed(format!(
                 "cannot give `{target}` the owner {}:{} of `{source}`: {e}; run backout as that user or as root",
                 from.uid(),
                 from.gid()
-            )
+            ))
         })?;
     }
     target_file
         .set_permissions(std::fs::Permissions::from_mode(from.mode() & 0o777))
-        .map_err(|e| format!("cannot set the mode of `{target}`: {e}"))
+        .map_err(|e| CallError::Failed(format!("cannot set the mode of `{target}`: {e}")))
 }
 
-/// Checks a temporary file a plugin declares (`temporary-file`): an
-/// absolute guest path, without `.` or `..`, inside a read-write grant.
+fn refused(guest: &str, why: &str) -> CallError {
+    CallError::Denied(Denied::Refused { capability: Files::KEY, requested: format!("`{guest}`"), why: why.to_string() })
+}
+
+/// Checks a temporary file a plugin declares (`temporary-file`): only while
+/// the phase may write, a plain guest path inside a read-write grant.
 /// Returns its host path, for the journal.
-pub fn check_temporary(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, String> {
+pub fn check_temporary(dirs: &[DirGrant], phase: Phase, guest: &str) -> Result<PathBuf, Denied> {
+    phase.require(Effect::WriteFiles, "temporary-file")?;
     let (grant, rel) = locate(dirs, guest)?;
     if grant.access != Access::ReadWrite {
-        return Err(format!(
-            "`{guest}` is in a read-only grant; a temporary file can only be made in a read-write one"
-        ));
+        return Err(Denied::Refused {
+            capability: Files::KEY,
+            requested: format!("`{guest}`"),
+            why: "it is in a read-only grant; a temporary file can only be made in a read-write one".into(),
+        });
     }
     Ok(grant.host.join(rel))
 }
@@ -275,20 +361,22 @@ pub fn check_temporary(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, String
 /// that declared it ended: only a regular file (a symbolic link is removed
 /// as a link, never followed), resolved inside its read-write grant with
 /// cap-primitives like every other host-side file access. `Ok(None)` when
-/// there is nothing there (the plugin cleaned up, as it should).
-pub fn remove_temporary(dirs: &[DirGrant], guest: &str) -> Result<Option<PathBuf>, String> {
-    let host = check_temporary(dirs, guest)?;
+/// there is nothing there (the plugin cleaned up, as it should). The host
+/// does this itself, after the call, so no phase applies.
+pub fn remove_temporary(dirs: &[DirGrant], guest: &str) -> Result<Option<PathBuf>, CallError> {
+    let host = check_temporary(dirs, Phase::Undo, guest)?;
     let (grant, rel) = locate(dirs, guest)?;
     let dir = grant.open_for_host_calls()?;
     let meta = match cap_primitives::fs::stat(&dir, &rel, cap_primitives::fs::FollowSymlinks::No) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("failed to look at `{guest}`: {e}")),
+        Err(e) => return Err(CallError::Failed(format!("failed to look at `{guest}`: {e}"))),
     };
     if meta.is_dir() {
-        return Err(format!("`{guest}` is a directory, not a temporary file; left in place"));
+        return Err(refused(guest, "it is a directory, not a temporary file; left in place"));
     }
-    cap_primitives::fs::remove_file(&dir, &rel).map_err(|e| format!("failed to remove `{guest}`: {e}"))?;
+    cap_primitives::fs::remove_file(&dir, &rel)
+        .map_err(|e| CallError::Failed(format!("failed to remove `{guest}`: {e}")))?;
     Ok(Some(host))
 }
 
@@ -296,11 +384,13 @@ pub fn remove_temporary(dirs: &[DirGrant], guest: &str) -> Result<Option<PathBuf
 /// Only a plain guest path is located: absolute, with no empty, `.` or `..`
 /// part and no trailing `/`. Anything else could name a host path outside
 /// the grant when joined (`/data//etc/passwd` joins to `/etc/passwd`).
-fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBuf), String> {
+fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBuf), Denied> {
     if !is_plain_guest_path(guest) {
-        return Err(format!(
-            "`{guest}` is not a plain absolute guest path: no empty, `.` or `..` parts and no trailing `/`"
-        ));
+        return Err(Denied::Refused {
+            capability: Files::KEY,
+            requested: format!("`{guest}`"),
+            why: "it is not a plain absolute guest path: no empty, `.` or `..` parts and no trailing `/`".into(),
+        });
     }
     dirs.iter()
         .filter_map(|d| {
@@ -308,7 +398,15 @@ fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBu
             (!rest.is_empty()).then(|| (d, PathBuf::from(rest)))
         })
         .max_by_key(|(d, _)| d.guest.len())
-        .ok_or_else(|| format!("`{guest}` is not inside a directory granted to this step"))
+        .ok_or_else(|| Denied::NotGranted {
+            capability: Files::KEY,
+            requested: format!("`{guest}`"),
+            granted: if dirs.is_empty() {
+                "none".to_string()
+            } else {
+                dirs.iter().map(|d| format!("`{}`", d.guest)).collect::<Vec<_>>().join(", ")
+            },
+        })
 }
 
 /// An absolute path whose every part is a name: no empty, `.` or `..` part,
@@ -321,12 +419,13 @@ pub fn is_plain_guest_path(guest: &str) -> bool {
 /// (which an operator's directory may hold) would block the open forever,
 /// past the step's timeout; with it the open returns at once and the caller
 /// refuses anything that is not a regular file.
-fn open_confined(grant: &DirGrant, rel: &Path, guest: &str) -> Result<std::fs::File, String> {
+fn open_confined(grant: &DirGrant, rel: &Path, guest: &str) -> Result<std::fs::File, CallError> {
     use cap_primitives::fs::OpenOptionsExt;
     let dir = grant.open_for_host_calls()?;
     let mut options = cap_primitives::fs::OpenOptions::new();
     options.read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-    cap_primitives::fs::open(&dir, rel, &options).map_err(|e| format!("failed to open `{guest}`: {e}"))
+    cap_primitives::fs::open(&dir, rel, &options)
+        .map_err(|e| CallError::Failed(format!("failed to open `{guest}`: {e}")))
 }
 
 /// Checks a grant's host path and returns it canonical, with its identity.
@@ -391,7 +490,7 @@ mod tests {
         assert_eq!(check_guest("/app/").unwrap(), "/app");
         assert_eq!(check_guest("//app//data").unwrap(), "/app/data");
         assert!(check_guest("app").is_err());
-        assert!(check_guest("/app/../etc").unwrap_err().contains("`..`"));
+        assert!(check_guest("/app/../etc").unwrap_err().to_string().contains("`..`"));
         assert!(check_guest("/").is_err());
     }
 
@@ -400,11 +499,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         std::fs::write(&file, "x").unwrap();
-        assert!(check_host("relative/dir").unwrap_err().contains("not an absolute path"));
-        assert!(check_host(&format!("{}/../x", dir.path().display())).unwrap_err().contains("`..`"));
-        assert!(check_host(&file.display().to_string()).unwrap_err().contains("not a directory"));
-        assert!(check_host("/definitely/not/here").unwrap_err().contains("cannot be used"));
-        assert!(check_host("/").unwrap_err().contains("root of the file system"));
+        assert!(check_host("relative/dir").unwrap_err().to_string().contains("not an absolute path"));
+        assert!(check_host(&format!("{}/../x", dir.path().display())).unwrap_err().to_string().contains("`..`"));
+        assert!(check_host(&file.display().to_string()).unwrap_err().to_string().contains("not a directory"));
+        assert!(check_host("/definitely/not/here").unwrap_err().to_string().contains("cannot be used"));
+        assert!(check_host("/").unwrap_err().to_string().contains("root of the file system"));
         assert_eq!(check_host(&dir.path().display().to_string()).unwrap().0, dir.path().canonicalize().unwrap());
     }
 
@@ -438,7 +537,10 @@ mod tests {
         assert!(e.to_string().contains("changed since plan") && e.what.contains("is a symbolic link now"), "{e}");
         assert!(g.mount(&mut builder, false).is_err());
         assert!(
-            copy_permissions(std::slice::from_ref(&g), "/app/a", "/app/b").unwrap_err().contains("changed since plan")
+            copy_permissions(std::slice::from_ref(&g), Phase::Run, "/app/a", "/app/b")
+                .unwrap_err()
+                .to_string()
+                .contains("changed since plan")
         );
 
         // Replaced by another directory of the same name: refused too.
@@ -458,7 +560,7 @@ mod tests {
         std::fs::create_dir_all(root.path().join("real/data")).unwrap();
         std::os::unix::fs::symlink(root.path().join("real"), root.path().join("link")).unwrap();
         let via_link = root.path().canonicalize().unwrap().join("link/data");
-        assert!(open_no_symlinks(&via_link).unwrap_err().contains("is a symbolic link now"));
+        assert!(open_no_symlinks(&via_link).unwrap_err().to_string().contains("is a symbolic link now"));
         open_no_symlinks(&root.path().canonicalize().unwrap().join("real/data")).unwrap();
     }
 
@@ -473,19 +575,46 @@ mod tests {
         std::fs::write(dir.path().join("new"), "n").unwrap();
         std::fs::set_permissions(dir.path().join("new"), std::fs::Permissions::from_mode(0o644)).unwrap();
         let rw = [grant(dir.path(), Access::ReadWrite)];
-        copy_permissions(&rw, "/app/secret", "/app/new").unwrap();
+        copy_permissions(&rw, Phase::Run, "/app/secret", "/app/new").unwrap();
         assert_eq!(mode(&dir.path().join("new")), 0o600, "mode copied without setuid");
 
         std::fs::write(outside.path().join("victim"), "v").unwrap();
         std::os::unix::fs::symlink(outside.path().join("victim"), dir.path().join("link")).unwrap();
         std::fs::hard_link(dir.path().join("new"), dir.path().join("twin")).unwrap();
-        assert!(copy_permissions(&rw, "/app/secret", "/app/link").unwrap_err().contains("failed to open"));
-        assert!(copy_permissions(&rw, "/app/secret", "/app/../etc/passwd").is_err());
-        assert!(copy_permissions(&rw, "/app/secret", "/app/twin").unwrap_err().contains("2 hard links"));
-        assert!(copy_permissions(&rw, "/app/secret", "/elsewhere/x").unwrap_err().contains("not inside"));
-        assert!(copy_permissions(&rw, "/app/secret", "/app").unwrap_err().contains("not inside"));
+        assert!(
+            copy_permissions(&rw, Phase::Run, "/app/secret", "/app/link")
+                .unwrap_err()
+                .to_string()
+                .contains("failed to open")
+        );
+        assert!(copy_permissions(&rw, Phase::Run, "/app/secret", "/app/../etc/passwd").is_err());
+        assert!(
+            copy_permissions(&rw, Phase::Run, "/app/secret", "/app/twin")
+                .unwrap_err()
+                .to_string()
+                .contains("2 hard links")
+        );
+        assert!(
+            copy_permissions(&rw, Phase::Run, "/app/secret", "/elsewhere/x")
+                .unwrap_err()
+                .to_string()
+                .contains("is not granted")
+        );
+        assert!(
+            copy_permissions(&rw, Phase::Run, "/app/secret", "/app")
+                .unwrap_err()
+                .to_string()
+                .contains("is not granted")
+        );
         let ro = [grant(dir.path(), Access::ReadOnly)];
-        assert!(copy_permissions(&ro, "/app/secret", "/app/new").unwrap_err().contains("read-only"));
+        assert!(
+            copy_permissions(&ro, Phase::Run, "/app/secret", "/app/new").unwrap_err().to_string().contains("read-only")
+        );
+        for phase in [Phase::Describe, Phase::Plan, Phase::Verify] {
+            let e = copy_permissions(&rw, phase, "/app/secret", "/app/new").unwrap_err();
+            assert_eq!(e, CallError::Denied(Denied::Phase { phase, action: "copy-permissions".into() }));
+            assert!(check_temporary(&rw, phase, "/app/.t").is_err());
+        }
     }
 
     #[test]
@@ -494,13 +623,16 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         let rw = [grant(dir.path(), Access::ReadWrite)];
         let ro = [grant(dir.path(), Access::ReadOnly)];
-        assert_eq!(check_temporary(&rw, "/app/.t").unwrap(), dir.path().canonicalize().unwrap().join(".t"));
-        assert!(check_temporary(&ro, "/app/.t").unwrap_err().contains("read-only"));
-        assert!(check_temporary(&rw, "/app/../etc/x").unwrap_err().contains("`..`"));
-        assert!(check_temporary(&rw, "/other/x").unwrap_err().contains("not inside"));
+        assert_eq!(check_temporary(&rw, Phase::Run, "/app/.t").unwrap(), dir.path().canonicalize().unwrap().join(".t"));
+        assert!(check_temporary(&ro, Phase::Run, "/app/.t").unwrap_err().to_string().contains("read-only"));
+        assert!(check_temporary(&rw, Phase::Run, "/app/../etc/x").unwrap_err().to_string().contains("`..`"));
+        assert!(check_temporary(&rw, Phase::Run, "/other/x").unwrap_err().to_string().contains("is not granted"));
         for crooked in ["/app//etc/passwd", "/app/./x", "/app/x/", "/app/", "app/x"] {
             assert!(
-                check_temporary(&rw, crooked).unwrap_err().contains("not a plain absolute guest path"),
+                check_temporary(&rw, Phase::Run, crooked)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("not a plain absolute guest path"),
                 "{crooked}"
             );
         }
@@ -516,7 +648,7 @@ mod tests {
         assert!(std::fs::symlink_metadata(dir.path().join(".link")).is_err(), "the link is gone");
         assert_eq!(std::fs::read_to_string(outside.path().join("victim")).unwrap(), "v", "its target is not");
         std::fs::create_dir(dir.path().join(".d")).unwrap();
-        assert!(remove_temporary(&rw, "/app/.d").unwrap_err().contains("directory"));
+        assert!(remove_temporary(&rw, "/app/.d").unwrap_err().to_string().contains("directory"));
     }
 
     #[test]
@@ -527,9 +659,9 @@ mod tests {
         assert!(status.success());
         let rw = [grant(dir.path(), Access::ReadWrite)];
         // Without O_NONBLOCK this open would wait for a writer forever.
-        let e = copy_permissions(&rw, "/app/source", "/app/pipe").unwrap_err();
+        let e = copy_permissions(&rw, Phase::Run, "/app/source", "/app/pipe").unwrap_err().to_string();
         assert!(e.contains("is not a regular file"), "{e}");
-        let e = copy_permissions(&rw, "/app/pipe", "/app/source").unwrap_err();
+        let e = copy_permissions(&rw, Phase::Run, "/app/pipe", "/app/source").unwrap_err().to_string();
         assert!(e.contains("is not a regular file"), "{e}");
     }
 

@@ -32,8 +32,9 @@ use std::sync::Arc;
 
 use toml::Spanned;
 
+use super::{Capability, CheckCx, Denied, Effect, Finding, Needs, Phase, Sandbox};
 use crate::diagnostic::Diagnostic;
-use crate::runbook::Parsed;
+use crate::runbook::{GrantsDef, Parsed};
 
 /// `http` or `https`: the only schemes a grant can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -280,7 +281,7 @@ fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
 
 /// How the host turns granted names into addresses.
 #[derive(Clone, Default)]
-pub enum Resolver {
+pub enum NameResolver {
     /// The operating system's resolver (`getaddrinfo`, `/etc/hosts`).
     #[default]
     System,
@@ -289,11 +290,11 @@ pub enum Resolver {
     Static(Arc<HashMap<String, Vec<IpAddr>>>),
 }
 
-impl fmt::Debug for Resolver {
+impl fmt::Debug for NameResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Resolver::System => f.write_str("System"),
-            Resolver::Static(map) => f.debug_tuple("Static").field(&map.len()).finish(),
+            NameResolver::System => f.write_str("System"),
+            NameResolver::Static(map) => f.debug_tuple("Static").field(&map.len()).finish(),
         }
     }
 }
@@ -302,17 +303,50 @@ impl fmt::Debug for Resolver {
 #[derive(Debug, Clone, Default)]
 pub struct NetGrants {
     pub origins: Vec<Origin>,
-    pub resolver: Resolver,
+    pub resolver: NameResolver,
 }
 
-/// Why a request is not sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denied(pub String);
+/// The network capability: `net = ["scheme://host[:port]", …]`.
+#[derive(Debug)]
+pub struct Net;
 
-impl fmt::Display for Denied {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+impl Capability for Net {
+    const KEY: &'static str = "net";
+    type Grant = NetGrants;
+
+    fn check(def: &GrantsDef, cx: &CheckCx<'_>, problems: &mut Vec<Diagnostic>) -> NetGrants {
+        check(&def.net, cx.vars, cx.parsed, problems)
     }
+
+    fn match_needs(plugin: &str, needs: &Needs, grant: &NetGrants) -> Vec<Finding> {
+        if needs.network && grant.is_empty() {
+            vec![Finding::Missing {
+                message: format!("`{plugin}` makes HTTP requests, but the step grants no origin"),
+                hint: "grant the origins it may reach: `net = [\"http://127.0.0.1:3000\"]`".into(),
+            }]
+        } else if !needs.network && !grant.is_empty() {
+            vec![Finding::Unneeded {
+                message: format!("`{plugin}` does not use the network; its `net` grant is not needed"),
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Hands the grant to the call's `wasi:http` policy, which checks every
+    /// request against it and the phase ([`NetGrants::check`]).
+    fn instantiate(grant: &NetGrants, _phase: Phase, sandbox: &mut Sandbox) -> Result<(), Denied> {
+        sandbox.net = grant.clone();
+        Ok(())
+    }
+
+    fn describe(grant: &NetGrants) -> Vec<String> {
+        grant.origins.iter().map(|o| format!("net {o}")).collect()
+    }
+}
+
+fn refused(requested: String, why: impl Into<String>) -> Denied {
+    Denied::Refused { capability: Net::KEY, requested, why: why.into() }
 }
 
 impl NetGrants {
@@ -330,22 +364,21 @@ impl NetGrants {
         scheme: Option<&str>,
         authority: Option<&str>,
     ) -> Result<Origin, Denied> {
-        use super::Phase;
-        if phase == Phase::Describe {
-            return Err(Denied("`describe` may not use the network".into()));
+        let request = || format!("{method} {}://{}", scheme.unwrap_or("?"), authority.unwrap_or("?"));
+        phase.require(Effect::HttpRead, format!("{} (a network request)", request()))?;
+        if !matches!(method, "GET" | "HEAD") && !phase.allows(Effect::HttpWrite) {
+            return Err(refused(
+                request(),
+                format!("`{phase}` may only send GET and HEAD requests, not {method}: it changes nothing"),
+            ));
         }
-        if matches!(phase, Phase::Plan | Phase::Verify) && !matches!(method, "GET" | "HEAD") {
-            return Err(Denied(format!(
-                "`{}` may only send GET and HEAD requests, not {method}: it changes nothing",
-                phase.as_str()
-            )));
-        }
-        let origin = Origin::of_request(scheme, authority).map_err(Denied)?;
-        if self.origins.is_empty() {
-            return Err(Denied("the step has no `net` grant".into()));
-        }
+        let origin = Origin::of_request(scheme, authority).map_err(|why| refused(request(), why))?;
         if !self.origins.contains(&origin) {
-            return Err(Denied(format!("{origin} is not granted (the step's `net` grant: {})", self.list())));
+            return Err(Denied::NotGranted {
+                capability: Net::KEY,
+                requested: origin.to_string(),
+                granted: if self.origins.is_empty() { "none: the step has no `net` grant".into() } else { self.list() },
+            });
         }
         Ok(origin)
     }
@@ -360,11 +393,11 @@ impl NetGrants {
             Host::Name(name) => name,
         };
         let addrs: Vec<SocketAddr> = match &self.resolver {
-            Resolver::System => tokio::net::lookup_host((name.as_str(), origin.port))
+            NameResolver::System => tokio::net::lookup_host((name.as_str(), origin.port))
                 .await
                 .map_err(|e| Resolution::Failed(format!("cannot resolve `{name}`: {e}")))?
                 .collect(),
-            Resolver::Static(map) => {
+            NameResolver::Static(map) => {
                 map.get(name).into_iter().flatten().map(|ip| SocketAddr::new(*ip, origin.port)).collect()
             }
         };
@@ -375,10 +408,13 @@ impl NetGrants {
             if let Some(why) = forbidden_address(addr.ip()) {
                 let literal = Origin { scheme: origin.scheme, host: Host::Ip(addr.ip()), port: origin.port };
                 if !self.origins.contains(&literal) {
-                    return Err(Resolution::Denied(Denied(format!(
-                        "`{name}` resolves to {}, {why}, which is reached only when granted literally",
-                        addr.ip()
-                    ))));
+                    return Err(Resolution::Denied(refused(
+                        origin.to_string(),
+                        format!(
+                            "`{name}` resolves to {}, {why}, which is reached only when granted literally",
+                            addr.ip()
+                        ),
+                    )));
                 }
             }
         }
@@ -421,7 +457,7 @@ pub fn check(
             ),
         }
     }
-    NetGrants { origins, resolver: Resolver::System }
+    NetGrants { origins, resolver: NameResolver::System }
 }
 
 #[cfg(test)]
@@ -432,7 +468,7 @@ mod tests {
     fn grants(list: &[&str]) -> NetGrants {
         NetGrants {
             origins: list.iter().map(|g| Origin::parse_grant(g).unwrap()).collect(),
-            resolver: Resolver::System,
+            resolver: NameResolver::System,
         }
     }
 
@@ -510,7 +546,7 @@ mod tests {
         assert!(g.check(Phase::Plan, "GET", Some("http"), Some("127.0.0.1:3000")).is_ok());
         assert!(g.check(Phase::Plan, "HEAD", Some("http"), Some("127.0.0.1:3000")).is_ok());
         let post = g.check(Phase::Plan, "POST", Some("http"), Some("127.0.0.1:3000")).unwrap_err();
-        assert!(post.0.contains("only send GET and HEAD"), "{post}");
+        assert!(post.to_string().contains("only send GET and HEAD"), "{post}");
         assert!(g.check(Phase::Describe, "GET", Some("http"), Some("127.0.0.1:3000")).is_err());
         assert!(g.check(Phase::Verify, "POST", Some("http"), Some("127.0.0.1:3000")).is_err());
         assert!(g.check(Phase::Verify, "GET", Some("http"), Some("127.0.0.1:3000")).is_ok());
@@ -520,7 +556,8 @@ mod tests {
     #[test]
     fn no_grant_means_no_network() {
         let e = NetGrants::default().check(Phase::Run, "GET", Some("http"), Some("127.0.0.1:80")).unwrap_err();
-        assert!(e.0.contains("no `net` grant"), "{e}");
+        assert!(e.to_string().contains("no `net` grant"), "{e}");
+        assert!(matches!(e, Denied::NotGranted { capability: "net", .. }), "{e:?}");
     }
 
     fn with_table(list: &[&str], table: &[(&str, &[&str])]) -> NetGrants {
@@ -528,7 +565,7 @@ mod tests {
             .iter()
             .map(|(name, ips)| (name.to_string(), ips.iter().map(|ip| ip.parse().unwrap()).collect()))
             .collect();
-        NetGrants { resolver: Resolver::Static(Arc::new(map)), ..grants(list) }
+        NetGrants { resolver: NameResolver::Static(Arc::new(map)), ..grants(list) }
     }
 
     fn resolve(g: &NetGrants, origin: &str) -> Result<Vec<SocketAddr>, Resolution> {

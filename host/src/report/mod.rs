@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::capability::files::Access;
 use crate::diagnostic::Diagnostic;
-use crate::plan::{Origin, Plan, PlannedStep, Preview};
+use crate::plan::{Plan, PlannedStep, PluginSource, Preview};
 use crate::policy::{OnFailure, StepPolicy};
 use crate::quantity::format_duration;
 use crate::runtime::limits::Limits;
@@ -27,15 +27,32 @@ pub struct PlanView<'a> {
     pub path: &'a std::path::Path,
     pub description: Option<&'a str>,
     pub on_failure: OnFailure,
+    /// `null` when no step's plugin came from a registry.
+    pub registry: Option<RegistryView<'a>>,
     pub steps: Vec<StepView<'a>>,
     pub warnings: &'a [Diagnostic],
+}
+
+/// The registry's trust status, as JSON.
+#[derive(Debug, Serialize)]
+pub struct RegistryView<'a> {
+    pub path: &'a std::path::Path,
+    pub serial: u64,
+    pub verified: bool,
+    /// The trusted key's name, when verified.
+    pub signed_by: Option<&'a str>,
+    pub signature_present: bool,
+    pub expires: Option<&'a str>,
+    pub signed: Option<&'a str>,
+    /// The line the text plan shows.
+    pub status: String,
 }
 
 #[derive(Debug, Serialize)]
 pub struct StepView<'a> {
     pub id: &'a str,
     pub uses: &'a str,
-    pub origin: &'a Origin,
+    pub source: &'a PluginSource,
     pub digest: String,
     pub size: u64,
     pub plugin: PluginView<'a>,
@@ -75,6 +92,19 @@ impl<'a> PlanView<'a> {
             path: &plan.path,
             description: plan.description.as_deref(),
             on_failure: plan.on_failure,
+            registry: plan.registry_trust.as_ref().map(|t| RegistryView {
+                path: &t.root,
+                serial: t.serial,
+                verified: t.verified(),
+                signed_by: match &t.trusted {
+                    backout_registry::Trusted::Signed { key_name, .. } => Some(key_name),
+                    backout_registry::Trusted::NotConfigured => None,
+                },
+                signature_present: t.signature_present,
+                expires: t.expires.as_deref(),
+                signed: t.signed.as_deref(),
+                status: t.describe(),
+            }),
             steps: plan.steps.iter().map(StepView::new).collect(),
             warnings: &plan.warnings,
         }
@@ -86,7 +116,7 @@ impl<'a> StepView<'a> {
         Self {
             id: &step.id,
             uses: &step.uses,
-            origin: &step.origin,
+            source: &step.source,
             digest: step.digest.to_string(),
             size: step.size,
             plugin: PluginView { name: &step.info.name, version: &step.info.version, summary: &step.info.summary },
@@ -123,10 +153,13 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = write!(out, ": {d}");
     }
     out.push_str("\n\n");
+    if let Some(trust) = &plan.registry_trust {
+        let _ = writeln!(out, "  {}\n", trust.describe());
+    }
     for (i, step) in plan.steps.iter().enumerate() {
-        let origin = match &step.origin {
-            Origin::Registry { .. } => "registry",
-            Origin::File { .. } => "file",
+        let origin = match &step.source {
+            PluginSource::Registry { .. } => "registry",
+            PluginSource::File { .. } => "file",
         };
         let _ = writeln!(
             out,
@@ -139,18 +172,7 @@ pub fn plan_text(plan: &Plan) -> String {
         if let Some(d) = &step.description {
             let _ = writeln!(out, "     {d}");
         }
-        let mut grant_lines: Vec<String> = step
-            .grants
-            .dirs
-            .iter()
-            .map(|d| format!("{} → {} ({})", d.host.display(), d.guest, d.access.as_str()))
-            .collect();
-        grant_lines.extend(step.grants.env.iter().map(|e| format!("env {}", e.name)));
-        grant_lines.extend(step.grants.net.origins.iter().map(|o| format!("net {o}")));
-        if grant_lines.is_empty() {
-            grant_lines.push("nothing".to_string());
-        }
-        for (j, line) in grant_lines.iter().enumerate() {
+        for (j, line) in step.grants.describe().iter().enumerate() {
             let label = if j == 0 { "grants" } else { "" };
             let _ = writeln!(out, "     {label:<8} {line}");
         }

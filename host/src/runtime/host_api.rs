@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StepState;
 use super::bindings::backout::step::host::{Host, Level};
-use crate::capability::Phase;
+use crate::capability::{Effect, Phase};
 
 /// Longest log line kept, in characters.
 pub const MAX_LINE: usize = 4096;
@@ -145,6 +145,18 @@ impl CallLog {
     }
 }
 
+impl CallLog {
+    /// Records what a plugin wrote to stdout or stderr: masked as a whole
+    /// (a secret spanning lines is masked too), then one record per
+    /// non-blank line.
+    pub fn record_output(&mut self, level: LogLevel, text: &str) {
+        let masked = crate::redact::text(text, &self.secrets);
+        for line in masked.lines().filter(|l| !l.trim().is_empty()) {
+            self.record(level, line);
+        }
+    }
+}
+
 /// `text`, cut at [`MAX_LINE`] characters with a note saying so.
 fn cut(text: &str) -> std::borrow::Cow<'_, str> {
     if text.chars().count() <= MAX_LINE {
@@ -168,13 +180,8 @@ impl Host for StepState {
     }
 
     fn copy_permissions(&mut self, source: String, target: String) -> wasmtime::Result<Result<(), String>> {
-        if !self.writable {
-            return Ok(Err(format!(
-                "`copy-permissions` is refused during `{}`: nothing may change",
-                self.log.phase.as_str()
-            )));
-        }
-        Ok(crate::capability::files::copy_permissions(&self.dirs, &source, &target))
+        let done = crate::capability::files::copy_permissions(&self.dirs, self.log.phase, &source, &target);
+        Ok(done.map_err(|e| e.to_string()))
     }
 
     fn check_request(&mut self, method: String, url: String) -> wasmtime::Result<Result<(), String>> {
@@ -182,8 +189,8 @@ impl Host for StepState {
     }
 
     fn checkpoint(&mut self, outputs: String) -> wasmtime::Result<Result<(), String>> {
-        if self.log.phase != Phase::Run {
-            return Ok(Err(format!("`checkpoint` is only for `run`, not `{}`", self.log.phase.as_str())));
+        if let Err(denied) = self.log.phase.require(Effect::Checkpoint, "checkpoint") {
+            return Ok(Err(denied.to_string()));
         }
         if outputs.len() > MAX_CHECKPOINT {
             return Ok(Err(format!("the checkpoint is {} bytes; at most {MAX_CHECKPOINT} are kept", outputs.len())));
@@ -205,18 +212,12 @@ impl Host for StepState {
     }
 
     fn temporary_file(&mut self, path: String) -> wasmtime::Result<Result<(), String>> {
-        if !self.writable {
-            return Ok(Err(format!(
-                "`temporary-file` is refused during `{}`: nothing may change",
-                self.log.phase.as_str()
-            )));
-        }
         if self.temporaries.len() as u32 >= MAX_RECORDS_PER_CALL {
             return Ok(Err(format!("more than {MAX_RECORDS_PER_CALL} temporary files in one call")));
         }
-        let host = match crate::capability::files::check_temporary(&self.dirs, &path) {
+        let host = match crate::capability::files::check_temporary(&self.dirs, self.log.phase, &path) {
             Ok(host) => host,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Ok(Err(e.to_string())),
         };
         if let Some(recorder) = &self.recorder
             && let Err(e) = recorder.temporary_file(&self.log.step, &path, &host)

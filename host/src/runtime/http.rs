@@ -36,8 +36,8 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::host_api::LogLevel;
-use crate::capability::Phase;
-use crate::capability::net::{Denied, Host, NetGrants, Origin, Resolution};
+use crate::capability::net::{Host, NetGrants, Origin, Resolution};
+use crate::capability::{Effect, Phase};
 
 /// Log lines the policy produced, waiting to enter the call's log (the
 /// request future cannot borrow the store, so the store drains this).
@@ -88,7 +88,7 @@ impl HttpPolicy {
         self.grants
             .check(self.phase, method, uri.scheme_str(), uri.authority().map(|a| a.as_str()))
             .map(|_| ())
-            .map_err(|Denied(reason)| reason)
+            .map_err(|denied| denied.to_string())
     }
 
     fn note(&self, level: LogLevel, message: String) {
@@ -113,12 +113,13 @@ impl HttpPolicy {
             request.uri().authority().map(|a| a.as_str()),
         ) {
             Ok(origin) => origin,
-            Err(Denied(reason)) => {
+            Err(denied) => {
+                let reason = denied.to_string();
                 self.note(LogLevel::Warn, format!("denied {method} {url}: {reason}"));
                 return Err(HttpError::HttpRequestDenied);
             }
         };
-        if self.phase.read_only()
+        if !self.phase.allows(Effect::HttpWrite)
             && let Err(reason) = without_body(request.body_mut(), self.remaining()).await
         {
             let reason = format!("`{}` may only read, and a request body is a write: {reason}", self.phase.as_str());
@@ -129,7 +130,8 @@ impl HttpPolicy {
         let addrs = match tokio::time::timeout(timeouts.connect, self.grants.resolve(&origin)).await {
             Err(_) => return Err(HttpError::DnsTimeout),
             Ok(Ok(addrs)) => addrs,
-            Ok(Err(Resolution::Denied(Denied(reason)))) => {
+            Ok(Err(Resolution::Denied(denied))) => {
+                let reason = denied.to_string();
                 self.note(LogLevel::Warn, format!("denied {method} {url}: {reason}"));
                 return Err(HttpError::HttpRequestDenied);
             }

@@ -1,12 +1,15 @@
 //! One function per subcommand; each returns the exit code. Runbook
-//! commands live here; `registry` and `key` commands in [`registry`].
+//! commands live here; `registry` and `key` commands in [`registry`];
+//! `cache` commands and the compile cache's messages in [`cache`].
 
+mod cache;
 mod new;
 mod recover;
 mod registry;
 mod run;
 mod runs;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -16,6 +19,7 @@ use backout::plan::Plan;
 use backout::report;
 use backout::resolve::{self, Options};
 use backout::runbook;
+use backout::runtime::cache::CompileCache;
 use backout::runtime::{Runtime, WORLD};
 use backout_registry::{AcceptedSerials, Digest, Registry, TrustStore, Trusted};
 use serde_json::json;
@@ -29,7 +33,11 @@ pub async fn dispatch(cli: Cli) -> Exit {
         registry: cli.global.registry.clone().unwrap_or_else(default_registry),
         output: cli.global.output,
         trust: cli.global.trust.clone(),
+        require_signed: cli.global.require_signed,
         state_dir: cli.global.state_dir.clone().unwrap_or_else(journal::default_state_dir),
+        cache_dir: cli.global.cache_dir.clone().or_else(CompileCache::default_dir),
+        no_cache: cli.global.no_cache,
+        verbose: cli.global.verbose,
     };
     match cli.command {
         Command::Validate(args) => validate(&ctx, &args).await,
@@ -42,6 +50,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Inspect(args) => inspect(&ctx, &args).await,
         Command::Lock(args) => lock(&ctx, &args),
         Command::Registry(command) => registry::dispatch(&ctx, command).await,
+        Command::Cache(command) => cache::dispatch(&ctx, command),
         Command::Key(KeyCommand::Generate { out }) => registry::key_generate(&ctx, &out),
         Command::New(args) => new::new(&ctx, &args),
     }
@@ -52,34 +61,60 @@ struct Ctx {
     output: Output,
     /// `--trust`, when given: then the file must exist.
     trust: Option<PathBuf>,
+    /// `--require-signed`: refuse any index that cannot be verified.
+    require_signed: bool,
     state_dir: PathBuf,
+    /// `--cache-dir`, else the default; `None` when there is no home to put it in.
+    cache_dir: Option<PathBuf>,
+    /// `--no-cache`: compile everything, touch no cache.
+    no_cache: bool,
+    /// `--verbose`: say what the compile cache did.
+    verbose: bool,
 }
 
 impl Ctx {
-    /// The trust store: `--trust FILE` (must exist), else the default file if present, else empty.
-    fn trust_store(&self) -> anyhow::Result<TrustStore> {
-        match &self.trust {
-            Some(path) => Ok(TrustStore::load(path)?),
-            None => {
-                let path = default_trust_file();
-                if path.exists() { Ok(TrustStore::load(&path)?) } else { Ok(TrustStore::default()) }
-            }
-        }
+    /// A runtime that loads plugins through the compile cache (unless `--no-cache`).
+    fn runtime(&self) -> anyhow::Result<Runtime> {
+        let runtime = Runtime::new()?;
+        Ok(match (&self.cache_dir, self.no_cache) {
+            (Some(dir), false) => runtime.with_cache(CompileCache::new(dir), cache::printer(self.verbose)),
+            _ => runtime,
+        })
     }
 
-    /// Where the highest accepted registry serial per publisher key is kept.
+    /// The trust store: `--trust FILE` (must exist), else the default file
+    /// if present, else empty; `--require-signed` makes it refuse every
+    /// index it cannot verify.
+    fn trust_store(&self) -> anyhow::Result<TrustStore> {
+        let mut store = match &self.trust {
+            Some(path) => TrustStore::load(path)?,
+            None => {
+                let path = default_trust_file();
+                if path.exists() { TrustStore::load(&path)? } else { TrustStore::default() }
+            }
+        };
+        if self.require_signed {
+            store.require_signatures();
+        }
+        Ok(store)
+    }
+
+    /// Where the highest accepted serial per registry is kept.
     fn accepted_serials_path(&self) -> PathBuf {
         self.state_dir.join("accepted-serials.toml")
     }
 
-    /// Records that this host used an index signed with `serial`, so an
-    /// older one is refused from now on.
-    fn record_trusted(&self, trusted: &Trusted) -> anyhow::Result<()> {
+    /// Records that this host used an index of the registry at `root`
+    /// signed with `serial`, so an older one is refused from now on.
+    fn record_trusted(&self, root: &Path, trusted: &Trusted) -> anyhow::Result<()> {
         if let Trusted::Signed { key, serial, .. } = trusted {
-            let path = self.accepted_serials_path();
-            let mut accepted = AcceptedSerials::load(&path)?;
-            accepted.record(key, *serial);
-            accepted.save(&path)?;
+            // The state directory holds journals: 0700 whoever creates it first.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.state_dir)
+                .with_context(|| format!("failed to create the state directory `{}`", self.state_dir.display()))?;
+            AcceptedSerials::update(&self.accepted_serials_path(), root, key, *serial)?;
         }
         Ok(())
     }
@@ -103,12 +138,36 @@ fn default_registry() -> PathBuf {
     home.join(".local/share/backout/registry")
 }
 
+/// Prints one JSON document. serde_json escapes C0 controls itself; DEL, C1
+/// controls and bidirectional overrides it leaves raw, and a terminal (or a
+/// reader) would act on them, so they are written as `\\uXXXX` escapes,
+/// which are the same JSON.
 pub(crate) fn print_json(value: &serde_json::Value) {
-    outln!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    outln!("{}", json_inert(&text));
 }
 
-fn new_runtime() -> Result<Runtime, Exit> {
-    Runtime::new().map_err(|e| {
+fn json_inert(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        matches!(c, '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn new_runtime(ctx: &Ctx) -> Result<Runtime, Exit> {
+    ctx.runtime().map_err(|e| {
         output::error(&e.context("failed to start the WebAssembly runtime"), None);
         Exit::Invalid
     })
@@ -136,7 +195,7 @@ async fn resolve_parsed(
     plan_steps: bool,
 ) -> Result<Plan, Exit> {
     let args = RunbookArgs { runbook: path.to_path_buf(), vars: overrides };
-    let runtime = new_runtime()?;
+    let runtime = new_runtime(ctx)?;
     let prepared = (|| -> anyhow::Result<_> {
         let lock = Lockfile::load_for(&args.runbook)?;
         let trust = ctx.trust_store()?;
@@ -239,8 +298,8 @@ async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Exit {
         }
     };
     let digest = Digest::of(&bytes);
-    let Ok(runtime) = new_runtime() else { return Exit::Invalid };
-    let plugin = match runtime.load(&bytes) {
+    let Ok(runtime) = new_runtime(ctx) else { return Exit::Invalid };
+    let plugin = match runtime.load_verified(&digest, &bytes) {
         Ok(p) => p,
         Err(e) => {
             output::error(
@@ -272,8 +331,10 @@ async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Exit {
             outln!("digest    {digest} ({} bytes)", bytes.len());
             outln!("source    {source}");
             outln!("world     {WORLD}");
-            outln!("exports   {}", plugin.exports.join(", "));
-            outln!("imports   {}", plugin.imports.join("\n          "));
+            // Interface names come from the component: shown inert, like all plugin text.
+            let names = |list: &[String]| list.iter().map(|n| backout::shown::line(n).into_owned()).collect::<Vec<_>>();
+            outln!("exports   {}", names(&plugin.exports).join(", "));
+            outln!("imports   {}", names(&plugin.imports).join("\n          "));
             let files = match info.needs.files {
                 backout::runtime::FileNeed::None => "none",
                 backout::runtime::FileNeed::Read => "read",
@@ -360,4 +421,16 @@ fn write_lock(ctx: &Ctx, args: &LockArgs) -> anyhow::Result<String> {
     }
     let written = new.save_for(&args.runbook)?;
     Ok(format!("wrote `{}` ({} steps)", written.display(), new.steps.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_output_escapes_what_serde_json_leaves_raw_and_stays_the_same_json() {
+        let value = serde_json::json!({ "k": "del \u{7f} csi \u{9b}31m rlo \u{202e}x" });
+        let text = serde_json::to_string(&value).unwrap();
+        let inert = super::json_inert(&text);
+        assert!(!inert.chars().any(|c| c == '\u{7f}' || c == '\u{9b}' || c == '\u{202e}'), "{inert}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&inert).unwrap(), value);
+    }
 }

@@ -4,8 +4,10 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use backout::runtime::{Runtime, WORLD};
-use backout_registry::{AcceptedSerials, ImportReport, MirrorOptions, Registry, SigningKey, Trusted, VersionReq};
+use backout::runtime::WORLD;
+use backout_registry::{
+    AcceptedSerials, Digest, ImportReport, MirrorOptions, Registry, SigningKey, Trusted, VersionReq,
+};
 use serde_json::json;
 
 use super::{Ctx, describe, print_json};
@@ -89,9 +91,11 @@ async fn add(
         }
         std::fs::read(file).with_context(|| format!("failed to read `{}`", file.display()))?
     };
-    let runtime = Runtime::new()?;
-    let plugin =
-        runtime.load(&bytes).with_context(|| format!("`{}` is not a usable backout plugin", file.display()))?;
+    // Compiled through the compile cache: the first run will not compile it again.
+    let runtime = ctx.runtime()?;
+    let plugin = runtime
+        .load_verified(&Digest::of(&bytes), &bytes)
+        .with_context(|| format!("`{}` is not a usable backout plugin", file.display()))?;
     let info = describe(&plugin).await?;
     let name = name.unwrap_or(&info.name);
     let version = version.unwrap_or(&info.version);
@@ -248,9 +252,9 @@ fn import(ctx: &Ctx, bundle: &Path) -> anyhow::Result<()> {
     let accepted = AcceptedSerials::load(&path)?;
     // The bundle's key is known only from its signature; check with no
     // recorded serial first, then against the serial this host accepted.
-    let accepted_serial = Registry::bundle_signer(bundle)?.and_then(|key| accepted.get(&key));
+    let accepted_serial = Registry::bundle_signer(bundle)?.and_then(|key| accepted.floor(&ctx.registry, &key));
     let report = Registry::import(&ctx.registry, bundle, &trust, accepted_serial, SystemTime::now())?;
-    admitted(ctx, accepted, &report, &bundle.display().to_string(), "imported")
+    admitted(ctx, &report, &bundle.display().to_string(), "imported")
 }
 
 fn mirror(ctx: &Ctx, from: &str) -> anyhow::Result<()> {
@@ -258,22 +262,13 @@ fn mirror(ctx: &Ctx, from: &str) -> anyhow::Result<()> {
     let accepted = AcceptedSerials::load(&ctx.accepted_serials_path())?;
     let report =
         Registry::mirror(&ctx.registry, from, &trust, &accepted, SystemTime::now(), &MirrorOptions::default())?;
-    admitted(ctx, accepted, &report, from, "mirrored")
+    admitted(ctx, &report, from, "mirrored")
 }
 
-/// Records the accepted serial and prints what an import or a mirror
-/// admitted from `source` (a bundle path or a URL).
-fn admitted(
-    ctx: &Ctx,
-    mut accepted: AcceptedSerials,
-    report: &ImportReport,
-    source: &str,
-    verb: &str,
-) -> anyhow::Result<()> {
-    if let Trusted::Signed { key, serial, .. } = &report.trusted {
-        accepted.record(key, *serial);
-        accepted.save(&ctx.accepted_serials_path())?;
-    }
+/// Records the accepted serial, prints what an import or a mirror admitted
+/// from `source` (a bundle path or a URL), and precompiles the new blobs.
+fn admitted(ctx: &Ctx, report: &ImportReport, source: &str, verb: &str) -> anyhow::Result<()> {
+    ctx.record_trusted(&ctx.registry, &report.trusted)?;
     let added_bytes: u64 = report
         .added_blobs
         .iter()
@@ -305,6 +300,7 @@ fn admitted(
             ctx.registry.display()
         ),
     }
+    super::cache::precompile(ctx, report);
     Ok(())
 }
 

@@ -44,8 +44,8 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
         errln!("aborted: nothing was run");
         return Exit::Declined;
     }
-    if let Some(trusted) = &plan.registry_trust
-        && let Err(e) = ctx.record_trusted(trusted)
+    if let Some(trust) = &plan.registry_trust
+        && let Err(e) = ctx.record_trusted(&trust.root, &trust.trusted)
     {
         output::error(&e.context("failed to record the registry serial"), Some("pass a writable `--state-dir`"));
         return Exit::Invalid;
