@@ -81,16 +81,21 @@ pub fn log_printer() -> Observer {
         Event::Progress { step, phase, done, total, unit } => {
             let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
             let mut last_finished = last_finished.lock().unwrap_or_else(|p| p.into_inner());
-            let finished = total.filter(|t| *done >= *t).is_some_and(|t| {
-                let first = last_finished.as_ref().is_none_or(|(s, at)| s != step || *at != t);
-                *last_finished = Some((step.clone(), t));
-                first
-            });
-            let due = match &*last {
-                Some((s, at)) if s == step => at.elapsed() >= Duration::from_millis(500),
-                _ => true,
+            // A reached total is shown once, whenever it comes; a repeat of
+            // it never, however long after (the rate limit alone would let
+            // one through every half second).
+            let show = match total.filter(|t| *done >= *t) {
+                Some(t) => {
+                    let first = last_finished.as_ref().is_none_or(|(s, at)| s != step || *at != t);
+                    *last_finished = Some((step.clone(), t));
+                    first
+                }
+                None => match &*last {
+                    Some((s, at)) if s == step => at.elapsed() >= Duration::from_millis(500),
+                    _ => true,
+                },
             };
-            if finished || due {
+            if show {
                 *last = Some((step.clone(), Instant::now()));
                 match total {
                     Some(t) if *t > 0 => {
