@@ -54,6 +54,7 @@
 //! plugin's native unit tests can check them.
 
 pub mod checkpoint;
+pub mod exec;
 pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;

@@ -4,6 +4,7 @@
 
 mod c_plugin;
 mod cli;
+mod commands;
 mod compile_cache;
 mod crash;
 mod env_toggle;
@@ -20,6 +21,7 @@ mod recover;
 mod registry;
 mod rollback_site;
 mod sandbox;
+mod service_control;
 mod smoke_test;
 mod sqlite_restore;
 mod webhook_notify;

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod http_server;
 pub mod qdrant_double;
+pub mod service;
 pub mod tls;
 
 /// The env-toggle plugin, built from `plugins/env-toggle`.
@@ -20,6 +21,8 @@ pub const JSON_CONFIG: &str = env!("GUEST_JSON_CONFIG");
 pub const MAINTENANCE_FLAG: &str = env!("GUEST_MAINTENANCE_FLAG");
 /// The qdrant-snapshot plugin, built from `plugins/qdrant-snapshot`.
 pub const QDRANT_SNAPSHOT: &str = env!("GUEST_QDRANT_SNAPSHOT");
+/// The service-control plugin, built from `plugins/service-control`.
+pub const SERVICE_CONTROL: &str = env!("GUEST_SERVICE_CONTROL");
 /// The smoke-test plugin, built from `plugins/smoke-test`.
 pub const SMOKE_TEST: &str = env!("GUEST_SMOKE_TEST");
 /// The sqlite-restore plugin, built from `plugins/sqlite-restore` (SQLite

@@ -100,6 +100,9 @@ pub struct GrantsDef {
     /// HTTP(S) origins: `scheme://host[:port]`.
     #[serde(default)]
     pub net: Vec<Spanned<String>>,
+    /// Host command lines, each an exact argv: `[["systemctl", "stop", "app"]]`.
+    #[serde(default)]
+    pub commands: Vec<Spanned<Vec<String>>>,
 }
 
 /// One directory grant.

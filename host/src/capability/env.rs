@@ -69,6 +69,7 @@ impl Capability for Env {
         if phase.allows(Effect::ReadEnv) {
             for var in grant {
                 var.apply(&mut sandbox.wasi);
+                sandbox.env.push((var.name.clone(), var.value.clone()));
             }
         }
         Ok(())

@@ -409,6 +409,47 @@ fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBu
         })
 }
 
+/// The host directory a plain guest path names, for a command's working
+/// directory: inside a grant (the grant itself included), still the
+/// directory the plan checked, and a directory once symbolic links are
+/// resolved, still inside the grant.
+pub fn host_dir(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, Denied> {
+    let refused =
+        |why: &str| Denied::Refused { capability: Files::KEY, requested: format!("`{guest}`"), why: why.to_string() };
+    if !is_plain_guest_path(guest) && guest != "/" {
+        return Err(refused("it is not a plain absolute guest path: no empty, `.` or `..` parts and no trailing `/`"));
+    }
+    let (grant, rest) = dirs
+        .iter()
+        .filter_map(|d| {
+            if guest == d.guest {
+                return Some((d, ""));
+            }
+            let rest = guest.strip_prefix(&d.guest)?;
+            let rest = if d.guest == "/" { rest } else { rest.strip_prefix('/')? };
+            Some((d, rest))
+        })
+        .max_by_key(|(d, _)| d.guest.len())
+        .ok_or_else(|| Denied::NotGranted {
+            capability: Files::KEY,
+            requested: format!("`{guest}`"),
+            granted: if dirs.is_empty() {
+                "none".to_string()
+            } else {
+                dirs.iter().map(|d| format!("`{}`", d.guest)).collect::<Vec<_>>().join(", ")
+            },
+        })?;
+    grant.open_checked()?;
+    let host = std::fs::canonicalize(grant.host.join(rest)).map_err(|e| refused(&e.to_string()))?;
+    if !host.starts_with(&grant.host) {
+        return Err(refused("it leads out of its grant through a symbolic link"));
+    }
+    if !host.is_dir() {
+        return Err(refused("it is not a directory"));
+    }
+    Ok(host)
+}
+
 /// An absolute path whose every part is a name: no empty, `.` or `..` part,
 /// no trailing `/`. The one rule for guest paths the host maps to host paths.
 pub fn is_plain_guest_path(guest: &str) -> bool {

@@ -1,7 +1,7 @@
 //! Capabilities: deny by default, one module per capability, one shape.
 //!
-//! Every capability — files (`dirs`), environment (`env`), network (`net`) —
-//! is a module with one type implementing [`Capability`]:
+//! Every capability — files (`dirs`), environment (`env`), network (`net`),
+//! host commands (`commands`) — is a module with one type implementing [`Capability`]:
 //!
 //! - **definition**: the runbook's words, a field of `runbook::GrantsDef`;
 //! - **checked grant** ([`Capability::Grant`]): built once per step by
@@ -27,6 +27,7 @@
 //! an [`Effect`] if it does something new, allowed per phase in
 //! [`Phase::allows`]; and hostile-plugin tests proving an ungranted use fails.
 
+pub mod commands;
 pub mod env;
 pub mod files;
 pub mod net;
@@ -85,6 +86,8 @@ pub enum Effect {
     HttpWrite,
     /// Journal a checkpoint (`checkpoint`).
     Checkpoint,
+    /// Start a granted host command (`exec.run`).
+    Exec,
 }
 
 impl Phase {
@@ -163,7 +166,16 @@ pub enum Denied {
 pub struct Needs {
     pub files: FileNeed,
     pub env: Vec<String>,
+    /// The plugin always makes HTTP requests: a step without a `net` grant
+    /// is an error.
     pub network: bool,
+    /// The component imports `wasi:http/outgoing-handler`, so it may make
+    /// requests for some configs (known from the component, not from
+    /// `describe`): a `net` grant is not flagged as unneeded.
+    pub may_use_network: bool,
+    /// The component imports `backout:step/exec` (known from the
+    /// component itself, not from `describe`).
+    pub commands: bool,
 }
 
 /// How much of the file system a plugin needs.
@@ -206,11 +218,19 @@ pub struct Sandbox {
     pub dirs: Vec<files::DirGrant>,
     /// Origins `wasi:http` requests are checked against.
     pub net: net::NetGrants,
+    /// Commands `exec` may start (in phases that allow it).
+    pub commands: Vec<commands::CommandGrant>,
+    /// The environment the call sees, which is all a command it starts gets.
+    pub env: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("dirs", &self.dirs).field("net", &self.net).finish_non_exhaustive()
+        f.debug_struct("Sandbox")
+            .field("dirs", &self.dirs)
+            .field("net", &self.net)
+            .field("commands", &self.commands)
+            .finish_non_exhaustive()
     }
 }
 
@@ -243,6 +263,8 @@ pub struct Grants {
     /// Origins reachable through `wasi:http`; the runtime enforces them
     /// request by request (`runtime::http`).
     pub net: <net::Net as Capability>::Grant,
+    /// Host command lines `exec` may start (`capability::commands`).
+    pub commands: <commands::Commands as Capability>::Grant,
 }
 
 impl Grants {
@@ -253,6 +275,7 @@ impl Grants {
             dirs: files::Files::check(def, cx, problems),
             env: env::Env::check(def, cx, problems),
             net: net::Net::check(def, cx, problems),
+            commands: commands::Commands::check(def, cx, problems),
         }
     }
 
@@ -261,6 +284,7 @@ impl Grants {
         let mut findings = files::Files::match_needs(plugin, needs, &self.dirs);
         findings.extend(env::Env::match_needs(plugin, needs, &self.env));
         findings.extend(net::Net::match_needs(plugin, needs, &self.net));
+        findings.extend(commands::Commands::match_needs(plugin, needs, &self.commands));
         findings
     }
 
@@ -288,10 +312,12 @@ impl Grants {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }));
-        let mut sandbox = Sandbox { wasi, dirs: Vec::new(), net: net::NetGrants::default() };
+        let mut sandbox =
+            Sandbox { wasi, dirs: Vec::new(), net: net::NetGrants::default(), commands: Vec::new(), env: Vec::new() };
         files::Files::instantiate(&self.dirs, phase, &mut sandbox)?;
         env::Env::instantiate(&self.env, phase, &mut sandbox)?;
         net::Net::instantiate(&self.net, phase, &mut sandbox)?;
+        commands::Commands::instantiate(&self.commands, phase, &mut sandbox)?;
         Ok(sandbox)
     }
 
@@ -300,6 +326,7 @@ impl Grants {
         let mut lines = files::Files::describe(&self.dirs);
         lines.extend(env::Env::describe(&self.env));
         lines.extend(net::Net::describe(&self.net));
+        lines.extend(commands::Commands::describe(&self.commands));
         if lines.is_empty() {
             lines.push("nothing".to_string());
         }
@@ -320,7 +347,7 @@ mod tests {
     #[test]
     fn the_phase_policy_is_read_only_for_plan_and_verify_and_nothing_for_describe() {
         use Effect::*;
-        let all = [ReadFiles, WriteFiles, ReadEnv, HttpRead, HttpWrite, Checkpoint];
+        let all = [ReadFiles, WriteFiles, ReadEnv, HttpRead, HttpWrite, Checkpoint, Exec];
         assert!(all.iter().all(|e| !Phase::Describe.allows(*e)));
         for phase in [Phase::Plan, Phase::Verify] {
             let allowed: Vec<Effect> = all.into_iter().filter(|e| phase.allows(*e)).collect();
@@ -328,7 +355,7 @@ mod tests {
             assert!(phase.read_only());
         }
         assert!(all.iter().all(|e| Phase::Run.allows(*e)));
-        assert!(!Phase::Undo.allows(Checkpoint) && Phase::Undo.allows(WriteFiles));
+        assert!(!Phase::Undo.allows(Checkpoint) && Phase::Undo.allows(WriteFiles) && Phase::Undo.allows(Exec));
     }
 
     #[test]

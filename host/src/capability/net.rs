@@ -324,7 +324,7 @@ impl Capability for Net {
                 message: format!("`{plugin}` makes HTTP requests, but the step grants no origin"),
                 hint: "grant the origins it may reach: `net = [\"http://127.0.0.1:3000\"]`".into(),
             }]
-        } else if !needs.network && !grant.is_empty() {
+        } else if !needs.network && !needs.may_use_network && !grant.is_empty() {
             vec![Finding::Unneeded {
                 message: format!("`{plugin}` does not use the network; its `net` grant is not needed"),
             }]

@@ -238,6 +238,69 @@ impl Host for StepState {
     }
 }
 
+impl super::bindings::backout::step::exec::Host for StepState {
+    fn run(
+        &mut self,
+        argv: Vec<String>,
+        cwd: Option<String>,
+    ) -> wasmtime::Result<Result<super::bindings::backout::step::exec::ExitInfo, String>> {
+        use crate::capability::commands::{self, Launch, shown_argv};
+        // Checked before a working directory is made or looked for.
+        if let Err(e) = self.log.phase.require(Effect::Exec, format!("command {}", shown_argv(&argv))) {
+            return Ok(Err(e.to_string()));
+        }
+        let private;
+        let cwd = match cwd {
+            Some(guest) => match crate::capability::files::host_dir(&self.dirs, &guest) {
+                Ok(host) => host,
+                Err(e) => return Ok(Err(format!("working directory: {e}"))),
+            },
+            None => {
+                private = match tempfile::Builder::new().prefix("backout-exec-").tempdir() {
+                    Ok(dir) => dir,
+                    Err(e) => return Ok(Err(format!("failed to make a private working directory: {e}"))),
+                };
+                private.path().to_path_buf()
+            }
+        };
+        let interrupt = self.interrupt.clone();
+        let stop = move || interrupt.as_ref().is_some_and(super::Interrupt::is_set);
+        let launch =
+            Launch { cwd: &cwd, env: &self.env, deadline: self.deadline, stop: &stop, secrets: &self.log.secrets };
+        let shown = shown_argv(&argv);
+        match commands::run(&self.commands, self.log.phase, &argv, &launch) {
+            Ok(exit) => {
+                let level = if exit.code == Some(0) { LogLevel::Info } else { LogLevel::Warn };
+                let note = if exit.truncated { ", output cut" } else { "" };
+                self.log
+                    .record(level, &format!("ran {shown}: {} in {} ms{note}", exit.status(), exit.elapsed.as_millis()));
+                Ok(Ok(super::bindings::backout::step::exec::ExitInfo {
+                    code: exit.code,
+                    signal: exit.signal,
+                    stdout: exit.stdout,
+                    stderr: exit.stderr,
+                    truncated: exit.truncated,
+                    timed_out: exit.timed_out,
+                    elapsed_ms: exit.elapsed.as_millis().try_into().unwrap_or(u64::MAX),
+                }))
+            }
+            Err(e) => {
+                self.log.record(LogLevel::Warn, &format!("refused to run {shown}: {e}"));
+                Ok(Err(e.to_string()))
+            }
+        }
+    }
+
+    fn check(&mut self, argv: Vec<String>) -> wasmtime::Result<Result<String, String>> {
+        if self.log.phase == Phase::Describe {
+            return Ok(Err("a plugin describing itself gets nothing".into()));
+        }
+        Ok(crate::capability::commands::check_argv(&self.commands, &argv)
+            .map(|p| p.display().to_string())
+            .map_err(|e| e.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

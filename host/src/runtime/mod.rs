@@ -52,6 +52,8 @@ use bindings::backout::step::types as wit;
 pub const WORLD: &str = "backout:step/plugin@0.1.0";
 /// The interface every plugin must export.
 pub const STEP_INTERFACE: &str = "backout:step/step@0.1.0";
+/// The interface a plugin imports to run granted host commands.
+const EXEC_INTERFACE: &str = "backout:step/exec@";
 
 /// Bytes of stdout (and of stderr) kept per call.
 const OUTPUT_CAPTURE: usize = 64 * 1024;
@@ -78,6 +80,13 @@ pub struct StepState {
     http_ctx: WasiHttpCtx,
     /// Checks and sends every `wasi:http` request (`http`).
     pub(crate) http: http::HttpPolicy,
+    /// Commands `exec` may start, and the environment they get.
+    pub(crate) commands: Vec<crate::capability::commands::CommandGrant>,
+    pub(crate) env: Vec<(String, String)>,
+    /// When the call must end: a command still running then is killed.
+    pub(crate) deadline: Instant,
+    /// The operator's Ctrl-C, which also kills a running command.
+    pub(crate) interrupt: Option<Interrupt>,
 }
 
 impl StepState {
@@ -144,6 +153,8 @@ impl Runtime {
         // world is already linked by wasmtime-wasi.
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         bindings::backout::step::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
+        bindings::backout::step::exec::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
 
         let weak = engine.weak();
@@ -234,10 +245,16 @@ fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
 /// checked against the step's `net` grant.
 fn supported_import(name: &str) -> bool {
     let base = name.split('@').next().unwrap_or(name);
-    matches!(base, "backout:step/host" | "backout:step/types" | "wasi:http/types" | "wasi:http/outgoing-handler")
-        || ["wasi:cli/", "wasi:io/", "wasi:clocks/", "wasi:filesystem/", "wasi:random/", "wasi:sockets/"]
-            .iter()
-            .any(|p| base.starts_with(p))
+    matches!(
+        base,
+        "backout:step/host"
+            | "backout:step/types"
+            | "backout:step/exec"
+            | "wasi:http/types"
+            | "wasi:http/outgoing-handler"
+    ) || ["wasi:cli/", "wasi:io/", "wasi:clocks/", "wasi:filesystem/", "wasi:random/", "wasi:sockets/"]
+        .iter()
+        .any(|p| base.starts_with(p))
 }
 
 /// Why component bytes could not become a runnable plugin.
@@ -468,7 +485,11 @@ impl Plugin {
     /// `describe`, with no grants at all.
     pub async fn describe(&self, ctx: &CallContext<'_>) -> Called<PluginInfo> {
         self.call(Phase::Describe, ctx, Call::Describe).await.map(|reply| match reply {
-            Reply::Info(info) => convert_info(info),
+            Reply::Info(info) => convert_info(info).map(|mut info| {
+                info.needs.commands = self.imports.iter().any(|i| i.starts_with(EXEC_INTERFACE));
+                info.needs.may_use_network = self.imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@"));
+                info
+            }),
             _ => Err(Failure::host("unexpected reply to describe")),
         })
     }
@@ -543,6 +564,10 @@ impl Plugin {
             checkpoints: 0,
             http_ctx,
             http: http::HttpPolicy::new(sandbox.net, phase, deadline, ctx.limits.max_received),
+            commands: sandbox.commands,
+            env: sandbox.env,
+            deadline,
+            interrupt: ctx.interrupt.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -789,6 +814,8 @@ fn convert_info(info: wit::Info) -> Result<PluginInfo, Failure> {
             },
             env: info.needs.env,
             network: info.needs.network,
+            may_use_network: false,
+            commands: false,
         },
     })
 }

@@ -23,6 +23,10 @@ pub struct Config {
     attack: String,
     #[serde(default)]
     path: String,
+    /// The command line for `exec` and `exec-check` (`path`, if set, is its
+    /// working directory).
+    #[serde(default)]
+    argv: Vec<String>,
     #[serde(default)]
     target: String,
     #[serde(default)]
@@ -356,6 +360,23 @@ fn one_attack(c: &Config) -> Result<Outcome<Value>, StepError> {
             outputs.insert(format!("key {TERMINAL_TAKEOVER}"), json!(format!("value {TERMINAL_TAKEOVER}")));
             outputs.insert("path".into(), json!(format!("/data/{TERMINAL_TAKEOVER}")));
             Ok(Outcome::new(format!("summary {TERMINAL_TAKEOVER}"), Value::Object(outputs)))
+        }
+        "exec" => {
+            let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
+            let cwd = (!c.path.is_empty()).then_some(c.path.as_str());
+            let exit = backout_sdk::exec::run(&argv, cwd).map_err(blocked)?;
+            Ok(Outcome::new(
+                format!("ran: {}", exit.describe()),
+                json!({
+                    "code": exit.code, "signal": exit.signal, "stdout": exit.stdout, "stderr": exit.stderr,
+                    "truncated": exit.truncated, "timed_out": exit.timed_out,
+                }),
+            ))
+        }
+        "exec-check" => {
+            let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
+            let program = backout_sdk::exec::check(&argv).map_err(blocked)?;
+            Ok(Outcome::new(format!("granted: {program}"), json!({ "program": program })))
         }
         "panic" => panic!("hostile plugin panicked on purpose"),
         "echo" => Ok(Outcome::new(format!("echo {}", c.contents), json!({ "value": c.contents, "path": c.path }))),
