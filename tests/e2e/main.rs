@@ -9,6 +9,7 @@ mod compile_cache;
 mod crash;
 mod env_toggle;
 mod escapes;
+mod examples;
 mod golden;
 mod json_config;
 mod mirror;

@@ -2,17 +2,16 @@
 //! (`tests/fixtures/service.py` under `bin/svc`): the commands really stop
 //! and start it, the waits really poll its port.
 
-use std::time::Duration;
-
 use backout_tests::cli::{Output, Sandbox};
 use backout_tests::service::Service;
 use backout_tests::{HOSTILE, SERVICE_CONTROL};
 
 use crate::bin;
 
+/// Fields drop in order: the service is stopped before its directory goes.
 struct Site {
-    sb: Sandbox,
     service: Service,
+    sb: Sandbox,
 }
 
 impl Site {
@@ -23,7 +22,7 @@ impl Site {
         let app = sb.mkdir("app");
         let service = Service::new(&sb.path().join("service"), &app);
         service.start();
-        Site { sb, service }
+        Site { service, sb }
     }
 
     /// The service-control step for `action`, with both waits.
@@ -94,8 +93,7 @@ fn stop_waits_until_it_is_down_and_undo_starts_it_until_healthy() {
 #[test]
 fn start_waits_until_healthy_and_a_later_failure_undoes_it() {
     let site = Site::new();
-    site.service.ctl("stop");
-    assert!(site.service.wait(false, Duration::from_secs(10)));
+    site.service.stop();
     // Start, then a step that fails: the default policy undoes the start.
     let steps = format!(
         "{}[[step]]\nid = \"broken\"\nuses = \"hostile@0.1.0\"\nwith = {{ attack = \"read\", path = \"/nowhere/x\" }}\n",
@@ -134,7 +132,7 @@ fn a_command_that_fails_fails_the_step_and_an_ungranted_one_fails_the_plan() {
     let out = site.run(&["run", "--yes", &site.runbook(&text)]);
     assert_ne!(out.code, 0, "{}", out.all());
     assert!(
-        out.all().contains(&format!("`{svc} frobnicate` failed (exit 2: usage: svc start|stop|status)")),
+        out.all().contains(&format!("`{svc} frobnicate` failed (exit 2: usage: svc start|stop|restart|status)")),
         "{}",
         out.all()
     );

@@ -2,7 +2,8 @@
 //! under a tiny init script, `bin/svc start|stop|status`, which the runbooks
 //! under test grant as commands. It listens on a port of its own on
 //! 127.0.0.1, keeps a pid file, and reports its release and flags on
-//! `/health`. Dropping the [`Service`] stops it.
+//! `/health`. Dropping the [`Service`] stops it (drop it before the
+//! directory holding its pid file).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -38,7 +39,9 @@ impl Service {
             .find(|p| Path::new(p).exists())
             .expect("python3 (tests/setup.sh installs it)");
         // No PATH when backout runs it: every program by its absolute path,
-        // or a shell builtin. `start` returns once the service answers.
+        // or a shell builtin. `start` returns once the service answers. A
+        // second argument (a unit name, as `systemctl stop cortex-mcp` has)
+        // is accepted and ignored, so the examples' argv fit both.
         let text = format!(
             "#!/bin/sh\n\
              pid_file={pid}\n\
@@ -50,8 +53,10 @@ impl Service {
                i=0; while [ $i -lt 100 ] && ! [ -f \"$pid_file\" ]; do /usr/bin/sleep 0.05; i=$((i+1)); done\n  \
                [ -f \"$pid_file\" ] || {{ echo 'svc: the service did not start' >&2; exit 1; }}\n  exit 0 ;;\n\
              stop)\n  running || exit 0\n  kill \"$pid\"\n  echo \"svc: sent TERM to $pid\"\n  exit 0 ;;\n\
+             restart)\n  \"$0\" stop\n  i=0; while [ $i -lt 200 ] && running; do /usr/bin/sleep 0.05; i=$((i+1)); done\n  \
+               exec \"$0\" start ;;\n\
              status)\n  running && {{ echo \"running (pid $pid)\"; exit 0; }}\n  echo stopped; exit 3 ;;\n\
-             *) echo \"usage: svc start|stop|status\" >&2; exit 2 ;;\n\
+             *) echo \"usage: svc start|stop|restart|status\" >&2; exit 2 ;;\n\
              esac\n",
             pid = pid_file.display(),
             script = script.display(),
@@ -82,7 +87,30 @@ impl Service {
     /// Starts it and waits until it answers.
     pub fn start(&self) {
         self.ctl("start");
-        assert!(self.wait(true, Duration::from_secs(10)), "the service did not come up");
+        assert!(self.wait(true, Duration::from_secs(10)), "the service did not come up: {}", self.diagnose());
+    }
+
+    /// Stops it and waits until its port refuses connections.
+    pub fn stop(&self) {
+        self.ctl("stop");
+        assert!(self.wait(false, Duration::from_secs(10)), "the service did not go down: {}", self.diagnose());
+    }
+
+    /// What a failed wait should show: the pid file, the service's log and
+    /// which processes hold its port.
+    pub fn diagnose(&self) -> String {
+        let log = self.pid_file.parent().and_then(Path::parent).map(|d| d.join("log/service.log"));
+        let log = log.and_then(|l| std::fs::read_to_string(l).ok()).unwrap_or_default();
+        let holders = std::process::Command::new("ss")
+            .args(["-ltnp", &format!("sport = :{}", self.port)])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        format!(
+            "port {}; pid file: {:?}; log:\n{log}\nlisteners:\n{holders}",
+            self.port,
+            std::fs::read_to_string(&self.pid_file).ok()
+        )
     }
 
     /// `/health` as JSON, or `None` when nothing answers.

@@ -140,8 +140,10 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
 // ---------------------------------------------------------------------------
 // run
 
-/// Restores the backup: stage and check a copy beside the database, keep the
-/// safety copy, swap, then run `expect` on the restored database.
+/// Restores the backup: stage and check a copy beside the database (the
+/// configured check and `expect`), keep the safety copy, swap, then run
+/// `expect` again on the restored database (for the outputs; it can only
+/// fail there if the file changed under the step).
 pub fn run(valid: &Valid, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, StepError> {
     let chosen = choose_backup(valid)?;
     let live = inspect_live(valid)?;
@@ -230,7 +232,7 @@ struct Staged {
 
 /// Streams the backup into a temp file in the database's directory (hashing
 /// and checking the header on the way), fsyncs it, and runs the configured
-/// check and `expect`'s preparation on it. On any failure the temp file is
+/// check and the `expect` queries on it. On any failure the temp file is
 /// removed and nothing else was touched.
 ///
 /// The temp file gets the permissions and owner of `permissions_from` (the
@@ -283,7 +285,16 @@ fn stage(valid: &Valid, backup: &str, permissions_from: &str, obs: &mut dyn Obse
         .map_err(|e| format!("cannot be opened by SQLite: {e}"))
         .and_then(|conn| {
             sqlite::check(&conn, valid.check)?;
-            sqlite::prepare_all(&conn, &valid.expect).map_err(|m| format!("does not suit the `expect` queries: {m}"))
+            sqlite::prepare_all(&conn, &valid.expect)
+                .map_err(|m| format!("does not suit the `expect` queries: {m}"))?;
+            // The staged bytes are the bytes that will be live: a backup that
+            // does not answer `expect` is refused before anything is touched.
+            let unmet: Vec<String> = sqlite::evaluate(&conn, &valid.expect)
+                .iter()
+                .filter(|r| !r.ok)
+                .map(|r| format!("`{}` returned {} (expected {})", r.sql, r.value, r.expected))
+                .collect();
+            if unmet.is_empty() { Ok(()) } else { Err(format!("does not meet `expect`: {}", unmet.join("; "))) }
         })
         .map_err(|m| refuse_backup(backup, &m));
     checked.map_err(|e| discard(&temp, e))?;
@@ -1302,7 +1313,7 @@ mod tests {
     }
 
     #[test]
-    fn failures_before_and_after_the_swap_leave_no_temporary_file() {
+    fn refusals_while_staging_leave_no_temporary_file() {
         let d = Dir::new();
         make_db(&d.p("data/app.db"), 3);
         make_db(&d.p("backups/app.db"), 10);
@@ -1315,13 +1326,15 @@ mod tests {
         assert!(err.message().contains("nothing was changed"), "{err}");
         assert_eq!(listing(&d.p("data")), ["app.db"]);
 
-        // Failed after the swap: the restored database stays, for undo.
+        // An expectation the backup does not meet: refused while staging too,
+        // before any safety copy or swap.
         valid.expect =
             vec![Expectation { sql: "SELECT count(*) FROM t".into(), min: Some(1000.0), max: None, equals: None }];
         let err = run(&valid, &mut Quiet).unwrap_err();
-        assert!(err.message().contains("the restored database is in place"), "{err}");
-        assert!(debris(&d.p("data")).is_empty(), "{:?}", listing(&d.p("data")));
-        assert_eq!(listing(&d.p("data")).len(), 2, "the database and its safety copy");
+        assert!(matches!(err, StepError::Precondition(_)), "{err:?}");
+        assert!(err.message().contains("does not meet `expect`: `SELECT count(*) FROM t` returned 10"), "{err}");
+        assert!(err.message().ends_with("nothing was changed"), "{err}");
+        assert_eq!(listing(&d.p("data")), ["app.db"], "no safety copy, no temporary file");
     }
 
     #[test]
