@@ -20,6 +20,8 @@ pub const JSON_CONFIG: &str = env!("GUEST_JSON_CONFIG");
 pub const MAINTENANCE_FLAG: &str = env!("GUEST_MAINTENANCE_FLAG");
 /// The qdrant-snapshot plugin, built from `plugins/qdrant-snapshot`.
 pub const QDRANT_SNAPSHOT: &str = env!("GUEST_QDRANT_SNAPSHOT");
+/// The release-switch plugin, built from `plugins/release-switch`.
+pub const RELEASE_SWITCH: &str = env!("GUEST_RELEASE_SWITCH");
 /// The smoke-test plugin, built from `plugins/smoke-test`.
 pub const SMOKE_TEST: &str = env!("GUEST_SMOKE_TEST");
 /// The sqlite-restore plugin, built from `plugins/sqlite-restore` (SQLite
