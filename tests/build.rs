@@ -15,7 +15,7 @@ use std::process::Command;
 
 /// Package names of the guests; each must have a constant in `src/lib.rs`.
 const GUESTS: &[&str] =
-    &["env-toggle", "hostile", "qdrant-snapshot", "service-control", "smoke-test", "sqlite-restore"];
+    &["env-toggle", "hostile", "qdrant-snapshot", "release-switch", "service-control", "smoke-test", "sqlite-restore"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

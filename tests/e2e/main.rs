@@ -20,6 +20,7 @@ mod policy;
 mod qdrant;
 mod recover;
 mod registry;
+mod release_switch;
 mod rollback_site;
 mod sandbox;
 mod service_control;

@@ -21,6 +21,8 @@ pub const JSON_CONFIG: &str = env!("GUEST_JSON_CONFIG");
 pub const MAINTENANCE_FLAG: &str = env!("GUEST_MAINTENANCE_FLAG");
 /// The qdrant-snapshot plugin, built from `plugins/qdrant-snapshot`.
 pub const QDRANT_SNAPSHOT: &str = env!("GUEST_QDRANT_SNAPSHOT");
+/// The release-switch plugin, built from `plugins/release-switch`.
+pub const RELEASE_SWITCH: &str = env!("GUEST_RELEASE_SWITCH");
 /// The service-control plugin, built from `plugins/service-control`.
 pub const SERVICE_CONTROL: &str = env!("GUEST_SERVICE_CONTROL");
 /// The smoke-test plugin, built from `plugins/smoke-test`.
