@@ -8,6 +8,7 @@ mod compile_cache;
 mod crash;
 mod env_toggle;
 mod escapes;
+mod file_restore;
 mod golden;
 mod json_config;
 mod mirror;
