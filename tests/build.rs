@@ -14,8 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Package names of the guests; each must have a constant in `src/lib.rs`.
-const GUESTS: &[&str] =
-    &["env-toggle", "hostile", "qdrant-snapshot", "release-switch", "service-control", "smoke-test", "sqlite-restore"];
+const GUESTS: &[&str] = &[
+    "env-toggle",
+    "file-restore",
+    "hostile",
+    "qdrant-snapshot",
+    "release-switch",
+    "service-control",
+    "smoke-test",
+    "sqlite-restore",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

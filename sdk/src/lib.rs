@@ -56,10 +56,12 @@
 pub mod checkpoint;
 pub mod exec;
 pub mod fs;
+pub mod glob;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod log;
 pub mod quantity;
+pub mod secrets;
 mod types;
 pub mod vars;
 

@@ -10,6 +10,7 @@ mod crash;
 mod env_toggle;
 mod escapes;
 mod examples;
+mod file_restore;
 mod golden;
 mod json_config;
 mod mirror;

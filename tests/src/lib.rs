@@ -11,6 +11,8 @@ pub mod tls;
 
 /// The env-toggle plugin, built from `plugins/env-toggle`.
 pub const ENV_TOGGLE: &str = env!("GUEST_ENV_TOGGLE");
+/// The file-restore plugin, built from `plugins/file-restore`.
+pub const FILE_RESTORE: &str = env!("GUEST_FILE_RESTORE");
 /// The test-only plugin that attacks its sandbox, built from `tests/plugins/hostile`.
 pub const HOSTILE: &str = env!("GUEST_HOSTILE");
 /// The json-config plugin, written in JavaScript: built by `plugins/json-config/build.sh`

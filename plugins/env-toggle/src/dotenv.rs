@@ -1043,6 +1043,70 @@ pub fn check(bytes: &[u8], set: &[(String, String)], unset: &[String]) -> Vec<Mi
     mismatches
 }
 
+// ---------------------------------------------------------------------------
+// Reading a whole file strictly
+// ---------------------------------------------------------------------------
+
+/// Most problems [`strict_keys`] lists; past them it says how many more.
+const MAX_STRICT_PROBLEMS: usize = 10;
+
+/// Reads `bytes` as a whole dotenv file, strictly, and returns the keys it
+/// assigns in file order (a repeated key each time), or every problem found.
+///
+/// Editing is lenient: a line this module cannot read is kept as it is and
+/// never targeted. A file about to be installed whole (file-restore's
+/// `validate = "dotenv"`) must instead be readable everywhere, so this
+/// refuses, each problem naming its line (never its text, which may hold a
+/// secret): bytes that are not UTF-8, or a UTF-16 byte-order mark; a control
+/// character other than a tab; a line that is not blank, a `#` comment or a
+/// `KEY=VALUE` assignment (`export ` allowed); a quote that never closes;
+/// text after a closing quote. Backtick quotes and a single-quoted value
+/// ending in `\` are accepted: libraries read them differently, but read them.
+pub fn strict_keys(bytes: &[u8], file: &str) -> Result<Vec<String>, Refusal> {
+    refuse_utf16(bytes, file)?;
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(Refusal(vec![format!("`{file}` is not UTF-8 text (line {line} holds bytes that are not UTF-8)")]));
+    }
+    let doc = Document::parse(bytes);
+    let mut problems = Vec::new();
+    let mut covered = vec![false; doc.lines.len()];
+    for entry in &doc.entries {
+        covered[entry.first_line..=entry.last_line].iter_mut().for_each(|c| *c = true);
+        let what = match entry.flaw {
+            Some(Flaw::Unterminated) => "opens a quote that is never closed",
+            Some(Flaw::TextAfterQuote) => "has text after its closing quote",
+            _ => continue,
+        };
+        problems.push(format!("line {}: the value of `{}` {what}", entry.line_number(), entry.key));
+    }
+    for (index, line) in doc.lines.iter().enumerate() {
+        let mut text = &bytes[line.start..line.content_end];
+        if index == 0 {
+            text = text.strip_prefix(BOM).unwrap_or(text);
+        }
+        if let Some(c) = String::from_utf8_lossy(text).chars().find(|&c| c.is_control() && c != '\t') {
+            problems.push(format!("line {}: holds the control character U+{:04X}", index + 1, c as u32));
+            continue;
+        }
+        let start = skip_blanks(text, 0, text.len());
+        if !covered[index] && start < text.len() && text[start] != b'#' {
+            problems.push(format!("line {} is not a `KEY=VALUE` assignment, a `#` comment or a blank line", index + 1));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(doc.entries.into_iter().map(|e| e.key).collect());
+    }
+    problems
+        .sort_by_key(|p| p.trim_start_matches("line ").split([' ', ':']).next().and_then(|n| n.parse::<usize>().ok()));
+    if problems.len() > MAX_STRICT_PROBLEMS {
+        let more = problems.len() - MAX_STRICT_PROBLEMS;
+        problems.truncate(MAX_STRICT_PROBLEMS);
+        problems.push(format!("{more} more problem(s) not listed"));
+    }
+    Err(Refusal(problems))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1713,5 +1777,35 @@ mod tests {
         // Guards the fuzz test above against vacuously refusing everything.
         let edit = edit_with(b"A=1\nB=2\nKEY=z\n", &[("A", "it's"), ("KEY", "x")], &["B"], STRICT).expect("accepted");
         assert_eq!(edit.output, b"A=\"it's\"\nKEY=x\n");
+    }
+
+    #[test]
+    fn strict_reading_accepts_what_every_library_reads_and_lists_the_keys() {
+        let text = "\u{feff}# production\r\nexport NODE_ENV=production\r\n\r\n  A = 1 # note\nB=\"two\nlines\"\nC='x\\'\nD=`tick`\nE=\nA=again";
+        let keys = strict_keys(text.as_bytes(), FILE).expect("readable");
+        assert_eq!(keys, ["NODE_ENV", "A", "B", "C", "D", "E", "A"]);
+        assert_eq!(strict_keys(b"", FILE).expect("empty is fine"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn strict_reading_refuses_lines_libraries_cannot_read_naming_each_line_but_not_its_text() {
+        let refusal = strict_keys(b"A=1\nnot an assignment s3cret\nB=\"open\nC='x' trailing\n", FILE).unwrap_err();
+        assert_eq!(
+            refusal.0,
+            [
+                "line 2 is not a `KEY=VALUE` assignment, a `#` comment or a blank line",
+                "line 3: the value of `B` opens a quote that is never closed",
+                "line 4: the value of `C` has text after its closing quote",
+            ]
+        );
+        assert!(!refusal.to_string().contains("s3cret"));
+        let nul = strict_keys(b"A=1\nB=\x00\n", FILE).unwrap_err();
+        assert_eq!(nul.0, ["line 2: holds the control character U+0000"]);
+        let latin1 = strict_keys(b"A=1\nB=caf\xe9\n", FILE).unwrap_err();
+        assert_eq!(latin1.0, ["`/app/.env` is not UTF-8 text (line 2 holds bytes that are not UTF-8)"]);
+        assert!(strict_keys(b"\xff\xfeA\x00", FILE).unwrap_err().to_string().contains("UTF-16"));
+        let many = strict_keys("x\n".repeat(25).as_bytes(), FILE).unwrap_err();
+        assert_eq!(many.0.len(), 11);
+        assert_eq!(many.0[10], "15 more problem(s) not listed");
     }
 }

@@ -17,31 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::dotenv::{Change, ChangeKind, Found, Mismatch};
 
-/// Shown instead of a masked value.
-pub const MASK: &str = "***";
-
-/// Substrings that mark a key as secret, compared case-insensitively.
-const SECRET_WORDS: &[&str] =
-    &["SECRET", "TOKEN", "PASSWORD", "PASSWD", "PASS", "KEY", "CREDENTIAL", "PRIVATE", "AUTH", "SALT", "DSN", "CERT"];
-
-/// Whether a key's name suggests its value is a secret: it contains (in any
-/// case) one of `SECRET`, `TOKEN`, `PASSWORD`, `PASSWD`, `PASS`, `KEY`,
-/// `CREDENTIAL`, `PRIVATE`, `AUTH`, `SALT`, `DSN` or `CERT`. Broad on purpose:
-/// masking a harmless value costs little, showing a secret cannot be undone.
-pub fn is_secret_key(key: &str) -> bool {
-    let upper = key.to_ascii_uppercase();
-    SECRET_WORDS.iter().any(|word| upper.contains(word))
-}
-
-/// Whether a value holds a URL with a password (`scheme://user:pass@host`),
-/// as `DATABASE_URL` often does.
-pub fn has_url_credentials(value: &str) -> bool {
-    value.match_indices("://").any(|(i, _)| {
-        let rest = &value[i + 3..];
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
-    })
-}
+/// The masking rules are the SDK's, shared with the other first-party
+/// plugins: see [`backout_sdk::secrets`].
+pub use backout_sdk::secrets::{MASK, has_url_credentials, is_secret_key};
 
 /// Whether values of `key` are masked, given the values seen for it.
 fn masks<'a>(key: &str, values: impl IntoIterator<Item = Option<&'a str>>) -> bool {
