@@ -6,8 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use backout_tests::cli::{Output, Sandbox, snapshot};
+use backout_tests::http_server::{Response, TestServer};
 use backout_tests::service::Service;
-use backout_tests::{ENV_TOGGLE, JSON_CONFIG, SERVICE_CONTROL, SMOKE_TEST, SQLITE_RESTORE};
+use backout_tests::{
+    ENV_TOGGLE, FILE_RESTORE, JSON_CONFIG, RELEASE_SWITCH, SERVICE_CONTROL, SMOKE_TEST, SQLITE_RESTORE, WEBHOOK_NOTIFY,
+};
 
 use crate::bin;
 
@@ -25,7 +28,16 @@ struct Site {
 impl Site {
     fn new() -> Self {
         let sb = Sandbox::new(bin());
-        for plugin in [SERVICE_CONTROL, SQLITE_RESTORE, SMOKE_TEST, ENV_TOGGLE, JSON_CONFIG] {
+        for plugin in [
+            SERVICE_CONTROL,
+            SQLITE_RESTORE,
+            SMOKE_TEST,
+            ENV_TOGGLE,
+            JSON_CONFIG,
+            FILE_RESTORE,
+            RELEASE_SWITCH,
+            WEBHOOK_NOTIFY,
+        ] {
             sb.add(plugin);
         }
         let app = sb.mkdir("app");
@@ -182,4 +194,146 @@ fn feature_rollback_turns_the_flags_off_restarts_and_undo_puts_both_files_back()
         snapshot(&site.app).into_iter().filter(|(p, _)| !p.to_string_lossy().contains(".backout-")).collect();
     assert_eq!(after, before, "both files are back, byte for byte");
     assert!(site.service.is_up());
+}
+
+/// Every file under `dir` but backout's safety copies.
+fn without_safety_copies(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    snapshot(dir).into_iter().filter(|(p, _)| !p.to_string_lossy().contains(".backout-")).collect()
+}
+
+#[test]
+fn configuration_rollback_restores_the_newest_valid_backups_restarts_and_checks() {
+    let site = Site::new();
+    site.sb.write("app/.env", "NODE_ENV=production\nINSIGHT_GENERATION_ENABLED=true\nAPI_TOKEN=tok-live-123\n");
+    site.sb.write(
+        "app/config/production-config.json",
+        "{\"server\": {\"port\": 3000}, \"features\": {\"insights\": true}}\n",
+    );
+    let backups = site.sb.mkdir("backups");
+    let good_env = "NODE_ENV=production\nINSIGHT_GENERATION_ENABLED=false\nAPI_TOKEN=tok-live-123\n";
+    let good_json = "{\"server\": {\"port\": 3000}, \"features\": {}}\n";
+    site.sb.write("backups/.env.production.2026-11-30", "NODE_ENV=staging\nINSIGHT_GENERATION_ENABLED=true\n");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    site.sb.write("backups/.env.production.2026-12-01", good_env);
+    site.sb.write("backups/production-config.json.2026-12-01", good_json);
+    let pid_before = site.service.health().unwrap()["pid"].clone();
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--yes".into(),
+        example("configuration-rollback.toml"),
+        "--var".into(),
+        format!("app_dir={}", site.app.display()),
+        "--var".into(),
+        format!("backup_dir={}", backups.display()),
+    ];
+    args.extend(site.service_vars());
+    let out = site.run(&args);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(std::fs::read_to_string(site.app.join(".env")).unwrap(), good_env);
+    assert_eq!(std::fs::read_to_string(site.app.join("config/production-config.json")).unwrap(), good_json);
+    let health = site.service.health().unwrap();
+    assert_ne!(health["pid"], pid_before, "restarted");
+    assert_eq!(health["flags"]["INSIGHT_GENERATION_ENABLED"], "false");
+    assert!(!out.all().contains("tok-live-123"), "the token is masked in the plan's diff: {}", out.all());
+
+    // A broken newest backup: refused before anything is replaced, nothing restarted.
+    site.sb.write("app/.env", "NODE_ENV=production\nINSIGHT_GENERATION_ENABLED=true\n");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    site.sb.write("backups/production-config.json.2026-12-02", "{\"server\": {\"port\": 3000},\n");
+    let before = without_safety_copies(&site.app);
+    let pid_before = site.service.health().unwrap()["pid"].clone();
+    let out = site.run(&args);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert_eq!(without_safety_copies(&site.app), before, "the restored .env was put back: {}", out.all());
+    assert_eq!(site.service.health().unwrap()["pid"], pid_before, "not restarted");
+}
+
+/// The full rollback's site: release 2.0.1 live (link, database, flags),
+/// release 2.0.0 and its database backup beside it, and a webhook.
+struct Full {
+    site: Site,
+    data: PathBuf,
+    backups: PathBuf,
+    webhook: TestServer,
+}
+
+impl Full {
+    fn new() -> Self {
+        let site = Site::new();
+        for release in ["2.0.0", "2.0.1"] {
+            site.sb.write(&format!("app/releases/{release}/REVISION"), format!("{release}\n"));
+        }
+        std::os::unix::fs::symlink("releases/2.0.1", site.app.join("current")).unwrap();
+        site.sb.write(
+            "app/.env",
+            "NODE_ENV=production\nINSIGHT_GENERATION_ENABLED=true\nSEMANTIC_CHUNKING_OPTIONAL=true\n",
+        );
+        let data = site.sb.mkdir("data");
+        let backups = site.sb.mkdir("backups");
+        database(&data.join("cortex.db"), 3, true);
+        database(&backups.join("cortex-backup-2026-12-01.db"), 2, false);
+        let webhook = TestServer::start(|_, _| Response::new(200, "text/plain", "ok"));
+        Full { site, data, backups, webhook }
+    }
+
+    fn run(&self, release: &str) -> Output {
+        let mut args: Vec<String> = vec!["run".into(), "--yes".into(), example("full-rollback.toml")];
+        for (k, v) in [
+            ("app_dir", self.site.app.display().to_string()),
+            ("data_dir", self.data.display().to_string()),
+            ("backup_dir", self.backups.display().to_string()),
+            ("release", release.to_string()),
+            ("webhook", self.webhook.url()),
+        ] {
+            args.extend(["--var".to_string(), format!("{k}={v}")]);
+        }
+        args.extend(self.site.service_vars());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let hook = format!("{}/services/T000/B000/secret-path", self.webhook.url());
+        self.site.sb.run_with_env(&args, &[("SLACK_WEBHOOK", &hook)])
+    }
+}
+
+#[test]
+fn full_rollback_switches_release_database_and_flags_and_tells_the_team() {
+    let full = Full::new();
+    assert_eq!(full.site.service.health().unwrap()["release"], "2.0.1");
+    let out = full.run("2.0.0");
+    assert_eq!(out.code, 0, "{}", out.all());
+    let health = full.site.service.health().unwrap();
+    assert_eq!(health["release"], "2.0.0", "{health}");
+    assert_eq!(health["flags"]["INSIGHT_GENERATION_ENABLED"], "false", "{health}");
+    assert_eq!(tables(&full.data.join("cortex.db")), ["agents"]);
+    let posts = full.webhook.requests();
+    assert_eq!(posts.len(), 1, "one notification");
+    assert!(posts[0].text().contains("Cortex full rollback: succeeded"), "{}", posts[0].text());
+}
+
+#[test]
+fn a_failed_smoke_test_undoes_the_full_rollback_in_reverse_and_the_service_runs_its_release_again() {
+    let full = Full::new();
+    let app_before = without_safety_copies(&full.site.app);
+    let data_before = snapshot(&full.data);
+    // The smoke test expects a release the service will not report.
+    let out = full.run("1.9.9");
+    assert_eq!(out.code, 4, "undone: {}", out.all());
+    let health = full.site.service.health().expect("the service runs again");
+    assert_eq!(health["release"], "2.0.1", "back on its original release: {health}");
+    assert_eq!(health["flags"]["INSIGHT_GENERATION_ENABLED"], "true");
+    assert_eq!(without_safety_copies(&full.site.app), app_before, "link and .env put back");
+    assert_eq!(std::fs::read_link(full.site.app.join("current")).unwrap(), Path::new("releases/2.0.1"));
+    let data_after: std::collections::BTreeMap<_, _> =
+        snapshot(&full.data).into_iter().filter(|(p, _)| !p.to_string_lossy().contains(".backout-")).collect();
+    assert_eq!(data_after, data_before, "the 2.0.1 database is back, byte for byte");
+    // Undone newest first: start, flags, database, release, stop.
+    let undo_order: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("undone   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(undo_order, ["start", "flags", "database", "release", "stop"], "{}", out.all());
+    let posts = full.webhook.requests();
+    assert_eq!(posts.len(), 1, "the notification runs whatever happened: {}", out.all());
+    assert!(posts[0].text().contains("Failed step: smoke"), "{}", posts[0].text());
 }
