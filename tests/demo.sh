@@ -1,96 +1,111 @@
 #!/usr/bin/env bash
-# The demo: builds backout and the env-toggle and sqlite-restore plugins from
-# source, fills a registry in a temp directory, runs a real env-toggle
-# runbook on a real .env file (CRLF line endings, comments, quotes, no final
-# newline), showing the plan, the run, and exactly which bytes changed; then
-# a real database rollback: the newest matching SQLite backup, checked,
-# swapped in atomically with a safety copy of the current database; and a
-# smoke test against an HTTP API the demo starts on 127.0.0.1.
+# The demo: a full rollback in one runbook against a real local service.
+#
+# A service (tests/fixtures/service.py under its init script
+# tests/fixtures/svc, standing in for `systemctl … cortex-mcp`) runs release
+# 2.0.1: `current -> releases/2.0.1`, the 2.0.1 database (with the new
+# `insights` table) and the new flags on in `.env`. tests/demo/full-rollback.toml
+# stops it (and waits until its port refuses connections), switches `current`
+# back to 2.0.0, restores the newest pre-2.0.1 database backup (checked before
+# it replaces anything), turns the flags off, starts it (and waits until it
+# is healthy) and checks that the running service reports release 2.0.0 with
+# the flags off. Every plugin is built from source; backout verifies each
+# one's sha256 against the registry before running it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup.sh --rust-only
-# The demo makes its databases with the sqlite3 shell.
-if ! command -v sqlite3 >/dev/null; then
+# The demo makes its databases with the sqlite3 shell; the service is Python.
+missing=()
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
+command -v python3 >/dev/null || missing+=(python3)
+if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q sqlite3
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
-echo "==> building the env-toggle, sqlite-restore and smoke-test plugins (wasm32-wasip2 components) and backout"
-cargo build --locked --release --target wasm32-wasip2 -p env-toggle -p sqlite-restore -p smoke-test
+plugins=(service-control release-switch sqlite-restore env-toggle smoke-test)
+echo "==> building the plugins (${plugins[*]}: wasm32-wasip2 components) and backout"
+# The same target directory as the tests' guest build, so after ./tests/run.sh
+# this is nearly free.
+guests="$PWD/target/guests"
+CARGO_TARGET_DIR="$guests" cargo build --locked --release --target wasm32-wasip2 "${plugins[@]/#/-p}"
 cargo build --locked -p backout
-backout="$PWD/target/debug/backout"
-plugin="$PWD/target/wasm32-wasip2/release/env_toggle.wasm"
+backout="${CARGO_TARGET_DIR:-$PWD/target}/debug/backout"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/backout-demo.XXXXXX")
 export BACKOUT_REGISTRY="$work/registry" BACKOUT_STATE_DIR="$work/state"
-mkdir -p "$work/app"
-cp tests/demo/app.env "$work/app/.env"
-chmod 600 "$work/app/.env"
+app="$work/app" data="$work/data" backups="$work/backups" service="$work/service"
+mkdir -p "$app/releases/2.0.0" "$app/releases/2.0.1" "$data" "$backups" "$service/bin" "$service/run" "$service/log"
 
-echo; echo "==> backout registry add $plugin"
-"$backout" registry add "$plugin"
-
-echo; echo "==> backout plan tests/demo/feature-rollback.toml --var app_dir=$work/app"
-"$backout" plan tests/demo/feature-rollback.toml --var "app_dir=$work/app"
-
-echo; echo "==> backout run --yes tests/demo/feature-rollback.toml --var app_dir=$work/app"
-"$backout" run --yes tests/demo/feature-rollback.toml --var "app_dir=$work/app"
-
-echo; echo "==> what changed in $work/app/.env (every other byte is kept)"
-diff --text tests/demo/app.env "$work/app/.env" | sed "s/\r$/\\\\r/" || true
-echo; echo "==> files in $work/app"
-ls -la "$work/app"
-echo; 
-echo; echo "==> a database rollback: the live database has the 2.0.1 changes; the backups predate them"
-db_plugin="$PWD/target/wasm32-wasip2/release/sqlite_restore.wasm"
-mkdir -p "$work/data" "$work/backups"
-sqlite3 "$work/backups/cortex-backup-2026-11-21.db" < tests/demo/cortex.sql
-sqlite3 "$work/backups/cortex-backup-2026-11-22.db" < tests/demo/cortex.sql
-sqlite3 "$work/backups/cortex-backup-2026-11-22.db" "INSERT INTO agents(name, created) VALUES ('reviewer', '2026-11-21')"
-touch -d "2026-11-21 03:00:00Z" "$work/backups/cortex-backup-2026-11-21.db"
-touch -d "2026-11-22 03:00:00Z" "$work/backups/cortex-backup-2026-11-22.db"
-cp "$work/backups/cortex-backup-2026-11-22.db" "$work/data/cortex.db"
-sqlite3 "$work/data/cortex.db" < tests/demo/release-2.0.1.sql
-chmod 640 "$work/data/cortex.db"
+echo; echo "==> release 2.0.1 is live: current -> releases/2.0.1, its database, its flags"
+echo "2.0.0" > "$app/releases/2.0.0/REVISION"
+echo "2.0.1" > "$app/releases/2.0.1/REVISION"
+ln -s releases/2.0.1 "$app/current"
+cp tests/demo/app.env "$app/.env"
+chmod 600 "$app/.env"
+sqlite3 "$backups/cortex-backup-2026-11-21.db" < tests/demo/cortex.sql
+sqlite3 "$backups/cortex-backup-2026-11-22.db" < tests/demo/cortex.sql
+sqlite3 "$backups/cortex-backup-2026-11-22.db" "INSERT INTO agents(name, created) VALUES ('reviewer', '2026-11-21')"
+touch -d "2026-11-21 03:00:00Z" "$backups/cortex-backup-2026-11-21.db"
+touch -d "2026-11-22 03:00:00Z" "$backups/cortex-backup-2026-11-22.db"
+cp "$backups/cortex-backup-2026-11-22.db" "$data/cortex.db"
+sqlite3 "$data/cortex.db" < tests/demo/release-2.0.1.sql
+chmod 640 "$data/cortex.db"
 counts="SELECT (SELECT count(*) FROM agents) || ' agents, ' || (SELECT count(*) FROM sqlite_master WHERE name = 'insights') || ' insights table(s)'"
-echo "live database: $(sqlite3 "$work/data/cortex.db" "$counts")"
-ls -la "$work/backups"
 
-echo; echo "==> backout registry add $db_plugin"
-"$backout" registry add "$db_plugin"
-db_vars=(--var "data_dir=$work/data" --var "backup_dir=$work/backups")
+# The service and its init script.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cp tests/fixtures/svc "$service/bin/svc"
+chmod 755 "$service/bin/svc"
+cat > "$service/svc.conf" <<EOF
+PORT=$port
+APP_DIR='$app'
+PYTHON=$(command -v python3)
+SERVICE='$PWD/tests/fixtures/service.py'
+EOF
+trap '"$service/bin/svc" stop >/dev/null 2>&1 || true' EXIT
+"$service/bin/svc" start
+origin="http://127.0.0.1:$port"
+# What /health says, without the rest of .env (it holds an API key).
+health() {
+  python3 -c 'import json, sys, urllib.request
+h = json.load(urllib.request.urlopen(sys.argv[1]))
+flags = {k: v for k, v in h["flags"].items() if k.endswith("_ENABLED") or k.endswith("_OPTIONAL")}
+print(json.dumps({"status": h["status"], "release": h["release"], "flags": flags}))' "$origin/health"
+}
+echo "service:       $(health)"
+echo "live database: $(sqlite3 "$data/cortex.db" "$counts")"
 
-echo; echo "==> backout plan tests/demo/database-rollback.toml ${db_vars[*]}"
-"$backout" plan tests/demo/database-rollback.toml "${db_vars[@]}"
+echo; echo "==> backout registry add (each plugin's sha256 is pinned; runs verify it)"
+for plugin in "${plugins[@]}"; do
+  "$backout" registry add "$guests/wasm32-wasip2/release/${plugin//-/_}.wasm"
+done
 
-echo; echo "==> backout run --yes tests/demo/database-rollback.toml ${db_vars[*]}"
-"$backout" run --yes tests/demo/database-rollback.toml "${db_vars[@]}"
+vars=(--var "app_dir=$app" --var "data_dir=$data" --var "backup_dir=$backups"
+      --var "ctl=$service/bin/svc" --var "unit=cortex-mcp" --var "origin=$origin")
 
-echo; echo "==> the live database now, and the safety copy of the one it replaced"
-echo "live database: $(sqlite3 "$work/data/cortex.db" "$counts")"
-for copy in "$work"/data/cortex.db.backout-*.bak; do
+echo; echo "==> backout plan tests/demo/full-rollback.toml   (checks everything; stops nothing, changes nothing)"
+"$backout" plan tests/demo/full-rollback.toml "${vars[@]}"
+
+echo; echo "==> backout run --yes tests/demo/full-rollback.toml"
+"$backout" run --yes tests/demo/full-rollback.toml "${vars[@]}"
+
+echo; echo "==> afterwards"
+echo "service:       $(health)"
+echo "current ->     $(readlink "$app/current")"
+echo "live database: $(sqlite3 "$data/cortex.db" "$counts")"
+for copy in "$data"/cortex.db.backout-*.bak; do
   echo "safety copy:   $(sqlite3 "file:$copy?immutable=1" "$counts")  ($copy)"
 done
-ls -la "$work/data"
+echo; echo "==> what changed in $app/.env (every other byte is kept)"
+diff --text tests/demo/app.env "$app/.env" | sed "s/\r$/\\\\r/" || true
 
-echo; echo "==> is it healthy again? tests/demo/service.py stands in for the API the rollback brought back"
-smoke_plugin="$PWD/target/wasm32-wasip2/release/smoke_test.wasm"
-"$backout" registry add "$smoke_plugin"
-coproc SERVICE { exec python3 tests/demo/service.py; }
-trap 'kill "$SERVICE_PID" 2>/dev/null || true' EXIT
-read -r port <&"${SERVICE[0]}"
-api="http://127.0.0.1:$port"
-export API_KEY="demo-key-$RANDOM$RANDOM"
-
-echo; echo "==> backout plan tests/demo/smoke.toml --var api=$api   (sends nothing)"
-"$backout" plan tests/demo/smoke.toml --var "api=$api"
-
-echo; echo "==> backout run --yes tests/demo/smoke.toml --var api=$api"
-"$backout" run --yes tests/demo/smoke.toml --var "api=$api"
-
-echo; echo "==> the API key was sent in headers but never written down:"
-if grep -rq "$API_KEY" "$work/state"; then echo "LEAKED into the journal"; exit 1; else echo "not in the journal ($work/state/runs)"; fi
-
-echo; echo "The registry, journal, app, data and backup directories are in $work"
+reply=$(health)
+case "$reply" in
+  *'"release": "2.0.0"'*'"INSIGHT_GENERATION_ENABLED": "false"'*) ;;
+  *) echo "the service does not answer release 2.0.0 with the flags off: $reply" >&2; exit 1 ;;
+esac
+echo; echo "The service answers healthy on release 2.0.0. \`backout undo last\` would put 2.0.1 back."
+echo "Registry, journal, app, data, backups and the service's log are in $work"

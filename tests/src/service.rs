@@ -1,5 +1,6 @@
 //! A real local service for rollback tests: `tests/fixtures/service.py`
-//! under a tiny init script, `bin/svc start|stop|status`, which the runbooks
+//! under its init script `tests/fixtures/svc` (copied to `bin/svc`, with a
+//! `svc.conf` beside it): `svc start|stop|restart|status`, which the runbooks
 //! under test grant as commands. It listens on a port of its own on
 //! 127.0.0.1, keeps a pid file, and reports its release and flags on
 //! `/health`. Dropping the [`Service`] stops it (drop it before the
@@ -33,38 +34,22 @@ impl Service {
         }
         let pid_file = dir.join("run/service.pid");
         let svc = dir.join("bin/svc");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/service.py");
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
         let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
             .into_iter()
             .find(|p| Path::new(p).exists())
             .expect("python3 (tests/setup.sh installs it)");
-        // No PATH when backout runs it: every program by its absolute path,
-        // or a shell builtin. `start` returns once the service answers. A
-        // second argument (a unit name, as `systemctl stop cortex-mcp` has)
-        // is accepted and ignored, so the examples' argv fit both.
-        let text = format!(
-            "#!/bin/sh\n\
-             pid_file={pid}\n\
-             running() {{ [ -f \"$pid_file\" ] && read pid < \"$pid_file\" && kill -0 \"$pid\" 2>/dev/null; }}\n\
-             case \"$1\" in\n\
-             start)\n  running && exit 0\n  \
-               /usr/bin/setsid {python} {script} --port {port} --pid-file \"$pid_file\" --app-dir {app} \
-                 >>{log} 2>&1 </dev/null &\n  \
-               i=0; while [ $i -lt 100 ] && ! [ -f \"$pid_file\" ]; do /usr/bin/sleep 0.05; i=$((i+1)); done\n  \
-               [ -f \"$pid_file\" ] || {{ echo 'svc: the service did not start' >&2; exit 1; }}\n  exit 0 ;;\n\
-             stop)\n  running || exit 0\n  kill \"$pid\"\n  echo \"svc: sent TERM to $pid\"\n  exit 0 ;;\n\
-             restart)\n  \"$0\" stop\n  i=0; while [ $i -lt 200 ] && running; do /usr/bin/sleep 0.05; i=$((i+1)); done\n  \
-               exec \"$0\" start ;;\n\
-             status)\n  running && {{ echo \"running (pid $pid)\"; exit 0; }}\n  echo stopped; exit 3 ;;\n\
-             *) echo \"usage: svc start|stop|restart|status\" >&2; exit 2 ;;\n\
-             esac\n",
-            pid = pid_file.display(),
-            script = script.display(),
-            app = app_dir.display(),
-            log = dir.join("log/service.log").display(),
-        );
-        std::fs::write(&svc, text).unwrap();
+        std::fs::copy(fixtures.join("svc"), &svc).unwrap();
         std::fs::set_permissions(&svc, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(
+            dir.join("svc.conf"),
+            format!(
+                "PORT={port}\nAPP_DIR='{}'\nPYTHON={python}\nSERVICE='{}'\n",
+                app_dir.display(),
+                fixtures.join("service.py").display()
+            ),
+        )
+        .unwrap();
         Service { port, pid_file, svc, app_dir: app_dir.to_path_buf() }
     }
 
