@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use backout_tests::cli::{Output, Sandbox, snapshot};
 use backout_tests::http_server::{Response, TestServer};
+use backout_tests::qdrant_double::QdrantDouble;
 use backout_tests::service::Service;
 use backout_tests::{
-    ENV_TOGGLE, FILE_RESTORE, JSON_CONFIG, RELEASE_SWITCH, SERVICE_CONTROL, SMOKE_TEST, SQLITE_RESTORE, WEBHOOK_NOTIFY,
+    ENV_TOGGLE, FILE_RESTORE, JSON_CONFIG, QDRANT_SNAPSHOT, RELEASE_SWITCH, SERVICE_CONTROL, SMOKE_TEST,
+    SQLITE_RESTORE, WEBHOOK_NOTIFY,
 };
 
 use crate::bin;
@@ -37,6 +39,7 @@ impl Site {
             FILE_RESTORE,
             RELEASE_SWITCH,
             WEBHOOK_NOTIFY,
+            QDRANT_SNAPSHOT,
         ] {
             sb.add(plugin);
         }
@@ -336,4 +339,35 @@ fn a_failed_smoke_test_undoes_the_full_rollback_in_reverse_and_the_service_runs_
     let posts = full.webhook.requests();
     assert_eq!(posts.len(), 1, "the notification runs whatever happened: {}", out.all());
     assert!(posts[0].text().contains("Failed step: smoke"), "{}", posts[0].text());
+}
+
+#[test]
+fn database_rollback_qdrant_recovers_the_collection_with_the_service_stopped() {
+    let site = Site::new();
+    let q = QdrantDouble::start();
+    q.create_collection("cortex-memory", 100);
+    let good = q.take_snapshot("cortex-memory");
+    q.set_points("cortex-memory", 150);
+    let pid_before = site.service.health().unwrap()["pid"].clone();
+    let mut args: Vec<String> = vec!["run".into(), "--yes".into(), example("database-rollback-qdrant.toml")];
+    for (k, v) in [
+        ("qdrant", q.url()),
+        ("collection", "cortex-memory".into()),
+        ("snapshot", good.name.clone()),
+        ("points", "100".into()),
+    ] {
+        args.extend(["--var".to_string(), format!("{k}={v}")]);
+    }
+    args.extend(site.service_vars());
+    let out = site.run(&args);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(q.points("cortex-memory"), Some(100), "the good snapshot is live");
+    assert_eq!(q.snapshots("cortex-memory").len(), 2, "and an emergency snapshot of the 150 points was kept");
+    assert_ne!(site.service.health().unwrap()["pid"], pid_before, "the service was stopped and started");
+
+    // Undo recovers the emergency snapshot and leaves the service running.
+    let out = site.sb.run(&["undo", "last", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(q.points("cortex-memory"), Some(150));
+    assert!(site.service.is_up());
 }
