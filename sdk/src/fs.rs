@@ -96,7 +96,8 @@ pub fn copy_permissions(source: &Path, target: &Path) -> io::Result<()> {
 #[cfg(target_family = "wasm")]
 pub fn temporary_file(path: &Path) -> io::Result<()> {
     crate::bindings::backout::step::host::temporary_file(&path.to_string_lossy())
-        .map_err(|e| io::Error::other(format!("the host did not accept `{}` as a temporary file: {e}", path.display())))
+        // The host's refusal names the path already.
+        .map_err(|e| io::Error::other(format!("the host did not accept a temporary file: {e}")))
 }
 
 /// Native stand-in for unit tests of plugin logic: records `path` in a
@@ -324,6 +325,13 @@ pub fn utc_stamp(t: SystemTime) -> String {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// RFC 3339 UTC (`2026-11-23T12:05:40Z`) for a point in time, as outputs
+/// carry modification times.
+pub fn rfc3339(t: SystemTime) -> String {
+    let s = utc_stamp(t); // 20261123T120540Z
+    format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15])
 }
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.

@@ -82,6 +82,22 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// `512 bytes`, `1.5 KiB`, `64.0 MiB`: a size as people read it in logs and
+/// summaries (one decimal, binary units).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// `Duration` → `30s`, `1m30s`, `250ms`, for messages.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();

@@ -271,7 +271,7 @@ fn writing_outside_the_grant_is_impossible() {
     assert_eq!(site.others(), vec!["escape".to_string()]);
 }
 
-/// Undo and verify, through the library (the CLI does not drive undo yet):
+/// Undo and verify, through the library (so a test can call it with outputs it chose; `backout undo` is tested in recover.rs and policy.rs):
 /// undo puts back exactly what run replaced, only while the flag still holds
 /// what run left there.
 #[test]

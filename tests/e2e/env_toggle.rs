@@ -170,7 +170,7 @@ fn create_missing_appends_with_the_files_line_ending() {
     assert_eq!(app.contents(), "A=1\r\nB=2\r\nC=3\r\n");
 }
 
-/// Undo, through the library (the CLI does not drive undo yet): it restores
+/// Undo, through the library (so a test can call it with outputs it chose; `backout undo` is tested in recover.rs and policy.rs): it restores
 /// the safety copy only while the file still holds what run wrote.
 #[test]
 fn undo_restores_the_original_only_if_the_file_is_unchanged_since_run() {

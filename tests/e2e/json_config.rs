@@ -303,7 +303,7 @@ fn refused_edits_leave_every_file_untouched_and_make_no_copy() {
     assert!(app.backups().is_empty());
 }
 
-/// Undo, through the library (the CLI does not drive undo yet): it restores
+/// Undo, through the library (so a test can call it with outputs it chose; `backout undo` is tested in recover.rs and policy.rs): it restores
 /// the safety copy's bytes only while the file still holds what run wrote.
 #[test]
 fn undo_restores_the_original_bytes_only_if_the_file_is_unchanged_since_run() {

@@ -85,7 +85,7 @@ impl Site {
         names
     }
 
-    /// Undo of step 0 of `runbook`, through the library (the CLI does not drive undo yet).
+    /// Undo of step 0 of `runbook`, through the library (so a test can call it with outputs it chose; `backout undo` is tested in recover.rs and policy.rs).
     fn undo(&self, runbook: &Path, outputs: &Value) -> Result<String, String> {
         use backout::runtime::host_api::quiet;
 

@@ -367,8 +367,8 @@ fn a_read_only_grant_fails_cleanly() {
     assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(
         out.stdout.contains(
-            "FAILED   switch  in run: could not make the new link beside `/app/current`: the host did not accept \
-             `/app/.current.backout-tmp-"
+            "FAILED   switch  in run: could not make the new link beside `/app/current`: the host did not accept a \
+             temporary file: `/app/.current.backout-tmp-"
         ),
         "{}",
         out.all()

@@ -80,7 +80,7 @@ impl Site {
         }
     }
 
-    /// Undo through the library (the CLI does not drive undo yet).
+    /// Undo through the library (so a test can call it with outputs it chose; `backout undo` is tested in recover.rs and policy.rs).
     fn undo(&self, with: &str, outputs: &Value) -> Result<String, (String, String)> {
         use backout::runtime::host_api::quiet;
         use backout::runtime::{CallContext, Failure};

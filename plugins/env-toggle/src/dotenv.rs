@@ -378,7 +378,7 @@ fn parse_backtick(bytes: &[u8], index: usize, start: usize, end: usize) -> Parse
 /// Offset of the quote closing the one at `open`, searching to the end of the
 /// file (quoted values may span lines). In double quotes a backslash escapes
 /// the next byte; single quotes know no escapes.
-fn find_closing_quote(bytes: &[u8], open: usize, quote: u8) -> Option<usize> {
+pub(crate) fn find_closing_quote(bytes: &[u8], open: usize, quote: u8) -> Option<usize> {
     let mut i = open + 1;
     while i < bytes.len() {
         match bytes[i] {

@@ -447,19 +447,11 @@ fn skip_blanks(bytes: &[u8], mut pos: usize) -> usize {
     pos
 }
 
-/// The offset of the quote closing the one at `open`: in double quotes a
-/// backslash escapes the next byte; single quotes know no escapes.
+/// The offset of the quote closing the one at `open` (dotenv's rule: in
+/// double quotes a backslash escapes the next byte; single quotes know no
+/// escapes).
 fn closing_quote(bytes: &[u8], open: usize) -> Option<usize> {
-    let quote = bytes[open];
-    let mut i = open + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if quote == b'"' => i += 2,
-            b if b == quote => return Some(i),
-            _ => i += 1,
-        }
-    }
-    None
+    crate::dotenv::find_closing_quote(bytes, open, bytes[open])
 }
 
 /// Scans `text` with `open` brackets already open: `Ok(offset)` of the

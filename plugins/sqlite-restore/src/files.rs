@@ -315,26 +315,8 @@ pub fn temp_beside(path: &str, tag: &str) -> String {
     format!("{dir}/.{}.backout-{tag}-{nanos:x}", file_name(path))
 }
 
-/// RFC 3339 UTC (`2026-11-23T12:05:40Z`) for a modification time.
-pub fn rfc3339(t: SystemTime) -> String {
-    let s = backout_sdk::fs::utc_stamp(t); // 20261123T120540Z
-    format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15])
-}
-
-/// `64.0 MiB`, `512 bytes`.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub use backout_sdk::fs::rfc3339;
+pub use backout_sdk::quantity::human_size as human;
 
 #[cfg(test)]
 mod tests {
