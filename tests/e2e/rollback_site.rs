@@ -4,10 +4,11 @@
 //! (C). Shared by the failure-policy, recovery and crash tests.
 //!
 //! A step is made to fail the way operators make steps fail: its directory
-//! granted read-only by mistake (`flags`, `maintenance-off`: nothing
-//! changes), or an `expect` the restored database does not meet (`restore`:
-//! checked after the swap, so the change is in place and only the plugin's
-//! checkpoint lets it be undone).
+//! granted read-only by mistake (`flags`, `maintenance-off`), or an
+//! `expect` the backup does not meet (`restore`: checked on the staged copy,
+//! before the swap). Either way the failing step changes nothing; a step
+//! that fails after changing something and is undone from its checkpoint is
+//! tested with qdrant-snapshot (`qdrant.rs`) and by the crash tests.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
