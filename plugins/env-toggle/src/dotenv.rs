@@ -954,6 +954,21 @@ fn end_last_line(output: &mut Vec<u8>, eol: &[u8]) -> usize {
 /// exactly as before, in the same order, and every targeted key must read as
 /// requested. Guards against any parse or encode mistake reaching the file.
 fn confirm(before: &Document<'_>, output: &[u8], request: &Request<'_>) -> Result<(), String> {
+    // Removing the first line can leave the file starting with bytes that
+    // read as a byte-order mark (`\xFF\xFE` is a UTF-16 one, which makes the
+    // whole file unreadable to env-toggle and to dotenv libraries).
+    let mark = |bytes: &[u8]| match bytes {
+        [0xEF, 0xBB, 0xBF, ..] => Some("UTF-8"),
+        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => Some("UTF-16"),
+        _ => None,
+    };
+    if let Some(kind) = mark(output).filter(|_| mark(output) != mark(before.bytes)) {
+        return Err(format!(
+            "editing `{}` this way would leave it starting with bytes that read as a {kind} byte-order mark \
+             (the line after the removed one starts with them); nothing was changed, fix the file by hand",
+            request.file
+        ));
+    }
     let after = Document::parse(output);
     let untargeted = |doc: &Document<'_>| -> Vec<Entry> {
         doc.entries.iter().filter(|e| !request.targets(&e.key)).cloned().collect()
@@ -1548,6 +1563,23 @@ mod tests {
         assert_eq!(edit.output, b"export A=1\nexport B=2\n");
         let edit = edit_with(b"export A=1\nC=3\n", &[("B", "2")], &[], CREATE).expect("accepted");
         assert_eq!(edit.output, b"export A=1\nC=3\nB=2\n");
+    }
+
+    #[test]
+    fn an_unset_that_would_expose_a_byte_order_mark_is_refused() {
+        // Found by the `dotenv` fuzz target: unsetting the first line left
+        // `\xFF\xFE` at the start, and the next plan refused the file as UTF-16.
+        let refusal = edit_with(b"A=1\n\xFF\xFEjunk\nB=2\n", &[], &["A"], STRICT).unwrap_err();
+        let message = refusal.to_string();
+        assert!(
+            message.contains("would leave it starting with bytes that read as a UTF-16 byte-order mark"),
+            "{message}"
+        );
+        let refusal = edit_with(b"A=1\n\xEF\xBB\xBFjunk\nB=2\n", &[], &["A"], STRICT).unwrap_err();
+        assert!(refusal.to_string().contains("UTF-8 byte-order mark"), "{refusal}");
+        // A file that starts with a UTF-8 mark keeps it, as before.
+        let edit = edit_with(b"\xEF\xBB\xBFA=1\nB=2\n", &[], &["A"], STRICT).expect("accepted");
+        assert_eq!(edit.output, b"\xEF\xBB\xBFB=2\n");
     }
 
     #[test]
