@@ -398,15 +398,7 @@ fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBu
             (!rest.is_empty()).then(|| (d, PathBuf::from(rest)))
         })
         .max_by_key(|(d, _)| d.guest.len())
-        .ok_or_else(|| Denied::NotGranted {
-            capability: Files::KEY,
-            requested: format!("`{guest}`"),
-            granted: if dirs.is_empty() {
-                "none".to_string()
-            } else {
-                dirs.iter().map(|d| format!("`{}`", d.guest)).collect::<Vec<_>>().join(", ")
-            },
-        })
+        .ok_or_else(|| not_granted(dirs, guest))
 }
 
 /// The host directory a plain guest path names, for a command's working
@@ -430,15 +422,7 @@ pub fn host_dir(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, Denied> {
             Some((d, rest))
         })
         .max_by_key(|(d, _)| d.guest.len())
-        .ok_or_else(|| Denied::NotGranted {
-            capability: Files::KEY,
-            requested: format!("`{guest}`"),
-            granted: if dirs.is_empty() {
-                "none".to_string()
-            } else {
-                dirs.iter().map(|d| format!("`{}`", d.guest)).collect::<Vec<_>>().join(", ")
-            },
-        })?;
+        .ok_or_else(|| not_granted(dirs, guest))?;
     grant.open_checked()?;
     let host = std::fs::canonicalize(grant.host.join(rest)).map_err(|e| refused(&e.to_string()))?;
     if !host.starts_with(&grant.host) {
@@ -448,6 +432,19 @@ pub fn host_dir(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, Denied> {
         return Err(refused("it is not a directory"));
     }
     Ok(host)
+}
+
+/// `guest` is in none of the directory grants `dirs`.
+fn not_granted(dirs: &[DirGrant], guest: &str) -> Denied {
+    Denied::NotGranted {
+        capability: Files::KEY,
+        requested: format!("`{guest}`"),
+        granted: if dirs.is_empty() {
+            "none".to_string()
+        } else {
+            dirs.iter().map(|d| format!("`{}`", d.guest)).collect::<Vec<_>>().join(", ")
+        },
+    }
 }
 
 /// An absolute path whose every part is a name: no empty, `.` or `..` part,
