@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The test command: installs what a fresh machine lacks, runs every test in the
 # workspace (cargo builds the plugins for wasm32-wasip2 itself, in
-# tests/build.rs), runs the demo (tests/demo.sh), then fuzzes every parser for
-# a bounded time (tests/fuzz/run.sh: FUZZ_SECONDS per target, 60 by default).
+# tests/build.rs), runs the demo (tests/demo.sh), checks that the benchmarks
+# still run (tests/bench.sh --quick: small files, one pair, no figures kept),
+# then fuzzes every parser for a bounded time (tests/fuzz/run.sh: FUZZ_SECONDS
+# per target, 60 by default).
 #
 #   ./tests/run.sh               everything, as CI runs it
-#   ./tests/run.sh -p backout    arguments go to `cargo test`; the demo and the fuzz run are skipped
+#   ./tests/run.sh -p backout    arguments go to `cargo test`; the demo, the bench check and the fuzz run are skipped
 #   FUZZ_SECONDS=0 ./tests/run.sh   every test, no fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,7 @@ cargo test --workspace --locked "$@"
 if [ "$#" -eq 0 ]; then
   # The demo (a full rollback against a real local service) must keep working.
   tests/demo.sh
+  tests/bench.sh --quick
   if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
     tests/fuzz/run.sh
   fi
