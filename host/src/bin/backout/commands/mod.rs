@@ -214,6 +214,7 @@ async fn resolve_parsed(
         var_overrides: args.vars.clone(),
         env: Box::new(|name| std::env::var(name).ok()),
         observer: output::log_printer(),
+        stages: std::sync::Arc::new(|_: resolve::Stage<'_>| {}),
         lock,
         trust,
         accepted,
