@@ -25,6 +25,7 @@ mod recover;
 mod registry;
 mod release_switch;
 mod rollback_site;
+mod rto;
 mod sandbox;
 mod service_control;
 mod smoke_test;
