@@ -26,6 +26,7 @@ fn runbook(sb: &Sandbox, second: &str, policy: &str) -> String {
         r#"version = 1
 name = "events"
 on_failure = "{policy}"
+rto = "5m"
 
 [[step]]
 id = "flags"
@@ -38,6 +39,7 @@ dirs = [{{ host = "{}", guest = "/app", mode = "rw" }}]
 [[step]]
 id = "copy"
 uses = "hostile@0.1.0"
+expected = "30s"
 with = {{ {second} }}
 "#,
         app.display()
@@ -136,6 +138,9 @@ fn a_successful_run_streams_every_event_in_order_and_each_line_fits_the_schema()
     assert_eq!(report["run"]["state"], "succeeded");
     assert_eq!(report["run"]["steps"][0]["id"], "flags");
     assert_eq!(report["run"]["steps"][1]["outputs"]["bytes"], 8 * 4096);
+    assert_eq!(report["run"]["rto"]["verdict"], "met", "{report}");
+    assert_eq!(report["run"]["steps"][1]["expected_ms"], 30_000);
+    assert_eq!(lines[1]["rto_ms"], 300_000, "run-started carries the RTO");
     assert_eq!(lines[0]["plan"]["steps"][1]["id"], "copy");
 }
 

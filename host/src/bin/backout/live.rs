@@ -450,24 +450,34 @@ impl Live {
         block.to_string()
     }
 
-    /// The summary, its `State:` word coloured.
+    /// The summary, its `State:` and `RTO:` words coloured.
     fn painted_summary(&self, text: &str) -> String {
         if !self.inner.paint_out {
             return text.to_string();
         }
+        let word = |line: &str, label: &str| -> Option<(String, String)> {
+            let (first, rest) = line.strip_prefix(label)?.split_once(' ')?;
+            Some((first.to_string(), rest.to_string()))
+        };
         text.lines()
-            .map(|line| match line.strip_prefix("State: ").and_then(|rest| rest.split_once(' ')) {
-                Some((state, rest)) => {
-                    let style = if state == "succeeded" {
-                        GREEN
-                    } else if state == "undone" {
-                        YELLOW
-                    } else {
-                        RED
+            .map(|line| {
+                if let Some((state, rest)) = word(line, "State: ") {
+                    let style = match state.as_str() {
+                        "succeeded" => GREEN,
+                        "undone" => YELLOW,
+                        _ => RED,
                     };
-                    format!("State: {} {rest}\n", paint(true, style, state))
+                    format!("State: {} {rest}\n", paint(true, style, &state))
+                } else if let Some((verdict, rest)) = word(line, "RTO: ") {
+                    let style = match verdict.as_str() {
+                        "MET" => GREEN,
+                        "MISSED" => RED,
+                        _ => "",
+                    };
+                    format!("RTO: {} {rest}\n", paint(true, style, &verdict))
+                } else {
+                    format!("{line}\n")
                 }
-                None => format!("{line}\n"),
             })
             .collect()
     }
