@@ -383,10 +383,12 @@ impl Live {
             }
             _ => clear(state.current.take()),
         }
-        let bar = multi.add(ProgressBar::new_spinner());
-        bar.set_style(self.spinner_style());
-        bar.set_prefix(prefix.to_string());
-        bar.set_message(message.to_string());
+        // Labelled before it is added: added first, it could be drawn once without its words.
+        let bar = ProgressBar::new_spinner()
+            .with_style(self.spinner_style())
+            .with_prefix(prefix.to_string())
+            .with_message(message.to_string());
+        let bar = multi.add(bar);
         bar.enable_steady_tick(Duration::from_millis(120));
         state.current = Some(Current { key: key.to_string(), bar, has_total: false });
     }
