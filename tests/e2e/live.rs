@@ -232,6 +232,13 @@ fn no_color_turns_colour_off_even_on_a_terminal_and_color_always_turns_it_on() {
     assert!(!no_color.has_colour(), "NO_COLOR=1 means no colour codes:\n{:?}", no_color.text());
     in_order(&no_color.screen, &["ok       flags", "ok       copy", "ok       nap", "State: succeeded"]);
 
+    // NO_COLOR is about colour: the spinner still redraws its line. A
+    // terminal that cannot (TERM=dumb) gets the plain lines, no escape at all.
+    let dumb = on_terminal(&sb, &args, &[("TERM", "dumb")], |_| false);
+    assert_eq!(dumb.code, EXIT_SUCCEEDED, "{}", dumb.text());
+    assert!(!dumb.raw.contains(&0x1b), "TERM=dumb: no escape codes:\n{:?}", dumb.text());
+    in_order(&dumb.text(), &["[1/3] flags started", "ok       flags", "[3/3] nap started", "ok       nap"]);
+
     let never = on_terminal(&sb, &["--color", "never", "run", "--yes", rb], &[], |_| false);
     assert!(!never.has_colour(), "{:?}", never.text());
 

@@ -10,7 +10,7 @@
 //!   block is printed when it ends. Every other line the binary prints goes
 //!   through `output::emit`, which hides the bar while it writes, so nothing
 //!   is drawn over.
-//! - **plain** (stderr is a pipe or a file): no bars, no escape codes;
+//! - **plain** (stderr is a pipe or a file, or `TERM=dumb`): no bars, no escape codes;
 //!   timestamped lines, progress at most every few seconds per step plus
 //!   its completion.
 //!
@@ -87,14 +87,19 @@ impl Verbosity {
 }
 
 /// Whether to colour one stream: `--color`, then `NO_COLOR`, then whether
-/// it is a terminal.
+/// it is a terminal that knows colours (not `TERM=dumb`).
 pub fn colour(choice: ColorChoice, is_terminal: bool) -> bool {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => is_terminal && !no_color,
+        ColorChoice::Auto => is_terminal && !no_color && !dumb_terminal(),
     }
+}
+
+/// `TERM=dumb`: a terminal that neither colours nor moves its cursor.
+fn dumb_terminal() -> bool {
+    std::env::var_os("TERM").is_some_and(|t| t == "dumb")
 }
 
 /// The live view of one command; cheap to clone, shared by the observers.
@@ -151,7 +156,8 @@ impl Live {
     /// terminals and settings.
     pub fn new(output: Output, choice: ColorChoice, verbosity: Verbosity) -> Self {
         let stderr_terminal = std::io::stderr().is_terminal();
-        let view = if stderr_terminal && verbosity != Verbosity::Quiet {
+        // A terminal that cannot move its cursor gets the plain lines.
+        let view = if stderr_terminal && !dumb_terminal() && verbosity != Verbosity::Quiet {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
             output::set_live_bars(Some(multi.clone()));
             View::Terminal(multi)
