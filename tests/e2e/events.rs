@@ -121,8 +121,12 @@ fn a_successful_run_streams_every_event_in_order_and_each_line_fits_the_schema()
     assert!(logs.iter().all(|l| l["phase"] == "run"));
     let copy_started = lines.iter().position(|l| l["event"] == "step-started" && l["step"] == "copy").unwrap();
     let copy_finished = lines.iter().position(|l| l["event"] == "step-finished" && l["step"] == "copy").unwrap();
-    let progress: Vec<usize> =
-        lines.iter().enumerate().filter(|(_, l)| l["event"] == "progress").map(|(i, _)| i).collect();
+    let progress: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l["event"] == "progress" && l["step"] == "copy")
+        .map(|(i, _)| i)
+        .collect();
     assert!(!progress.is_empty() && progress.iter().all(|i| (copy_started..copy_finished).contains(i)));
     let last = &lines[*progress.last().unwrap()];
     assert_eq!(
@@ -152,7 +156,7 @@ fn progress_events_are_rate_limited_but_the_completion_is_always_sent() {
     let out = json_run(&sb, &rb);
     assert_eq!(out.code, EXIT_SUCCEEDED, "{}", out.all());
     let lines = events::lines(&out.stdout);
-    let progress: Vec<&Value> = lines.iter().filter(|l| l["event"] == "progress").collect();
+    let progress: Vec<&Value> = lines.iter().filter(|l| l["event"] == "progress" && l["step"] == "copy").collect();
     let seconds = lines.iter().find(|l| l["event"] == "step-finished" && l["step"] == "copy").unwrap()["elapsed_ms"]
         .as_u64()
         .unwrap() as f64
