@@ -32,6 +32,24 @@ use crate::template::{PluginNamespace, Segment, Template};
 /// Reads a host environment variable by name.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+/// What resolution is about to do, told to [`Options::stages`] so that a
+/// display can say it: loading a plugin the compile cache does not hold
+/// means compiling it, which takes seconds for a large one (sqlite-restore).
+/// Said once per step and stage, in step order; nothing is said for a plugin
+/// another step already loaded.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage<'a> {
+    /// About to verify the bytes of `uses` for `step`, compile them (or load
+    /// them from the compile cache) and ask the plugin to describe itself.
+    Loading { step: &'a str, uses: &'a str },
+    /// About to ask the plugin of `step` to plan its config (read-only).
+    Planning { step: &'a str },
+}
+
+/// Hears each [`Stage`] as resolution enters it. Called on the resolving
+/// thread, before the work it announces; keep it quick.
+pub type StageObserver = Arc<dyn Fn(Stage<'_>) + Send + Sync>;
+
 /// What resolution needs besides the runbook.
 pub struct Options {
     /// The registry directory `name@version` plugins come from.
@@ -42,6 +60,9 @@ pub struct Options {
     pub env: EnvLookup,
     /// Receives what plugins log while they describe and plan.
     pub observer: Observer,
+    /// Hears which plugin is being loaded or asked to plan (the CLI's live
+    /// view); [`Options::new`] gives one that ignores everything.
+    pub stages: StageObserver,
     /// The runbook's lock, when it has one: plugins must be exactly these.
     pub lock: Option<Lockfile>,
     /// Publisher keys this host trusts (empty: the registry is trusted as it is on disk).
@@ -63,6 +84,7 @@ impl Options {
             var_overrides: Vec::new(),
             env: Box::new(|_| None),
             observer: crate::runtime::host_api::quiet(),
+            stages: Arc::new(|_| {}),
             lock: None,
             trust: TrustStore::default(),
             accepted: AcceptedSerials::default(),
@@ -243,6 +265,7 @@ impl Planner<'_> {
                     return None;
                 }
             };
+            (self.options.stages)(Stage::Planning { step: &id });
             let called = plugin.plan(&ctx, &rendered).await;
             match called.result {
                 Ok(actions) => Preview::Actions { actions },
@@ -793,6 +816,7 @@ impl Planner<'_> {
         if let Some((plugin, info)) = self.loaded.get(&digest) {
             return Some((origin, digest, bytes.len() as u64, plugin.clone(), info.clone()));
         }
+        (self.options.stages)(Stage::Loading { step: &id, uses });
         let plugin = match self.runtime.load_verified(&digest, &bytes) {
             Ok(p) => p,
             Err(e) => {

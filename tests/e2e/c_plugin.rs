@@ -55,7 +55,7 @@ impl Site {
     fn run(&self, with: &str) -> serde_json::Value {
         let out = self.cli(&["--output", "json", "run", "--yes"], with);
         assert_eq!(out.code, 0, "{}", out.all());
-        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let report = backout_tests::events::report(&out.stdout);
         assert_eq!(report["run"]["steps"][0]["status"], "succeeded", "{}", out.all());
         report["run"]["steps"][0]["outputs"].clone()
     }

@@ -115,7 +115,7 @@ fn outputs_flow_to_later_steps() {
 
     let out = sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let report = backout_tests::events::report(&out.stdout);
     assert_eq!(report["run"]["succeeded"], true);
     assert_eq!(report["run"]["steps"][2]["outputs"]["value"], "hello world!");
 }
@@ -126,7 +126,7 @@ fn var_overrides_replace_declared_vars() {
     let runbook = three_steps(&sb, "echo");
     let out = sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap(), "--var", "greeting=goodbye"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let report = backout_tests::events::report(&out.stdout);
     assert_eq!(report["run"]["steps"][2]["outputs"]["value"], "goodbye world!");
 }
 

@@ -65,7 +65,7 @@ impl Site {
 }
 
 fn outputs(out: &Output) -> serde_json::Value {
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()));
+    let report = backout_tests::events::report(&out.stdout);
     report["run"]["steps"][0]["outputs"].clone()
 }
 

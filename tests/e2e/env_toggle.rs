@@ -71,7 +71,7 @@ fn run_changes_only_the_targeted_values_and_keeps_every_other_byte() {
     assert_eq!(app.contents(), expected);
 
     // The safety copy holds the original bytes, and its path is in the output.
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let report = backout_tests::events::report(&out.stdout);
     let outputs = &report["run"]["steps"][0]["outputs"];
     let copy = outputs["safety_copy"].as_str().unwrap();
     assert!(copy.starts_with("/app/.env.backout-") && copy.ends_with(".bak"), "{outputs}");
@@ -157,7 +157,7 @@ fn running_twice_changes_nothing_the_second_time() {
     let after_first = snapshot(&app.dir);
     let out = app.cli(&["--output", "json", "run", "--yes"], with);
     assert_eq!(out.code, 0, "{}", out.all());
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let report = backout_tests::events::report(&out.stdout);
     assert_eq!(report["run"]["steps"][0]["outputs"]["safety_copy"], serde_json::Value::Null);
     assert_eq!(snapshot(&app.dir), after_first, "a no-op run wrote something");
 }

@@ -81,7 +81,7 @@ impl Site {
     fn restore(&self, with: &str) -> Value {
         let out = self.cli(&["--output", "json", "run", "--yes"], with);
         assert_eq!(out.code, 0, "{}", out.all());
-        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        let report = backout_tests::events::report(&out.stdout);
         report["run"]["steps"][0]["outputs"].clone()
     }
 

@@ -105,7 +105,7 @@ impl App {
 }
 
 fn report(out: &Output) -> Value {
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", out.all()))
+    backout_tests::events::report(&out.stdout)
 }
 
 #[test]

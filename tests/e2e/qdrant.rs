@@ -64,7 +64,7 @@ impl Site {
     /// `run --yes --output json`; the report (null if stdout is not JSON).
     fn run_json(&self, runbook: &Path) -> (Output, Value) {
         let out = self.backout(&["--output", "json", "run", "--yes"], runbook);
-        let report = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+        let report = backout_tests::events::try_report(&out.stdout).unwrap_or(Value::Null);
         (out, report)
     }
 

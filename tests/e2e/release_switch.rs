@@ -105,8 +105,7 @@ impl Deploy {
 }
 
 fn outputs(out: &Output) -> Value {
-    let report: Value =
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", out.all()));
+    let report = backout_tests::events::report(&out.stdout);
     report["run"]["steps"][0]["outputs"].clone()
 }
 

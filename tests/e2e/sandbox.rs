@@ -232,7 +232,7 @@ fn environment_variables_are_invisible_unless_granted() {
     let runbook = a.runbook(r#"attack = "env-all""#, None, "");
     let out = a.sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let report = backout_tests::events::report(&out.stdout);
     assert_eq!(report["run"]["steps"][0]["outputs"]["names"], serde_json::json!([]));
 }
 
@@ -274,7 +274,7 @@ fn log_floods_are_bounded() {
     let runbook = a.runbook(r#"attack = "log-flood", count = 5000"#, None, "");
     let out = a.sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let report = backout_tests::events::report(&out.stdout);
     let step = &report["run"]["steps"][0];
     assert_eq!(step["log"].as_array().unwrap().len(), 1000);
     assert!(step["log_dropped"].as_u64().unwrap() >= 4000, "{step}");
@@ -287,7 +287,7 @@ fn stdout_floods_are_bounded_and_do_not_kill_the_step() {
     let runbook = a.runbook(r#"attack = "stdout-flood", count = 16384"#, None, "");
     let out = a.sb.run(&["--output", "json", "run", "--yes", runbook.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let report = backout_tests::events::report(&out.stdout);
     let step = &report["run"]["steps"][0];
     assert_eq!(step["status"], "succeeded");
     assert!(step["log_dropped"].as_u64().unwrap() > 15 << 20, "{}", step["log_dropped"]);

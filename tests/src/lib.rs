@@ -4,9 +4,11 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod events;
 pub mod http_server;
 pub mod qdrant_double;
 pub mod service;
+pub mod terminal;
 pub mod tls;
 
 /// The env-toggle plugin, built from `plugins/env-toggle`.

@@ -49,9 +49,20 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "BACKOUT_REGISTRY", value_name = "DIR")]
     pub registry: Option<PathBuf>,
 
-    /// How results are printed on stdout (logs and errors go to stderr)
+    /// How results are printed on stdout (logs and errors go to stderr).
+    /// `json` with `run`, `undo` and `resume`: one JSON event per line as it
+    /// happens, the run's report last (README: "Events")
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+
+    /// Colour on a terminal: `auto` colours only output that goes to a
+    /// terminal, and never when NO_COLOR is set (to anything but empty)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Results only: no plugin log lines, no progress (`run`, `undo`, `resume`)
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 
     /// Publisher keys this host trusts; when it lists any key, an unsigned or
     /// badly signed registry index is refused
@@ -82,7 +93,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_cache: bool,
 
-    /// Also say on stderr what the compile cache did for each plugin (loaded, compiled and stored)
+    /// Also show plugins' debug and trace log lines, and say on stderr what
+    /// the compile cache did for each plugin (loaded, compiled and stored)
     #[arg(long, short = 'v', global = true)]
     pub verbose: bool,
 }
@@ -91,8 +103,20 @@ pub struct GlobalArgs {
 pub enum Output {
     /// For people
     Text,
-    /// One JSON document, for scripts
+    /// JSON, for scripts: one document; for `run`, `undo` and `resume` one
+    /// event per line (JSON Lines)
     Json,
+}
+
+/// `--color`: when to colour what is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Only output that goes to a terminal, and not when NO_COLOR is set
+    Auto,
+    /// Always, even into a pipe or a file, and even with NO_COLOR
+    Always,
+    /// Never
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -442,6 +466,17 @@ mod tests {
         assert!(cli.global.verbose && !cli.global.no_cache);
         let cli = Cli::try_parse_from(["backout", "--no-cache", "cache", "clear"]).unwrap();
         assert!(matches!(cli.command, Command::Cache(CacheCommand::Clear)) && cli.global.no_cache);
+    }
+
+    #[test]
+    fn color_quiet_and_verbose_are_global_and_quiet_excludes_verbose() {
+        let cli = Cli::try_parse_from(["backout", "run", "r.toml", "--color", "never", "-q"]).unwrap();
+        assert_eq!(cli.global.color, ColorChoice::Never);
+        assert!(cli.global.quiet && !cli.global.verbose);
+        let cli = Cli::try_parse_from(["backout", "run", "r.toml"]).unwrap();
+        assert_eq!(cli.global.color, ColorChoice::Auto);
+        assert!(Cli::try_parse_from(["backout", "-q", "-v", "run", "r.toml"]).is_err());
+        assert!(Cli::try_parse_from(["backout", "--color", "sometimes", "run", "r.toml"]).is_err());
     }
 
     #[test]

@@ -1,20 +1,55 @@
-//! The one error printer, and the live log printer.
+//! The one error printer, and the log printer of `plan`, `validate` and `inspect`.
 //!
 //! Errors go to stderr as `error:` / `  caused by:` / `  hint:`; diagnostics
 //! add `  --> file:line:col`. Plugin log lines go to stderr prefixed with the
-//! step id, so stdout carries only the plan or report.
+//! step id, so stdout carries only the plan or report. Every line goes
+//! through [`emit`], which hides the live view's bar while it writes (see
+//! `live.rs`) and, with the event stream on, errors become `error` events too.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backout::diagnostic::Diagnostics;
 use backout::runtime::host_api::{Event, Observer};
 
+/// The live view's bars while one is on the terminal: every write hides
+/// them first, so no line is drawn over (or under) a spinner.
+static LIVE_BARS: Mutex<Option<indicatif::MultiProgress>> = Mutex::new(None);
+/// Whether errors are also written as `error` events on stdout (`--output
+/// json` of `run`, `undo` and `resume`).
+static ERROR_EVENTS: AtomicBool = AtomicBool::new(false);
+
+/// Registers (or, with `None`, forgets) the live view's bars.
+pub fn set_live_bars(bars: Option<indicatif::MultiProgress>) {
+    *LIVE_BARS.lock().unwrap_or_else(|p| p.into_inner()) = bars;
+}
+
+/// Turns `error` events on: from then on [`error`] and [`diagnostics`] also
+/// write one JSON line each to stdout.
+pub fn set_error_events(on: bool) {
+    ERROR_EVENTS.store(on, Ordering::Relaxed);
+}
+
+/// Whether errors are written as events (then no other JSON document may be printed).
+pub fn error_events() -> bool {
+    ERROR_EVENTS.load(Ordering::Relaxed)
+}
+
 /// Writes to stdout or stderr, ignoring errors: when the reader of a pipe
 /// goes away (`backout plan rb.toml | head`), printing stops and the command
 /// goes on. `println!` would panic instead, in the middle of a rollback.
 pub fn emit(to_stderr: bool, args: std::fmt::Arguments<'_>, newline: bool) {
+    // Cloned out of the lock: suspend() draws, and must not run under it.
+    let bars = LIVE_BARS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match bars {
+        Some(bars) => bars.suspend(|| write(to_stderr, args, newline)),
+        None => write(to_stderr, args, newline),
+    }
+}
+
+fn write(to_stderr: bool, args: std::fmt::Arguments<'_>, newline: bool) {
     let result = if to_stderr {
         let mut err = std::io::stderr().lock();
         err.write_fmt(args).and_then(|()| if newline { err.write_all(b"\n") } else { err.flush() })
@@ -55,6 +90,10 @@ pub fn error(e: &anyhow::Error, hint: Option<&str>) {
         text.push_str(&format!("\n  hint: {hint}"));
     }
     errln!("{text}");
+    if error_events() {
+        let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+        crate::live::error_event(&e.to_string(), &causes, hint, None);
+    }
 }
 
 /// Prints every diagnostic, then a one-line summary when there are errors.
@@ -64,7 +103,12 @@ pub fn diagnostics(d: &Diagnostics, runbook: &std::path::Path) {
     }
     let n = d.error_count();
     if n > 0 {
-        errln!("error: {n} problem{} found in `{}`; nothing was run", if n == 1 { "" } else { "s" }, runbook.display());
+        let message =
+            format!("{n} problem{} found in `{}`; nothing was run", if n == 1 { "" } else { "s" }, runbook.display());
+        errln!("error: {message}");
+        if error_events() {
+            crate::live::error_event(&message, &[], None, Some(d));
+        }
     }
 }
 

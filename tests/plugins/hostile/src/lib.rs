@@ -43,6 +43,9 @@ pub struct Config {
     /// Bytes per item for `fields` (the size of each header value).
     #[serde(default)]
     size: u64,
+    /// Milliseconds to wait between progress updates for `narrate`.
+    #[serde(default)]
+    pause_ms: u64,
     /// Another attack to make once this one has succeeded: a preparation
     /// (`symlink`, `hardlink`) followed by what it prepares for.
     #[serde(default)]
@@ -201,6 +204,23 @@ fn one_attack(c: &Config) -> Result<Outcome<Value>, StepError> {
             std::fs::rename(&c.path, &aside).map_err(|e| blocked(format!("rename {}: {e}", c.path)))?;
             symlink(&c.target, &c.path).map_err(blocked)?;
             Ok(Outcome::new(format!("{} is now a symlink to {}", c.path, c.target), json!({})))
+        }
+        // Not an attack: talks to the operator the way a long restore does,
+        // for the tests of the live view. One line at each log level, then
+        // `count` progress updates of `size` bytes each, `pause_ms` apart.
+        "narrate" => {
+            log::trace("trace: every detail");
+            log::debug("debug: a detail for -v");
+            log::info("info: copying the backup");
+            log::warn("warn: the backup is older than a day");
+            let size = c.size.max(1);
+            for done in 0..=c.count {
+                log::progress(done * size, Some(c.count * size), "bytes");
+                if done < c.count {
+                    std::thread::sleep(std::time::Duration::from_millis(c.pause_ms));
+                }
+            }
+            Ok(Outcome::new(format!("copied {} bytes", c.count * size), json!({ "bytes": c.count * size })))
         }
         // The same finished progress, again and again.
         "progress-flood" => {

@@ -38,6 +38,14 @@ pub async fn dispatch(cli: Cli) -> Exit {
         cache_dir: cli.global.cache_dir.clone().or_else(CompileCache::default_dir),
         no_cache: cli.global.no_cache,
         verbose: cli.global.verbose,
+        live: match &cli.command {
+            Command::Run(_) | Command::Undo(_) | Command::Resume(_) => Some(crate::live::Live::new(
+                cli.global.output,
+                cli.global.color,
+                crate::live::Verbosity::new(cli.global.quiet, cli.global.verbose),
+            )),
+            _ => None,
+        },
     };
     match cli.command {
         Command::Validate(args) => validate(&ctx, &args).await,
@@ -70,6 +78,9 @@ struct Ctx {
     no_cache: bool,
     /// `--verbose`: say what the compile cache did.
     verbose: bool,
+    /// The live view (`run`, `undo`, `resume`): progress on a terminal,
+    /// plain lines, or the event stream.
+    live: Option<crate::live::Live>,
 }
 
 impl Ctx {
@@ -147,7 +158,7 @@ pub(crate) fn print_json(value: &serde_json::Value) {
     outln!("{}", json_inert(&text));
 }
 
-fn json_inert(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn json_inert(text: &str) -> std::borrow::Cow<'_, str> {
     let unsafe_char = |c: char| {
         matches!(c, '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
             || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}')
@@ -213,13 +224,21 @@ async fn resolve_parsed(
         registry: ctx.registry.clone(),
         var_overrides: args.vars.clone(),
         env: Box::new(|name| std::env::var(name).ok()),
-        observer: output::log_printer(),
+        observer: ctx.live.as_ref().map_or_else(output::log_printer, crate::live::Live::calls),
+        stages: ctx
+            .live
+            .as_ref()
+            .map_or_else(|| std::sync::Arc::new(|_: resolve::Stage<'_>| {}) as _, crate::live::Live::stages),
         lock,
         trust,
         accepted,
         plan_steps,
     };
-    match resolve::resolve(parsed, &runtime, &options).await {
+    let resolved = resolve::resolve(parsed, &runtime, &options).await;
+    if let Some(live) = &ctx.live {
+        live.planned();
+    }
+    match resolved {
         Ok(plan) => Ok(plan),
         Err(diagnostics) => {
             report_invalid(ctx, &diagnostics, &args.runbook);
@@ -230,7 +249,8 @@ async fn resolve_parsed(
 
 fn report_invalid(ctx: &Ctx, diagnostics: &backout::diagnostic::Diagnostics, runbook: &Path) {
     output::diagnostics(diagnostics, runbook);
-    if ctx.output == Output::Json {
+    // With the event stream on, the diagnostics were an `error` event.
+    if ctx.output == Output::Json && !output::error_events() {
         print_json(&json!({ "valid": false, "diagnostics": diagnostics }));
     }
 }

@@ -18,7 +18,7 @@ use backout::run_lock::Takeover;
 use backout::runbook;
 use backout_registry::Digest;
 
-use super::run::{confirm, finish, journal_broken_locks, listen_for_signals, live_report, take_lock};
+use super::run::{confirm, finish, journal_broken_locks, listen_for_signals, live, take_lock};
 use super::runs::load_run;
 use super::{Ctx, resolve_parsed};
 use crate::Exit;
@@ -32,7 +32,11 @@ pub async fn undo(ctx: &Ctx, args: &RecoverArgs) -> Exit {
         Err(exit) => return exit,
     };
     if record.state == RunState::Undone {
-        outln!("nothing to undo: run `{}` is already undone", record.id);
+        if live(ctx).events() {
+            crate::live::report_only(&record, Some(&dir.join("journal.jsonl")), Exit::Success);
+        } else {
+            outln!("nothing to undo: run `{}` is already undone", record.id);
+        }
         return Exit::Success;
     }
     let to_undo: Vec<_> = record.steps.iter().rev().filter(|s| !s.header.always && s.has_debris()).collect();
@@ -40,14 +44,18 @@ pub async fn undo(ctx: &Ctx, args: &RecoverArgs) -> Exit {
         Ok(p) => p,
         Err(exit) => return exit,
     };
+    live(ctx).plan(&plan);
     if to_undo.is_empty() {
         // Nothing to put back: record that the run ends here, so it stops
         // showing as interrupted or failed, and its stale lock goes.
         let id = record.id.clone();
         let Some((recorder, lock)) = take_over(ctx, args, &plan, &dir, record, "undo") else { return Exit::Invalid };
-        let driver = Driver { plan: &plan, observer: output::log_printer(), interrupt: Default::default(), recorder };
+        let driver = Driver { plan: &plan, observer: live(ctx).calls(), interrupt: Default::default(), recorder };
         let record = driver.undo_run().await;
         drop(lock);
+        if live(ctx).events() {
+            return finish(ctx, &record, &driver.recorder, Exit::Success);
+        }
         outln!("nothing to undo: run `{id}` changed nothing that is still in place; it is now `{}`", record.state);
         return Exit::Success;
     }
@@ -70,15 +78,14 @@ pub async fn undo(ctx: &Ctx, args: &RecoverArgs) -> Exit {
     }
     let run_id = record.id.clone();
     let Some((recorder, lock)) = take_over(ctx, args, &plan, &dir, record, "undo") else { return Exit::Invalid };
-    let driver =
-        Driver { plan: &plan, observer: output::log_printer(), interrupt: listen_for_signals(&run_id), recorder };
+    let driver = Driver { plan: &plan, observer: live(ctx).calls(), interrupt: listen_for_signals(&run_id), recorder };
     let record = driver.undo_run().await;
     drop(lock);
     let exit = match record.state {
         RunState::Undone => Exit::Success,
         state => Exit::of_run(state),
     };
-    finish(ctx, &plan, &record, &driver.recorder, exit)
+    finish(ctx, &record, &driver.recorder, exit)
 }
 
 /// `backout resume RUN`.
@@ -104,6 +111,7 @@ pub async fn resume(ctx: &Ctx, args: &RecoverArgs) -> Exit {
         Ok(p) => p,
         Err(exit) => return exit,
     };
+    live(ctx).plan(&plan);
     let mut text = format!("Resume run `{}` of `{}`:\n\n", record.id, record.header.runbook.name);
     let width = record.steps.iter().map(|s| s.id().len()).max().unwrap_or(0);
     for s in &record.steps {
@@ -125,11 +133,10 @@ pub async fn resume(ctx: &Ctx, args: &RecoverArgs) -> Exit {
     }
     let run_id = record.id.clone();
     let Some((recorder, lock)) = take_over(ctx, args, &plan, &dir, record, "resume") else { return Exit::Invalid };
-    let driver =
-        Driver { plan: &plan, observer: output::log_printer(), interrupt: listen_for_signals(&run_id), recorder };
+    let driver = Driver { plan: &plan, observer: live(ctx).calls(), interrupt: listen_for_signals(&run_id), recorder };
     let record = driver.run().await;
     drop(lock);
-    finish(ctx, &plan, &record, &driver.recorder, Exit::of_run(record.state))
+    finish(ctx, &record, &driver.recorder, Exit::of_run(record.state))
 }
 
 /// Checks the confirmation rule, finds the run and refuses a live one.
@@ -250,7 +257,7 @@ fn take_over(
             return None;
         }
     };
-    let recorder = Recorder::continuing(journal, record, live_report(ctx.output));
+    let recorder = Recorder::continuing(journal, record, live(ctx).journal());
     if let Err(e) = recorder.announce(Event::Resumed { session: Session::current(command) }) {
         output::error(&anyhow::anyhow!(e).context("failed to write the journal"), None);
         return None;

@@ -1,24 +1,29 @@
 //! `backout run`, and what `run`, `undo` and `resume` share: the lock, the
-//! live report, the signal handler, and the summary at the end.
+//! signal handler, and the report at the end. What is shown while they run
+//! is the live view's (`live.rs`).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
 
 use backout::execute::{Driver, run_started};
 use backout::history::RunRecord;
 use backout::journal::event::{Event, Session};
 use backout::journal::{self, Journal};
 use backout::plan::Plan;
-use backout::recorder::{Recorder, RunObserver};
-use backout::report::{self, run as run_report};
+use backout::recorder::Recorder;
+use backout::report;
 use backout::run_lock::{Broken, Resources, RunLock, Takeover};
 use backout::runtime::interrupt::Interrupt;
-use serde_json::json;
 
-use super::{Ctx, load_plan, print_json};
+use super::{Ctx, load_plan};
 use crate::Exit;
 use crate::args::{Output, RunArgs};
-use crate::output::{self, err, errln, out};
+use crate::live::Live;
+use crate::output::{self, err, errln};
+
+/// The live view of `run`, `undo` and `resume` (made in `dispatch`).
+pub(super) fn live(ctx: &Ctx) -> Live {
+    ctx.live.clone().expect("run, undo and resume have a live view")
+}
 
 pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
     let interactive = std::io::stdin().is_terminal();
@@ -29,11 +34,14 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
         );
         return Exit::Invalid;
     }
+    let live = live(ctx);
     let plan = match load_plan(ctx, &args.runbook).await {
         Ok(p) => p,
         Err(exit) => return exit,
     };
-    if ctx.output == Output::Text || !args.yes {
+    live.plan(&plan);
+    // `-q --yes`: results only; a question always comes with its plan.
+    if (ctx.output == Output::Text && live.chatty()) || !args.yes {
         err!("{}", report::plan_text(&plan));
     }
     for warning in earlier_runs(ctx, &plan) {
@@ -71,13 +79,13 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
         }
     };
     errln!();
-    let recorder = Recorder::started(journal, &first, live_report(ctx.output));
+    let recorder = Recorder::started(journal, &first, live.journal());
     journal_broken_locks(&recorder, broken);
     let interrupt = listen_for_signals(&run_id);
-    let driver = Driver { plan: &plan, observer: output::log_printer(), interrupt, recorder: recorder.clone() };
+    let driver = Driver { plan: &plan, observer: live.calls(), interrupt, recorder: recorder.clone() };
     let record = driver.run().await;
     drop(lock);
-    finish(ctx, &plan, &record, &recorder, Exit::of_run(record.state))
+    finish(ctx, &record, &recorder, Exit::of_run(record.state))
 }
 
 /// Locks the runbook and every read-write directory of `plan` for `run_id`;
@@ -126,41 +134,6 @@ pub(super) fn journal_broken_locks(recorder: &Recorder, broken: Vec<Broken>) {
     }
 }
 
-/// Prints each step's result when it ends (text output only; JSON output
-/// is one document at the end).
-pub(super) fn live_report(format: Output) -> RunObserver {
-    Arc::new(move |event, record| {
-        if format != Output::Text {
-            return;
-        }
-        match event {
-            Event::StepFinished(f) => {
-                if let Some(step) = record.step(&f.step) {
-                    out!("{}", run_report::step_result(step));
-                }
-            }
-            Event::UndoStarted { step, .. } => errln!("undoing {step}…"),
-            Event::UndoFinished(f) => {
-                if let Some(step) = record.step(&f.step) {
-                    out!("{}", run_report::undo_result(step));
-                }
-            }
-            Event::StepRetrying { step, attempt, failed_in, failure, wait_ms } => {
-                let of = record.step(step).map(|s| s.header.retries.attempts).unwrap_or(*attempt);
-                errln!(
-                    "retry    {step}  attempt {attempt} of {of} failed in {}: {failure}; trying again in {:.1?}",
-                    failed_in.as_str(),
-                    std::time::Duration::from_millis(*wait_ms)
-                );
-            }
-            Event::TemporaryRemoved { path, host_path, .. } => {
-                errln!("removed  leftover temporary file {path} (host: {})", host_path.display());
-            }
-            _ => {}
-        }
-    })
-}
-
 /// Installs the Ctrl-C / SIGTERM handler for a run: the first signal sets
 /// the interrupt (the run stops at the next safe point and applies its
 /// policy), the second exits at once.
@@ -196,17 +169,10 @@ pub(super) fn listen_for_signals(run_id: &str) -> Interrupt {
     interrupt
 }
 
-/// Prints the summary (or the JSON document) and returns `exit`.
-pub(super) fn finish(ctx: &Ctx, plan: &Plan, record: &RunRecord, recorder: &Recorder, exit: Exit) -> Exit {
+/// Prints the summary (or, with events, the `report` line) and returns `exit`.
+pub(super) fn finish(ctx: &Ctx, record: &RunRecord, recorder: &Recorder, exit: Exit) -> Exit {
     let journal = recorder.journal_path();
-    let errors = recorder.journal_errors();
-    match ctx.output {
-        Output::Json => print_json(&json!({
-            "plan": report::PlanView::new(plan),
-            "run": run_report::RunView::new(record, journal.as_deref(), &errors),
-        })),
-        Output::Text => out!("\n{}", run_report::summary(record, journal.as_deref(), &errors)),
-    }
+    live(ctx).finish(record, journal.as_deref(), &recorder.journal_errors(), exit);
     exit
 }
 
