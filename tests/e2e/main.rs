@@ -22,6 +22,7 @@ mod qdrant;
 mod recover;
 mod registry;
 mod release_switch;
+mod report;
 mod rollback_site;
 mod sandbox;
 mod service_control;

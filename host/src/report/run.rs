@@ -139,7 +139,7 @@ fn status_word(p: StepProgress) -> &'static str {
 }
 
 /// `<1ms`, `18ms`, `2.4s`, `3m05s`.
-fn ms(ms: u64) -> String {
+pub(super) fn ms(ms: u64) -> String {
     match ms {
         0 => "<1ms".to_string(),
         1..1000 => format!("{ms}ms"),
@@ -304,7 +304,7 @@ pub fn attention(record: &RunRecord) -> String {
 }
 
 /// The next steps for an operator, by state.
-fn what_to_do(record: &RunRecord) -> String {
+pub(super) fn what_to_do(record: &RunRecord) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "What to do:");
     match record.state {
@@ -337,7 +337,7 @@ fn what_to_do(record: &RunRecord) -> String {
 }
 
 /// A step's state in a few words, for the attention list and `show`.
-fn step_state_words(s: &StepRecord) -> String {
+pub(super) fn step_state_words(s: &StepRecord) -> String {
     let ran = match s.progress {
         StepProgress::NotStarted => return "not run".to_string(),
         StepProgress::InDoubt if s.outputs.is_some() => "in doubt (stopped inside it, after its checkpoint)",
