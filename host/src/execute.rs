@@ -63,6 +63,7 @@ pub fn run_started(plan: &Plan, run_id: &str, session: Session) -> Event {
         on_failure: plan.on_failure,
         steps: plan.steps.iter().map(step_header).collect(),
         session,
+        rto_ms: plan.rto.map(millis),
     })
 }
 
@@ -82,6 +83,11 @@ fn step_header(step: &PlannedStep) -> StepHeader {
             .iter()
             .map(|d| DirMount { host: d.host.clone(), guest: d.guest.clone(), mode: d.access.as_str().to_string() })
             .collect(),
+        env: step.grants.env.iter().map(|e| e.name.clone()).collect(),
+        net: step.grants.net.origins.iter().map(ToString::to_string).collect(),
+        commands: step.grants.commands.iter().map(|c| c.argv.clone()).collect(),
+        timeout_ms: millis(step.limits.timeout),
+        expected_ms: step.expected.map(millis),
     }
 }
 

@@ -379,14 +379,14 @@ impl RunRecord {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::journal::event::{DirMount, RunbookRef, UndoReason};
     use crate::policy::{OnFailure, Retries};
 
-    fn header(id: &str) -> StepHeader {
+    pub(crate) fn header(id: &str) -> StepHeader {
         StepHeader {
             id: id.into(),
             uses: "p@1.0.0".into(),
@@ -397,10 +397,15 @@ mod tests {
             always: false,
             retries: Retries::default(),
             dirs: vec![DirMount { host: "/srv/app".into(), guest: "/app".into(), mode: "rw".into() }],
+            env: vec![],
+            net: vec![],
+            commands: vec![],
+            timeout_ms: 60_000,
+            expected_ms: None,
         }
     }
 
-    fn session() -> Session {
+    pub(crate) fn session() -> Session {
         Session {
             command: "run".into(),
             operator: "o".into(),
@@ -421,6 +426,7 @@ mod tests {
             on_failure: OnFailure::Undo,
             steps: vec![header("a"), header("b")],
             session: session(),
+            rto_ms: None,
         })
     }
 

@@ -42,6 +42,7 @@ pub mod recorder;
 pub mod redact;
 pub mod report;
 pub mod resolve;
+pub mod rto;
 pub mod run_lock;
 pub mod runtime;
 pub mod shown;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use backout_registry::Digest;
 use serde::Serialize;
@@ -40,6 +41,8 @@ pub struct Plan {
     pub locked: bool,
     /// How the registry's index was trusted, if a registry was used.
     pub registry_trust: Option<RegistryTrust>,
+    /// The runbook's recovery time objective (`rto`), if it declares one.
+    pub rto: Option<Duration>,
 }
 
 /// What a plan says about the registry its plugins came from: whether its
@@ -116,6 +119,16 @@ pub struct PlannedStep {
     pub preview: Preview,
     /// What this step's failure does, and whether it retries or always runs.
     pub policy: StepPolicy,
+    /// How long the step usually takes (`expected`), if the runbook says.
+    pub expected: Option<Duration>,
+}
+
+impl PlannedStep {
+    /// The longest this step can take going forward: every attempt up to
+    /// its timeout, plus the waits between them.
+    pub fn worst_case(&self) -> Duration {
+        self.policy.retries.worst_case(self.limits.timeout)
+    }
 }
 
 /// What plan knows a step would do.
@@ -191,6 +204,18 @@ fn render_value(
 impl Plan {
     pub fn step(&self, id: &str) -> Option<&PlannedStep> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The longest the steps can take together, each to its last attempt's
+    /// timeout (undoing them after a failure comes on top).
+    pub fn worst_case(&self) -> Duration {
+        self.steps.iter().map(PlannedStep::worst_case).sum()
+    }
+
+    /// The steps' `expected` durations added up; `None` when no step declares one.
+    pub fn expected(&self) -> Option<Duration> {
+        let declared: Vec<Duration> = self.steps.iter().filter_map(|s| s.expected).collect();
+        (!declared.is_empty()).then(|| declared.iter().sum())
     }
 
     /// Every step's granted secrets: masked in whatever any step says, since

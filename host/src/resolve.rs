@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use backout_registry::{AcceptedSerials, Digest, Registry, TrustStore, Trusted, VersionReq};
 use toml::Spanned;
@@ -112,6 +113,10 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
                 .hint("add a `[[step]]` table with `id` and `uses`"),
         );
     }
+    let rto = planner.rto();
+    if let Some(rto) = rto {
+        planner.check_rto(rto, &steps);
+    }
     let diagnostics = Diagnostics(planner.problems);
     if diagnostics.has_errors() {
         return Err(diagnostics);
@@ -136,6 +141,7 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
         warnings: diagnostics.0,
         locked: options.lock.is_some(),
         registry_trust,
+        rto,
     })
 }
 
@@ -217,13 +223,14 @@ impl Planner<'_> {
         let grants = self.grants(def, vars);
         let config = self.config(def, vars, earlier);
         let policy = self.policy(def, on_failure, config.as_ref(), limits);
+        let expected = self.expected(def, limits);
         let source = self.source(def).await;
         let errors_here = self.problems[before..].iter().any(|d| d.severity == crate::diagnostic::Severity::Error);
         let (plugin_source, digest, size, plugin, info) = source?;
         if errors_here {
             return None;
         }
-        let (limits, grants, config, policy) = (limits?, grants?, config?, policy?);
+        let (limits, grants, config, policy, expected) = (limits?, grants?, config?, policy?, expected?);
         self.check_needs(&id, def, &info, &grants);
         let ctx = CallContext::new(&id, &grants, limits, self.options.observer.clone()).secrets(self.secrets.clone());
         let preview = if !self.options.plan_steps {
@@ -265,7 +272,85 @@ impl Planner<'_> {
             config,
             preview,
             policy,
+            expected,
         })
+    }
+
+    /// The step's `expected` duration; longer than its `timeout` is an
+    /// error (the step would be stopped before it is expected to finish).
+    /// `Some(None)`: not declared.
+    fn expected(&mut self, def: &StepDef, limits: Option<Limits>) -> Option<Option<Duration>> {
+        let Some(text) = &def.expected else { return Some(None) };
+        let id = def.id.get_ref().clone();
+        match parse_duration(text.get_ref()) {
+            Ok(d) => {
+                if let Some(limits) = limits
+                    && d > limits.timeout
+                {
+                    self.error(
+                        &id,
+                        format!(
+                            "`expected = \"{}\"` is longer than the step's timeout, {}: it would be stopped \
+                             before it is expected to finish",
+                            text.get_ref(),
+                            format_duration(limits.timeout)
+                        ),
+                        &text.span(),
+                    )
+                    .hint = Some("raise the step's `timeout`, or lower `expected`".into());
+                    return None;
+                }
+                Some(Some(d))
+            }
+            Err(e) => {
+                self.error(&id, format!("bad `expected`: {e}"), &text.span());
+                None
+            }
+        }
+    }
+
+    /// Warns when the steps' timeouts alone could exceed the RTO, and more
+    /// loudly when even their `expected` durations do.
+    fn check_rto(&mut self, rto: Duration, steps: &[PlannedStep]) {
+        let Some(span) = self.parsed.runbook.rto.as_ref().map(Spanned::span) else { return };
+        let worst: Duration = steps.iter().map(PlannedStep::worst_case).sum();
+        let declared: Vec<Duration> = steps.iter().filter_map(|s| s.expected).collect();
+        let expected: Duration = declared.iter().sum();
+        if !declared.is_empty() && expected > rto {
+            self.problems.push(
+                Diagnostic::warning(format!(
+                    "the steps' `expected` durations add up to {}, more than the RTO of {}: \
+                     this runbook is expected to miss it",
+                    format_duration(expected),
+                    format_duration(rto)
+                ))
+                .at(self.at(&span))
+                .hint("make the slow steps faster, or agree on a longer `rto`"),
+            );
+        } else if worst > rto {
+            self.problems.push(
+                Diagnostic::warning(format!(
+                    "the steps' timeouts add up to {} (with retries), more than the RTO of {}: \
+                     a run that uses its timeouts would miss it",
+                    format_duration(worst),
+                    format_duration(rto)
+                ))
+                .at(self.at(&span))
+                .hint("lower the steps' `timeout`s to what each may really take, or raise `rto`"),
+            );
+        }
+    }
+
+    /// The runbook's `rto`, if it declares one.
+    fn rto(&mut self) -> Option<Duration> {
+        let text = self.parsed.runbook.rto.as_ref()?;
+        match parse_duration(text.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problems.push(Diagnostic::error(format!("bad `rto`: {e}")).at(self.at(&text.span())));
+                None
+            }
+        }
     }
 
     /// The step's failure policy, typed; every impossible combination is

@@ -133,7 +133,7 @@ pub use registry::Registry;
 pub use signing::{PublicKey, SigningKey};
 #[doc(hidden)]
 pub use tar::{TarEntry, read_entries as read_tar_entries};
-pub use time::utc_timestamp;
+pub use time::{parse_utc, utc_timestamp};
 pub use trust::{AcceptedSerials, TrustStore, Trusted, TrustedKey};
 pub use validate::{validate_name, validate_version};
 pub use verify::{CorruptBlob, VerifyReport};

@@ -51,9 +51,10 @@ fn days_in_month(year: u64, month: u64) -> u64 {
     }
 }
 
-/// Seconds since the Unix epoch of a timestamp that
-/// [`validate_timestamp`] accepts (negative before 1970); `None` otherwise.
-pub(crate) fn parse_utc(value: &str) -> Option<i64> {
+/// Seconds since the Unix epoch of a `YYYY-MM-DDTHH:MM:SSZ` timestamp, the
+/// shape [`utc_timestamp`] writes (negative before 1970); `None` for
+/// anything else.
+pub fn parse_utc(value: &str) -> Option<i64> {
     validate_timestamp("time", value).ok()?;
     let bytes = value.as_bytes();
     let number =

@@ -24,6 +24,7 @@ mod registry;
 mod release_switch;
 mod report;
 mod rollback_site;
+mod rto;
 mod sandbox;
 mod service_control;
 mod smoke_test;

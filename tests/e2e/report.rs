@@ -74,14 +74,15 @@ impl App {
         Self { sb, dir }
     }
 
-    /// A runbook named `name` whose steps are `(id, with)` env-toggle steps
-    /// on the app directory.
-    fn runbook(&self, name: &str, steps: &[(&str, String)]) -> PathBuf {
-        let mut text = format!("version = 1\nname = \"{name}\"\n");
+    /// A runbook named `name` with an RTO of `rto` whose steps are `(id,
+    /// with)` env-toggle steps on the app directory, each expected to take
+    /// at most 10 s.
+    fn runbook(&self, name: &str, rto: &str, steps: &[(&str, String)]) -> PathBuf {
+        let mut text = format!("version = 1\nname = \"{name}\"\nrto = \"{rto}\"\n");
         for (id, with) in steps {
             text.push_str(&format!(
-                "\n[[step]]\nid = \"{id}\"\nuses = \"env-toggle@0.1.0\"\nwith = {with}\n\n[step.grants]\n\
-                 dirs = [{{ host = \"{}\", guest = \"/app\", mode = \"rw\" }}]\n",
+                "\n[[step]]\nid = \"{id}\"\nuses = \"env-toggle@0.1.0\"\nexpected = \"10s\"\nwith = {with}\n\n\
+                 [step.grants]\ndirs = [{{ host = \"{}\", guest = \"/app\", mode = \"rw\" }}]\n",
                 self.dir.display()
             ));
         }
@@ -124,6 +125,7 @@ fn the_run_report_renders_in_chromium_at_desktop_and_phone_widths() {
     let app = App::new();
     let ok = app.runbook(
         "flags-off",
+        "10m",
         &[
             ("insights-off", r#"{ file = "/app/.env", set = { INSIGHTS_ENABLED = "false" } }"#.to_string()),
             ("banner-off", r#"{ file = "/app/.env", set = { BANNER = "off" } }"#.to_string()),
@@ -138,6 +140,7 @@ fn the_run_report_renders_in_chromium_at_desktop_and_phone_widths() {
     // the third never runs. The first step's output and log carry markup.
     let broken = app.runbook(
         "broken",
+        "10m",
         &[
             ("insights-off", format!(r#"{{ file = "/app/.env", set = {{ INSIGHTS_ENABLED = "{ATTACK}" }} }}"#)),
             ("banner-off", r#"{ file = "${steps.insights-off.outputs.file}.gone", set = { BANNER = "off" } }"#.into()),
@@ -157,7 +160,10 @@ fn the_run_report_renders_in_chromium_at_desktop_and_phone_widths() {
         assert!((viewport - i64::from(width)).abs() <= 20, "{label}: the viewport is {viewport}px wide, not {width}");
         check_layout(&dom, &["insights-off", "banner-off"], label);
         assert_eq!(dom["state"], "succeeded", "{dom}");
-        assert_eq!(dom["verdict"].as_str().map(|v| v.starts_with("No RTO declared")), Some(true), "{dom}");
+        let verdict = dom["verdict"].as_str().unwrap();
+        assert!(verdict.starts_with("RTO met: "), "{verdict}");
+        assert!(verdict.contains("Succeeded in ") && verdict.contains("within the RTO of 10m"), "{verdict}");
+        assert!(verdict.contains("Slowest step: "), "{verdict}");
         let outcomes: Vec<&Value> = dom["rows"].as_array().unwrap().iter().map(|r| &r["outcome"]).collect();
         assert_eq!(outcomes, ["succeeded", "succeeded"], "{dom}");
         // The first step's outputs: the safety copy as a guest path, its host path beside it.
@@ -180,6 +186,10 @@ fn the_run_report_renders_in_chromium_at_desktop_and_phone_widths() {
         let dom = browser.execute(PROBE);
         check_layout(&dom, &["insights-off", "banner-off", "never"], label);
         assert_eq!(dom["state"], "undone", "{dom}");
+        // Quick, but nothing was recovered: the RTO is missed.
+        let verdict = dom["verdict"].as_str().unwrap();
+        assert!(verdict.starts_with("RTO missed: "), "{verdict}");
+        assert!(verdict.contains("The run ended undone after "), "{verdict}");
         let outcomes: Vec<&Value> = dom["rows"].as_array().unwrap().iter().map(|r| &r["outcome"]).collect();
         assert_eq!(outcomes, ["undone", "failed", "not-run"], "{dom}");
         assert!(dom["steps"][1]["failure"].as_str().unwrap().starts_with("in plan: "), "{}", dom["steps"][1]);

@@ -38,6 +38,10 @@ pub struct Spec {
     pub report: bool,
     /// Replaces the third step with a smoke-test of this origin's `/health`.
     pub smoke: Option<String>,
+    /// The runbook's `rto`.
+    pub rto: Option<&'static str>,
+    /// The `restore` step's `expected` duration.
+    pub expected: Option<&'static str>,
 }
 
 /// The files a rollback acts on, as they are now.
@@ -118,6 +122,9 @@ impl Site {
         if let Some(policy) = spec.on_failure {
             text.push_str(&format!("on_failure = \"{policy}\"\n"));
         }
+        if let Some(rto) = spec.rto {
+            text.push_str(&format!("rto = \"{rto}\"\n"));
+        }
         let (app_mode, app_extra) =
             if spec.fail == Some(1) { ("ro", format!(", {scratch}")) } else { ("rw", String::new()) };
         text.push_str(&format!(
@@ -132,9 +139,10 @@ impl Site {
             ""
         };
         text.push_str(&format!(
-            "\n[[step]]\nid = \"restore\"\nuses = \"sqlite-restore@0.1.0\"\n\
+            "\n[[step]]\nid = \"restore\"\nuses = \"sqlite-restore@0.1.0\"\n{}\
              with = {{ db = \"/data/app.db\", backup = \"/backups/app.db\"{expect} }}\n\
              [step.grants]\ndirs = [{}, {}]\n",
+            spec.expected.map(|e| format!("expected = \"{e}\"\n")).unwrap_or_default(),
             dir(&self.data, "/data", "rw"),
             dir(&self.backups, "/backups", "ro")
         ));

@@ -33,6 +33,11 @@ pub struct Runbook {
     /// or `continue`; steps may override it.
     #[serde(default)]
     pub on_failure: Option<Spanned<String>>,
+    /// The recovery time objective: how long the whole run may take
+    /// (`"5m"`). Plan compares the steps' timeouts with it; the report says
+    /// whether the run met it.
+    #[serde(default)]
+    pub rto: Option<Spanned<String>>,
     #[serde(default, rename = "step")]
     pub steps: Vec<StepDef>,
 }
@@ -51,6 +56,10 @@ pub struct StepDef {
     pub description: Option<String>,
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
+    /// How long the step usually takes (`"30s"`): the report flags a step
+    /// that took longer, and plan adds these up against the runbook's `rto`.
+    #[serde(default)]
+    pub expected: Option<Spanned<String>>,
     #[serde(default)]
     pub memory: Option<Spanned<String>>,
     /// Cap on response body bytes received over the network per call.

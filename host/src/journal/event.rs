@@ -104,6 +104,9 @@ pub struct RunStarted {
     pub on_failure: OnFailure,
     pub steps: Vec<StepHeader>,
     pub session: Session,
+    /// The runbook's recovery time objective, if it declares one.
+    #[serde(default)]
+    pub rto_ms: Option<u64>,
 }
 
 /// The runbook a run came from.
@@ -132,6 +135,21 @@ pub struct StepHeader {
     pub retries: Retries,
     /// Directory grants, to show guest paths as host paths.
     pub dirs: Vec<DirMount>,
+    /// Environment variable names granted (never their values).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Network origins granted, `scheme://host:port`.
+    #[serde(default)]
+    pub net: Vec<String>,
+    /// Host command lines granted, each an exact argv.
+    #[serde(default)]
+    pub commands: Vec<Vec<String>>,
+    /// Each attempt's time limit (0 in journals from before it was recorded).
+    #[serde(default)]
+    pub timeout_ms: u64,
+    /// How long the step usually takes, if the runbook says (`expected`).
+    #[serde(default)]
+    pub expected_ms: Option<u64>,
 }
 
 /// One directory grant: host path, guest path, read-only or read-write.

@@ -223,6 +223,7 @@ mod tests {
             on_failure: crate::policy::OnFailure::Undo,
             steps: vec![],
             session: event::Session::current("run"),
+            rto_ms: None,
         })
     }
 

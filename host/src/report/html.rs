@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::run::{RunView, ms, step_state_words, what_to_do};
 use crate::history::{RunRecord, SpanCall, StepProgress, StepRecord, UndoProgress};
-use crate::journal::event::{DirMount, FailedIn, RunState, Session};
+use crate::journal::event::{FailedIn, RunState};
 
 /// The template, compiled into the binary so the page needs no file beside it.
 const TEMPLATE: &str = include_str!("run.html.j2");
@@ -46,9 +46,6 @@ pub struct ReportView<'a> {
     pub headline: String,
     /// What the state means, in one line.
     pub state_meaning: &'static str,
-    /// Each `run`, `resume` and `undo` that worked on the run: who, where,
-    /// which backout.
-    pub sessions: &'a [Session],
     pub runbook_sha256: &'a str,
     pub on_failure: &'static str,
     /// `--var` overrides, as `NAME=VALUE`.
@@ -85,8 +82,8 @@ pub struct StepReport<'a> {
     /// `in verify: …`: where and why it failed.
     pub failure: Option<String>,
     pub outputs: Vec<OutputLine>,
-    /// Directory grants (host, guest, mode).
-    pub dirs: &'a [DirMount],
+    /// `slower than the expected 30s` when it took longer than the runbook's `expected`.
+    pub slower: Option<String>,
     /// Its undo: done, failed, or how to do it (commands in backticks).
     pub undo: Option<String>,
     /// Temporary files a call that never ended left behind (host paths).
@@ -127,7 +124,6 @@ impl<'a> ReportView<'a> {
             format: REPORT_FORMAT,
             headline: super::run::summary(record, None, &[]).lines().next().unwrap_or_default().to_string(),
             state_meaning: record.state.meaning(),
-            sessions: &record.sessions,
             runbook_sha256: &h.runbook.sha256,
             on_failure: h.on_failure.as_str(),
             overrides: h.overrides.iter().map(|(k, v)| format!("{k}={v}")).collect(),
@@ -164,7 +160,11 @@ fn step<'a>(record: &RunRecord, s: &'a StepRecord, bar: Bar, undo_bar: Option<Ba
         undo_bar,
         failure: s.failure.as_ref().map(|f| format!("in {}: {f}", s.failed_in.map(FailedIn::as_str).unwrap_or("run"))),
         outputs,
-        dirs: &s.header.dirs,
+        slower: s
+            .header
+            .expected_ms
+            .filter(|&expected| s.progress != StepProgress::NotStarted && s.elapsed_ms > expected)
+            .map(|expected| format!("slower than the expected {}", ms(expected))),
         undo: undo_words(record, s),
         leftovers: s
             .temporaries
@@ -285,43 +285,18 @@ mod tests {
 
     use super::*;
     use crate::capability::Phase;
+    use crate::history::tests::{header, session};
     use crate::journal::event::{
-        Event, OutputsFrom, Record, RunStarted, RunbookRef, StepFinished, StepHeader, StepStatus, UndoFinished,
-        UndoReason, UndoResult,
+        Event, OutputsFrom, Record, RunStarted, RunbookRef, StepFinished, StepStatus, UndoFinished, UndoReason,
+        UndoResult,
     };
-    use crate::policy::{OnFailure, Retries};
+    use crate::policy::OnFailure;
     use crate::runtime::host_api::{LogLevel, LogRecord};
     use crate::runtime::{Failure, StepErrorKind};
 
     /// Text a hostile plugin could put in its summary, outputs, logs and
     /// failures: markup, an attribute break-out, a template expression.
     const ATTACK: &str = r#"<script>alert(1)</script><img src=x "onload=alert(2)" 'x'>{{ 7 * 7 }}"#;
-
-    fn header(id: &str) -> StepHeader {
-        StepHeader {
-            id: id.into(),
-            uses: "p@1.0.0".into(),
-            digest: "sha256:00".into(),
-            plugin: "p@1.0.0".into(),
-            on_failure: OnFailure::Undo,
-            critical: true,
-            always: false,
-            retries: Retries::default(),
-            dirs: vec![DirMount { host: "/srv/app".into(), guest: "/app".into(), mode: "rw".into() }],
-        }
-    }
-
-    fn session() -> Session {
-        Session {
-            command: "run".into(),
-            operator: "ops".into(),
-            host: "db1".into(),
-            pid: 7,
-            process_start: None,
-            boot_id: None,
-            backout: "0.1.0".into(),
-        }
-    }
 
     fn finished(step: &str, status: StepStatus, elapsed_ms: u64, log: Vec<LogRecord>) -> Event {
         let failure = (status == StepStatus::Failed)
@@ -350,6 +325,7 @@ mod tests {
                 on_failure: OnFailure::Undo,
                 steps: vec![header("a"), header("b"), header("c")],
                 session: session(),
+                rto_ms: Some(60_000),
             }),
             Event::StepStarted { step: "a".into(), attempt: 1, config: serde_json::json!({}) },
             Event::StepRan {
@@ -393,6 +369,7 @@ mod tests {
         assert!(page.contains(&format!("did {escaped}")));
         assert!(page.contains(&format!("log {escaped}")));
         assert!(page.contains(&format!("bad {escaped}")));
+        assert!(page.contains("<strong>RTO missed</strong>"), "{page}");
         // The only <script in the page would be ours, and there is none.
         assert!(!page.to_lowercase().contains("<script"));
         assert!(page.contains("script-src") || page.contains("default-src 'none'"));
@@ -436,8 +413,33 @@ mod tests {
         assert_eq!(json["run"]["steps"][0]["summary"].as_str().map(|s| s.starts_with("did ")), Some(true));
         assert_eq!(json["report"]["format"], REPORT_FORMAT);
         assert_eq!(json["report"]["steps"][2]["outcome"], "not-run");
-        assert_eq!(json["report"]["sessions"][0]["operator"], "ops");
+        assert_eq!(json["run"]["sessions"][0]["operator"], "o");
+        assert_eq!(json["run"]["rto"]["verdict"], "missed");
         assert_eq!(json["report"]["headline"], "Run failed at step `b`: 1 of 3 steps completed (`a`).");
+    }
+
+    #[test]
+    fn a_met_rto_the_grants_and_the_expected_time_are_on_the_page() {
+        let mut record = undone_run();
+        record.state = RunState::Succeeded;
+        record.elapsed_ms = 75;
+        record.steps[0].header.env = vec!["API_KEY".into()];
+        record.steps[0].header.net = vec!["http://127.0.0.1:3000".into()];
+        record.steps[0].header.commands = vec![vec!["systemctl".into(), "stop".into(), "app".into()]];
+        record.steps[0].header.expected_ms = Some(10);
+        let page = render(&ShowView::new(&record, Path::new("/state/j.jsonl"))).unwrap();
+        assert!(
+            page.contains("<strong>RTO met</strong>:\n  <span class=\"why\">Succeeded in 75ms, within the RTO of 1m"),
+            "{page}"
+        );
+        assert!(page.contains("class=\"verdict verdict-met\""), "{page}");
+        assert!(page.contains("Slowest step: <a href=\"#step-a\"><code>a</code></a> (40ms)."), "{page}");
+        assert!(page.contains("<li>env <code>API_KEY</code>"), "{page}");
+        assert!(page.contains("<li>net <span class=\"mono\">http:&#x2f;&#x2f;127.0.0.1:3000</span></li>"), "{page}");
+        assert!(page.contains("<li>command <code>systemctl stop app</code></li>"), "{page}");
+        assert!(page.contains("slower than the expected 10ms"), "{page}");
+        // b has no `expected`; every step shows its timeout.
+        assert_eq!(page.matches("timeout 1m00s per attempt").count(), 3, "{page}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::capability::files::Access;
 use crate::diagnostic::Diagnostic;
+use crate::execute::millis;
 use crate::plan::{Plan, PlannedStep, PluginSource, Preview};
 use crate::policy::{OnFailure, StepPolicy};
 use crate::quantity::format_duration;
@@ -32,6 +33,12 @@ pub struct PlanView<'a> {
     pub registry: Option<RegistryView<'a>>,
     pub steps: Vec<StepView<'a>>,
     pub warnings: &'a [Diagnostic],
+    /// The runbook's recovery time objective, if it declares one.
+    pub rto_ms: Option<u64>,
+    /// The longest the steps can take together (every attempt to its timeout).
+    pub worst_case_ms: u64,
+    /// The steps' `expected` durations added up, if any step declares one.
+    pub expected_ms: Option<u64>,
 }
 
 /// The registry's trust status, as JSON.
@@ -61,6 +68,7 @@ pub struct StepView<'a> {
     pub limits: Limits,
     pub policy: StepPolicy,
     pub preview: &'a Preview,
+    pub expected_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +85,8 @@ pub struct GrantsView {
     pub env: Vec<String>,
     /// Origins, `scheme://host:port`.
     pub net: Vec<String>,
+    /// Host command lines, each an exact argv.
+    pub commands: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +118,9 @@ impl<'a> PlanView<'a> {
             }),
             steps: plan.steps.iter().map(StepView::new).collect(),
             warnings: &plan.warnings,
+            rto_ms: plan.rto.map(millis),
+            worst_case_ms: millis(plan.worst_case()),
+            expected_ms: plan.expected().map(millis),
         }
     }
 }
@@ -130,10 +143,12 @@ impl<'a> StepView<'a> {
                     .collect(),
                 env: step.grants.env.iter().map(|e| e.name.clone()).collect(),
                 net: step.grants.net.origins.iter().map(|o| o.to_string()).collect(),
+                commands: step.grants.commands.iter().map(|c| c.argv.clone()).collect(),
             },
             limits: step.limits,
             policy: step.policy,
             preview: &step.preview,
+            expected_ms: step.expected.map(millis),
         }
     }
 }
@@ -177,7 +192,20 @@ pub fn plan_text(plan: &Plan) -> String {
             let label = if j == 0 { "grants" } else { "" };
             let _ = writeln!(out, "     {label:<8} {line}");
         }
-        let _ = writeln!(out, "     {:<8} {}", "limits", step.limits);
+        match step.expected {
+            Some(expected) => {
+                let _ = writeln!(
+                    out,
+                    "     {:<8} {}; expected to take {}",
+                    "limits",
+                    step.limits,
+                    format_duration(expected)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "     {:<8} {}", "limits", step.limits);
+            }
+        }
         for (j, line) in policy_lines(step, plan.on_failure).iter().enumerate() {
             let label = if j == 0 { "policy" } else { "" };
             let _ = writeln!(out, "     {label:<8} {line}");
@@ -211,6 +239,18 @@ pub fn plan_text(plan: &Plan) -> String {
         let _ = writeln!(out, "{w}");
     }
     let n = plan.steps.len();
+    if let Some(rto) = plan.rto {
+        let expected = match plan.expected() {
+            Some(e) => format!("; expected {}", format_duration(e)),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "RTO: {}. The steps' timeouts add up to {}{expected}.",
+            format_duration(rto),
+            format_duration(plan.worst_case())
+        );
+    }
     let _ = writeln!(out, "On failure: {}.", on_failure_words(plan.on_failure));
     let _ = writeln!(out, "{n} step{}; nothing has been changed.", if n == 1 { "" } else { "s" });
     out

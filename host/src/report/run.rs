@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::history::{RunRecord, StepProgress, StepRecord, Temporary, UndoProgress, host_path};
-use crate::journal::event::{FailedIn, OutputsFrom, RunState};
+use crate::journal::event::{DirMount, FailedIn, OutputsFrom, RunState, Session};
+use crate::rto::RtoVerdict;
 use crate::runtime::Failure;
 use crate::runtime::host_api::LogRecord;
 
@@ -30,6 +31,10 @@ pub struct RunView<'a> {
     pub started_at: &'a str,
     pub finished_at: Option<&'a str>,
     pub elapsed_ms: u64,
+    /// The RTO verdict; `null` when the runbook declares no `rto`.
+    pub rto: Option<RtoVerdict>,
+    /// Each `run`, `resume` and `undo` of the run: who, where, which backout.
+    pub sessions: &'a [Session],
     pub steps: Vec<StepView<'a>>,
     pub journal: Option<&'a Path>,
     /// Records the journal could not write: it is incomplete when not empty.
@@ -47,6 +52,12 @@ pub struct StepView<'a> {
     pub status: &'static str,
     pub always: bool,
     pub critical: bool,
+    /// What the step was granted (environment values are never shown).
+    pub grants: StepGrantsView<'a>,
+    /// Each attempt's time limit.
+    pub timeout_ms: u64,
+    /// How long the runbook expects the step to take, if it says.
+    pub expected_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_in: Option<FailedIn>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +81,15 @@ pub struct StepView<'a> {
     pub log_dropped: u64,
 }
 
+/// A step's grants, as journaled.
+#[derive(Debug, Serialize)]
+pub struct StepGrantsView<'a> {
+    pub dirs: &'a [DirMount],
+    pub env: &'a [String],
+    pub net: &'a [String],
+    pub commands: &'a [Vec<String>],
+}
+
 #[derive(Debug, Serialize)]
 pub struct HostPathView {
     pub key: String,
@@ -90,6 +110,8 @@ impl<'a> RunView<'a> {
             started_at: &record.started_at,
             finished_at: record.finished_at.as_deref(),
             elapsed_ms: record.elapsed_ms,
+            rto: crate::rto::verdict(record),
+            sessions: &record.sessions,
             steps: record.steps.iter().map(StepView::new).collect(),
             journal,
             journal_errors,
@@ -107,6 +129,14 @@ impl<'a> StepView<'a> {
             status: status_word(s.progress),
             always: s.header.always,
             critical: s.header.critical,
+            grants: StepGrantsView {
+                dirs: &s.header.dirs,
+                env: &s.header.env,
+                net: &s.header.net,
+                commands: &s.header.commands,
+            },
+            timeout_ms: s.header.timeout_ms,
+            expected_ms: s.header.expected_ms,
             failed_in: s.failed_in,
             failure: s.failure.as_ref(),
             summary: s.summary.as_deref(),
@@ -157,13 +187,18 @@ pub fn step_result(s: &StepRecord) -> String {
             let summary = s.summary.as_deref().unwrap_or("");
             let recovered =
                 if s.recovered { " (completed before backout was stopped; verify confirmed it)" } else { "" };
-            let _ = writeln!(out, "ok       {id}  {summary}{recovered}  ({})", ms(s.elapsed_ms));
+            let _ = writeln!(out, "ok       {id}  {summary}{recovered}  ({}{})", ms(s.elapsed_ms), expected_note(s));
         }
         StepProgress::Failed => {
             let failure = s.failure.as_ref().map(ToString::to_string).unwrap_or_default();
             let stage = s.failed_in.map(FailedIn::as_str).unwrap_or("run");
             let tolerated = if s.header.critical { "" } else { " (not critical: the run goes on)" };
-            let _ = writeln!(out, "FAILED   {id}  in {stage}: {failure}{tolerated}  ({})", ms(s.elapsed_ms));
+            let _ = writeln!(
+                out,
+                "FAILED   {id}  in {stage}: {failure}{tolerated}  ({}{})",
+                ms(s.elapsed_ms),
+                expected_note(s)
+            );
         }
         StepProgress::InDoubt => {
             let _ = writeln!(out, "?        {id}  started, never finished: backout was stopped inside it");
@@ -177,6 +212,23 @@ pub fn step_result(s: &StepRecord) -> String {
         let _ = writeln!(out, "         ({} log lines or output bytes were dropped past the limits)", s.log_dropped);
     }
     out
+}
+
+/// `; expected 30s` when a step took longer than the runbook expects.
+fn expected_note(s: &StepRecord) -> String {
+    match s.header.expected_ms {
+        Some(expected) if s.elapsed_ms > expected => format!("; slower than the expected {}", ms(expected)),
+        _ => String::new(),
+    }
+}
+
+/// `MET — succeeded in 1.2s, within the RTO of 5m (…); slowest step `b` (0.8s)`.
+pub fn rto_words(v: &RtoVerdict) -> String {
+    let slowest = match &v.slowest_step {
+        Some(step) => format!("; slowest step `{step}` ({})", ms(v.slowest_ms)),
+        None => String::new(),
+    };
+    format!("{} — {}{slowest}", v.verdict.as_str().to_uppercase(), v.why)
 }
 
 /// The line printed when a step's undo ends.
@@ -265,6 +317,15 @@ pub fn summary(record: &RunRecord, journal: Option<&Path>, journal_errors: &[Str
         let _ = writeln!(out, "Undone, newest first: {}.", names(&undone));
     }
     let _ = writeln!(out, "State: {} — {}.", record.state, record.state.meaning());
+    if let Some(v) = crate::rto::verdict(record) {
+        let _ = writeln!(out, "RTO: {}.", rto_words(&v));
+    }
+    let slow: Vec<String> = crate::rto::slower_than_expected(record)
+        .map(|(id, took, expected)| format!("`{id}` ({}, expected {})", ms(took), ms(expected)))
+        .collect();
+    if !slow.is_empty() {
+        let _ = writeln!(out, "Slower than expected: {}.", slow.join(", "));
+    }
     if matches!(record.state, RunState::NeedsAttention | RunState::Failed | RunState::TimedOut | RunState::Interrupted)
     {
         out.push('\n');
@@ -381,6 +442,9 @@ pub fn show(record: &RunRecord, journal: &Path) -> String {
     }
     let _ = writeln!(out, "  policy    on_failure = \"{}\"", h.on_failure.as_str());
     let _ = writeln!(out, "  state     {} — {}", record.state, record.state.meaning());
+    if let Some(v) = crate::rto::verdict(record) {
+        let _ = writeln!(out, "  rto       {}", rto_words(&v));
+    }
     if let Some(why) = &record.interrupted_by {
         let _ = writeln!(out, "  stopped   by {why}");
     }
@@ -396,7 +460,7 @@ pub fn show(record: &RunRecord, journal: &Path) -> String {
             let _ = writeln!(out, "   attempts {}", s.attempts);
         }
         if matches!(s.progress, StepProgress::Succeeded | StepProgress::Failed) {
-            let _ = writeln!(out, "   took     {}", ms(s.elapsed_ms));
+            let _ = writeln!(out, "   took     {}{}", ms(s.elapsed_ms), expected_note(s));
         }
         if let Some(summary) = &s.summary {
             let _ = writeln!(out, "   did      {summary}");
