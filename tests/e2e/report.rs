@@ -122,6 +122,8 @@ fn check_layout(dom: &Value, steps: &[&str], width: &str) {
 
 #[test]
 fn the_run_report_renders_in_chromium_at_desktop_and_phone_widths() {
+    // First, so that a machine without Chromium fails at once, saying why.
+    let driver = Chromedriver::start();
     let app = App::new();
     let ok = app.runbook(
         "flags-off",
@@ -149,7 +151,6 @@ fn the_run_report_renders_in_chromium_at_desktop_and_phone_widths() {
     );
     let broken_html = app.run_and_report(&broken, backout_tests::cli::EXIT_UNDONE);
 
-    let driver = Chromedriver::start();
     let browser = driver.browser(1280, 900);
     for (width, height, label) in [(1280, 900, "desktop"), (390, 844, "phone")] {
         browser.resize(width, height);
@@ -200,4 +201,49 @@ fn the_run_report_renders_in_chromium_at_desktop_and_phone_widths() {
         assert!(dom["steps"][0]["log"].as_str().unwrap().contains(ATTACK), "{}", dom["steps"][0]);
         browser.save_screenshot(Path::new(bin()), &format!("report-undone-{label}"));
     }
+
+    // `show --output json` carries what the page shows: the same outcomes
+    // and verdict for the same run.
+    let out = app.sb.run(&["--output", "json", "show", "last"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let outcomes: Vec<&Value> = json["report"]["steps"].as_array().unwrap().iter().map(|s| &s["outcome"]).collect();
+    assert_eq!(outcomes, ["undone", "failed", "not-run"], "{json}");
+    assert_eq!(json["run"]["rto"]["verdict"], "missed", "{json}");
+    assert_eq!(json["run"]["state"], "undone", "{json}");
+}
+
+#[test]
+fn the_report_goes_to_stdout_with_a_dash_and_an_unwritable_file_is_an_error() {
+    let app = App::new();
+    let runbook = app.runbook(
+        "flags-off",
+        "10m",
+        &[("insights-off", r#"{ file = "/app/.env", set = { INSIGHTS_ENABLED = "false" } }"#.to_string())],
+    );
+    let out = app.sb.run(&["run", "--yes", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+
+    let out = app.sb.run(&["show", "last", "--html", "-"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.starts_with("<!DOCTYPE html>") && out.stdout.trim_end().ends_with("</html>"), "{}", out.all());
+    assert_eq!(out.stdout.matches("<div class=\"bar ").count(), 1, "{}", out.stdout);
+    assert!(!out.stdout.contains("<script") && !out.stdout.contains("src=\"http"), "self-contained, no script");
+
+    let missing = app.sb.path().join("no-such-dir/report.html");
+    let out = app.sb.run(&["show", "last", "--html", missing.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains(&format!("error: failed to write `{}`", missing.display())), "{}", out.all());
+    assert!(out.stderr.contains("hint: `--html` needs a file in a directory that exists"), "{}", out.all());
+    assert!(!missing.parent().unwrap().exists());
+    // Nothing half-written is left beside a file that could be written.
+    let out = app.sb.run(&["show", "last", "--html", "report.html"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let names: Vec<String> = std::fs::read_dir(app.sb.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("backout-report"))
+        .collect();
+    assert!(names.is_empty(), "temporary files left: {names:?}");
+    assert!(std::fs::read_to_string(app.sb.path().join("report.html")).unwrap().contains("RTO met"));
 }
