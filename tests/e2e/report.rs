@@ -200,6 +200,9 @@ fn the_run_report_renders_in_chromium_at_desktop_and_phone_widths() {
         assert!(outputs.contains(ATTACK), "{outputs}");
         assert!(dom["steps"][0]["log"].as_str().unwrap().contains(ATTACK), "{}", dom["steps"][0]);
         browser.save_screenshot(Path::new(bin()), &format!("report-undone-{label}"));
+        // On a phone the timeline is below the fold: a second picture of it.
+        browser.execute("document.getElementById('timeline-section').scrollIntoView(); return null;");
+        browser.save_screenshot(Path::new(bin()), &format!("report-undone-{label}-timeline"));
     }
 
     // `show --output json` carries what the page shows: the same outcomes

@@ -389,7 +389,8 @@ mod tests {
         let page = render(&view).unwrap();
         assert_eq!(page.matches("<div class=\"bar ").count(), 3, "one bar per step");
         assert_eq!(page.matches("<div class=\"undo-bar\"").count(), 1);
-        assert!(page.contains("class=\"bar undone\" style=\"left: 0.0%; width: 50.0%\""), "{page}");
+        let style = "style=\"left: min(0.0%, 100% - max(50.0%, 3px)); width: max(50.0%, 3px)\"";
+        assert!(page.contains(&format!("class=\"bar undone\" {style}")), "{page}");
     }
 
     #[test]
