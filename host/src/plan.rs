@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backout_registry::Digest;
@@ -155,6 +156,10 @@ impl Preview {
 
 /// A step's `with` table as JSON, with `${...}` references still in place;
 /// rendered once per use, in one pass (so `$$` escapes are applied once).
+///
+/// Every string that holds a reference is parsed once, when the plan is
+/// made ([`ConfigTemplate::new`]); rendering (at plan time, before `run`,
+/// and for `undo`) walks the parsed tree and never parses again.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigTemplate {
     pub raw: serde_json::Value,
@@ -162,9 +167,54 @@ pub struct ConfigTemplate {
     pub needs_outputs_of: Vec<String>,
     /// Whether the config reads `${run.status}` or `${run.failed_step}`.
     pub needs_run: bool,
+    #[serde(skip)]
+    compiled: Arc<Compiled>,
+}
+
+/// `raw`, with its templated strings parsed.
+#[derive(Debug)]
+enum Compiled {
+    Text(Template),
+    Array(Vec<Compiled>),
+    Object(Vec<(String, Compiled)>),
+    /// A value with no reference in it: rendered as it is.
+    Plain(serde_json::Value),
+}
+
+impl Compiled {
+    fn new(value: &serde_json::Value) -> Result<Self, String> {
+        use serde_json::Value;
+        Ok(match value {
+            Value::String(s) if s.contains('$') => Compiled::Text(Template::parse(s)?),
+            Value::Array(items) => Compiled::Array(items.iter().map(Compiled::new).collect::<Result<_, _>>()?),
+            Value::Object(map) => Compiled::Object(
+                map.iter().map(|(k, v)| Ok((k.clone(), Compiled::new(v)?))).collect::<Result<_, String>>()?,
+            ),
+            other => Compiled::Plain(other.clone()),
+        })
+    }
+
+    fn render(&self, render: &dyn Fn(&Template) -> Result<String, String>) -> Result<serde_json::Value, String> {
+        use serde_json::Value;
+        Ok(match self {
+            Compiled::Text(t) => Value::String(render(t)?),
+            Compiled::Array(items) => Value::Array(items.iter().map(|c| c.render(render)).collect::<Result<_, _>>()?),
+            Compiled::Object(entries) => Value::Object(
+                entries.iter().map(|(k, c)| Ok((k.clone(), c.render(render)?))).collect::<Result<_, String>>()?,
+            ),
+            Compiled::Plain(v) => v.clone(),
+        })
+    }
 }
 
 impl ConfigTemplate {
+    /// A config template from the `with` table as JSON; `Err` names the
+    /// first string whose reference does not parse.
+    pub fn new(raw: serde_json::Value, needs_outputs_of: Vec<String>, needs_run: bool) -> Result<Self, String> {
+        let compiled = Arc::new(Compiled::new(&raw)?);
+        Ok(Self { raw, needs_outputs_of, needs_run, compiled })
+    }
+
     /// Substitutes every reference and returns the config as JSON text
     /// (`${run.…}` as in a run where nothing has failed).
     pub fn render(
@@ -182,23 +232,8 @@ impl ConfigTemplate {
         outputs: &BTreeMap<String, serde_json::Value>,
         run: &RunInfo,
     ) -> Result<String, String> {
-        Ok(render_value(&self.raw, &|t: &Template| t.render_in_run(vars, outputs, run))?.to_string())
+        Ok(self.compiled.render(&|t: &Template| t.render_in_run(vars, outputs, run))?.to_string())
     }
-}
-
-fn render_value(
-    value: &serde_json::Value,
-    render: &dyn Fn(&Template) -> Result<String, String>,
-) -> Result<serde_json::Value, String> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::String(s) => Value::String(render(&Template::parse(s)?)?),
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_value(v, render)).collect::<Result<_, _>>()?),
-        Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), render_value(v, render)?))).collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
-    })
 }
 
 impl Plan {
@@ -225,5 +260,28 @@ impl Plan {
         all.sort();
         all.dedup();
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_renders_references_and_keeps_everything_else() {
+        let raw = serde_json::json!({
+            "file": "${vars.dir}/.env",
+            "set": { "A": "$${literal}", "n": 3, "list": ["x", "${vars.dir}"] },
+            "on": true,
+        });
+        let config = ConfigTemplate::new(raw, vec![], false).unwrap();
+        let vars = BTreeMap::from([("dir".to_string(), "/app".to_string())]);
+        let rendered: serde_json::Value =
+            serde_json::from_str(&config.render(&vars, &BTreeMap::new()).unwrap()).unwrap();
+        assert_eq!(
+            rendered,
+            serde_json::json!({ "file": "/app/.env", "set": { "A": "${literal}", "n": 3, "list": ["x", "/app"] }, "on": true })
+        );
+        assert!(ConfigTemplate::new(serde_json::json!({ "x": "${nope" }), vec![], false).is_err());
     }
 }

@@ -574,11 +574,7 @@ impl Planner<'_> {
     fn config(&mut self, def: &StepDef, vars: &BTreeMap<String, String>, earlier: &[String]) -> Option<ConfigTemplate> {
         let id = def.id.get_ref().clone();
         let Some(with) = &def.with else {
-            return Some(ConfigTemplate {
-                raw: serde_json::Value::Object(Default::default()),
-                needs_outputs_of: vec![],
-                needs_run: false,
-            });
+            return ConfigTemplate::new(serde_json::Value::Object(Default::default()), vec![], false).ok();
         };
         let raw = toml_to_json(&toml::Value::Table(with.get_ref().clone()));
         let mut strings = Vec::new();
@@ -653,7 +649,11 @@ impl Planner<'_> {
                 }
             }
         }
-        ok.then_some(ConfigTemplate { raw, needs_outputs_of, needs_run })
+        if !ok {
+            return None;
+        }
+        // Every string parsed above: this cannot fail, but say so if it does.
+        ConfigTemplate::new(raw, needs_outputs_of, needs_run).map_err(|e| self.error(&id, e, &with.span())).ok()
     }
 
     /// The span of `text` inside a larger span, for pointing at a reference

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::history::{RunRecord, StepProgress};
 use crate::journal::event::RunState;
-use crate::quantity::format_duration;
+use crate::quantity::{format_duration, format_elapsed};
 
 /// The RTO verdict of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,18 +61,18 @@ pub fn verdict(record: &RunRecord) -> Option<RtoVerdict> {
         .filter(|s| s.progress != StepProgress::NotStarted)
         .max_by_key(|s| s.elapsed_ms)
         .filter(|s| s.elapsed_ms > 0);
-    let took = format_duration(std::time::Duration::from_millis(actual_ms));
+    let took = format_elapsed(std::time::Duration::from_millis(actual_ms));
     let target = format_duration(std::time::Duration::from_millis(target_ms));
     let (verdict, why) = match record.state {
         RunState::Running => {
             (Verdict::Pending, format!("the run has not ended ({took} so far of the RTO of {target})"))
         }
         RunState::Succeeded if actual_ms <= target_ms => {
-            let spare = format_duration(std::time::Duration::from_millis(target_ms - actual_ms));
+            let spare = format_elapsed(std::time::Duration::from_millis(target_ms - actual_ms));
             (Verdict::Met, format!("succeeded in {took}, within the RTO of {target} ({spare} to spare)"))
         }
         RunState::Succeeded => {
-            let over = format_duration(std::time::Duration::from_millis(actual_ms - target_ms));
+            let over = format_elapsed(std::time::Duration::from_millis(actual_ms - target_ms));
             (Verdict::Missed, format!("succeeded in {took}, {over} over the RTO of {target}"))
         }
         state => (

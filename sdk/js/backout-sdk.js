@@ -40,6 +40,7 @@ import {
   checkpoint as hostCheckpoint,
   temporaryFile as hostTemporaryFile,
 } from 'backout:step/host@0.1.0';
+import { copyFile as hostCopyFile, sha256File as hostSha256File } from 'backout:step/files@0.1.0';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 import { now as wallClockNow } from 'wasi:clocks/wall-clock@0.2.12';
 
@@ -684,6 +685,45 @@ export function copyPermissions(source, target) {
   }
 }
 
+/** Throws the FsError a reader would get when `path` is missing or a directory. */
+function requireFile(path) {
+  const found = stat(path);
+  if (found === null) throw new FsError('no-entry', path, `\`${path}\` does not exist`);
+  if (found.type === 'directory') throw new FsError('is-directory', path, `\`${path}\` is a directory`);
+}
+
+/**
+ * Copies the regular file `source` to `target` (created, or truncated and
+ * rewritten) and syncs it, through the host (`backout:step/files.copy-file`):
+ * in the kernel, with progress shown to the operator; the bytes never pass
+ * through the plugin's memory. Both are absolute guest paths; `target` must
+ * be in a read-write grant. Only `run` and `undo` may call it. `target`'s
+ * permissions are left as they are (see {@link copyPermissions}). Returns the
+ * bytes copied. Throws an FsError (`code` `not-permitted`) with the host's reason.
+ */
+export function copyFile(source, target) {
+  requireFile(source);
+  try {
+    return Number(hostCopyFile(source, target));
+  } catch (e) {
+    throw new FsError('not-permitted', target, `cannot copy \`${source}\` to \`${target}\`: ${hostReason(e)}`);
+  }
+}
+
+/**
+ * The sha256 of the regular file at `path` as lowercase hex, hashed by the
+ * host (`backout:step/files.sha256-file`): natively, without reading the
+ * file into the plugin. Allowed in every call but `describe`.
+ */
+export function sha256File(path) {
+  requireFile(path);
+  try {
+    return hostSha256File(path);
+  } catch (e) {
+    throw new FsError('not-permitted', path, `cannot hash \`${path}\`: ${hostReason(e)}`);
+  }
+}
+
 /**
  * Declares to the host that the step is about to create a temporary file at
  * `path` (an absolute guest path in a read-write grant) and will remove or
@@ -779,10 +819,12 @@ function createTemp(dir, name, bytes, permissionsFrom) {
 export function safetyCopy(path, { dir } = {}) {
   const { dir: parent, name } = splitPath(path);
   const target = dir ?? parent;
-  const bytes = readFile(path);
+  requireFile(path);
   const stamp = utcStamp(nowMillis());
-  const temp = createTemp(target, name, bytes, path);
+  // Empty, with `path`'s permissions; then the host fills and syncs it.
+  const temp = createTemp(target, name, new Uint8Array(0), path);
   try {
+    copyFile(path, temp);
     for (let attempt = 0; attempt < 1000; attempt++) {
       const suffix = attempt === 0 ? '' : `-${attempt}`;
       const candidate = joinPath(target, `${name}.backout-${stamp}${suffix}.bak`);
@@ -854,6 +896,8 @@ export const fs = Object.freeze({
   rename,
   syncDir,
   copyPermissions,
+  copyFile,
+  sha256File,
   temporaryFile,
   renameNoClobber,
   safetyCopy,

@@ -117,9 +117,29 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// A measured time for people, rounded to what matters: `<1ms`, `18ms`,
+/// `2.4s`, `3m05s`, `1h02m`. (Config values use [`format_duration`], which
+/// is exact.)
+pub fn format_elapsed(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "<1ms".to_string(),
+        1..1000 => format!("{ms}ms"),
+        1000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measured_times_are_rounded_for_people() {
+        let f = |ms| format_elapsed(Duration::from_millis(ms));
+        assert_eq!([f(0), f(18), f(2_449), f(185_000), f(3_725_000)], ["<1ms", "18ms", "2.4s", "3m05s", "1h02m"]);
+    }
 
     #[test]
     fn durations_need_a_known_unit() {

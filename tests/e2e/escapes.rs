@@ -395,6 +395,51 @@ fn rename_truncate_and_chmod_change_nothing_in_a_read_only_grant() {
     assert_eq!(a.protected(), before);
 }
 
+/// The host's file operations (`backout:step/files`, called raw by the
+/// plugin) reach exactly what its own file access reaches: `copy-file`
+/// reads from any grant and writes only into a read-write one, only in
+/// `run` and `undo`; `sha256-file` reads from any grant; neither follows a
+/// link out of a grant, writes through a link, or names a path outside.
+#[test]
+fn the_hosts_file_operations_reach_no_further_than_the_grants() {
+    let a = Arena::new();
+    std::os::unix::fs::symlink(a.secret(), a.data.join("link-out")).unwrap();
+    let before = a.protected();
+    let secret = a.secret().display().to_string();
+    for (with, reason) in [
+        (format!(r#"attack = "copy-file", path = "{secret}", target = "/data/stolen""#), "is not granted"),
+        (r#"attack = "copy-file", path = "/data/../ro/kept.txt", target = "/data/stolen""#.into(), "plain absolute"),
+        (r#"attack = "copy-file", path = "/data/link-out", target = "/data/stolen""#.into(), "failed to open"),
+        (r#"attack = "copy-file", path = "/data/inside.txt", target = "/ro/kept.txt""#.into(), "read-only grant"),
+        (r#"attack = "copy-file", path = "/data/inside.txt", target = "/ro/new.txt""#.into(), "read-only grant"),
+        (r#"attack = "copy-file", path = "/data/inside.txt", target = "/data/link-out""#.into(), "symbolic link"),
+        (r#"attack = "copy-file", path = "/data/inside.txt", target = "/data""#.into(), "blocked:"),
+        (format!(r#"attack = "sha256-file", path = "{secret}""#), "is not granted"),
+        (r#"attack = "sha256-file", path = "/data/link-out""#.into(), "failed to open"),
+        (r#"attack = "sha256-file", path = "/ro/sub""#.into(), "not a regular file"),
+    ] {
+        let out = a.run(&with, "");
+        a.assert_refused(&out, reason);
+        assert!(!a.data.join("stolen").exists(), "{with}: a refused copy left a file");
+    }
+    assert_eq!(a.protected(), before, "outside/ or the read-only grant changed");
+    assert_eq!(std::fs::read_to_string(a.secret()).unwrap(), SECRET);
+
+    // Planning may hash but never copy.
+    let out = a.plan(r#"attack = "copy-file", path = "/ro/kept.txt", target = "/data/copy", in_plan = true"#);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("blocked: `copy-file` is refused during `plan`"), "{}", out.all());
+    assert!(!a.data.join("copy").exists(), "plan made a file");
+    let out = a.plan(r#"attack = "sha256-file", path = "/ro/kept.txt", in_plan = true"#);
+    assert!(out.stdout.contains(&format!("sha256 {}", sha256_bytes(b"kept\n"))), "{}", out.all());
+
+    // Inside the grants both work, with the bytes and digest a native copy gives.
+    let out = a.run(r#"attack = "copy-file", path = "/ro/sub/deep.txt", target = "/data/copy""#, "");
+    assert_eq!(out.code, EXIT_SUCCEEDED, "{}", out.all());
+    assert_eq!(std::fs::read(a.data.join("copy")).unwrap(), b"deep\n");
+    assert_eq!(a.protected(), before);
+}
+
 /// A rename cannot move a file from a read-write grant into a read-only one
 /// (over a file there or beside it), nor out of a read-only one.
 #[test]

@@ -102,7 +102,7 @@ impl DirGrant {
     }
 
     /// The directory as a `cap-primitives` start directory, checked like a mount.
-    fn open_for_host_calls(&self) -> Result<std::fs::File, CallError> {
+    pub(super) fn open_for_host_calls(&self) -> Result<std::fs::File, CallError> {
         let handle = self.open_checked()?;
         cap_primitives::fs::open_ambient_dir(&proc_path(&handle), cap_primitives::ambient_authority())
             .map_err(|e| CallError::Failed(format!("failed to open granted directory `{}`: {e}", self.guest)))
@@ -337,7 +337,7 @@ pub fn copy_permissions(dirs: &[DirGrant], phase: Phase, source: &str, target: &
         .map_err(|e| CallError::Failed(format!("cannot set the mode of `{target}`: {e}")))
 }
 
-fn refused(guest: &str, why: &str) -> CallError {
+pub(super) fn refused(guest: &str, why: &str) -> CallError {
     CallError::Denied(Denied::Refused { capability: Files::KEY, requested: format!("`{guest}`"), why: why.to_string() })
 }
 
@@ -384,7 +384,7 @@ pub fn remove_temporary(dirs: &[DirGrant], guest: &str) -> Result<Option<PathBuf
 /// Only a plain guest path is located: absolute, with no empty, `.` or `..`
 /// part and no trailing `/`. Anything else could name a host path outside
 /// the grant when joined (`/data//etc/passwd` joins to `/etc/passwd`).
-fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBuf), Denied> {
+pub(super) fn locate<'a>(dirs: &'a [DirGrant], guest: &str) -> Result<(&'a DirGrant, PathBuf), Denied> {
     if !is_plain_guest_path(guest) {
         return Err(Denied::Refused {
             capability: Files::KEY,
@@ -457,7 +457,7 @@ pub fn is_plain_guest_path(guest: &str) -> bool {
 /// (which an operator's directory may hold) would block the open forever,
 /// past the step's timeout; with it the open returns at once and the caller
 /// refuses anything that is not a regular file.
-fn open_confined(grant: &DirGrant, rel: &Path, guest: &str) -> Result<std::fs::File, CallError> {
+pub(super) fn open_confined(grant: &DirGrant, rel: &Path, guest: &str) -> Result<std::fs::File, CallError> {
     use cap_primitives::fs::OpenOptionsExt;
     let dir = grant.open_for_host_calls()?;
     let mut options = cap_primitives::fs::OpenOptions::new();
@@ -519,6 +519,13 @@ fn overlaps(a: &str, b: &str) -> bool {
     within(a, b) || within(b, a)
 }
 
+/// A grant of `host` at `guest`, checked as a runbook's would be (unit tests).
+#[cfg(test)]
+pub(crate) fn test_grant(host: &Path, guest: &str, access: Access) -> DirGrant {
+    let (host, identity) = check_host(&host.display().to_string()).unwrap();
+    DirGrant { host, guest: guest.into(), access, identity }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,8 +561,7 @@ mod tests {
     }
 
     fn grant(host: &Path, access: Access) -> DirGrant {
-        let (host, identity) = check_host(&host.display().to_string()).unwrap();
-        DirGrant { host, guest: "/app".into(), access, identity }
+        test_grant(host, "/app", access)
     }
 
     #[test]

@@ -29,6 +29,7 @@
 
 pub mod commands;
 pub mod env;
+pub mod file_ops;
 pub mod files;
 pub mod net;
 

@@ -168,14 +168,9 @@ fn status_word(p: StepProgress) -> &'static str {
     }
 }
 
-/// `<1ms`, `18ms`, `2.4s`, `3m05s`.
+/// A measured time for people (`<1ms`, `18ms`, `2.4s`, `3m05s`).
 pub(super) fn ms(ms: u64) -> String {
-    match ms {
-        0 => "<1ms".to_string(),
-        1..1000 => format!("{ms}ms"),
-        1000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        _ => format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000),
-    }
+    crate::quantity::format_elapsed(std::time::Duration::from_millis(ms))
 }
 
 /// The block printed when a step ends: its result line, then its outputs.

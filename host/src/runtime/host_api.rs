@@ -301,6 +301,53 @@ impl super::bindings::backout::step::exec::Host for StepState {
     }
 }
 
+impl super::bindings::backout::step::files::Host for StepState {
+    fn copy_file(&mut self, source: String, target: String) -> wasmtime::Result<Result<u64, String>> {
+        let result = self
+            .watched(|dirs, phase, watch| crate::capability::file_ops::copy_file(dirs, phase, &source, &target, watch));
+        Ok(result.map_err(|e| e.to_string()))
+    }
+
+    fn sha256_file(&mut self, path: String) -> wasmtime::Result<Result<String, String>> {
+        let result =
+            self.watched(|dirs, phase, watch| crate::capability::file_ops::sha256_file(dirs, phase, &path, watch));
+        Ok(result.map_err(|e| e.to_string()))
+    }
+}
+
+impl StepState {
+    /// Runs a long host-side file operation with the call's progress
+    /// reporting and its stop conditions: the deadline and Ctrl-C.
+    fn watched<T>(
+        &mut self,
+        op: impl FnOnce(
+            &[crate::capability::files::DirGrant],
+            Phase,
+            &mut crate::capability::file_ops::Watch<'_>,
+        ) -> Result<T, crate::capability::files::CallError>,
+    ) -> Result<T, crate::capability::files::CallError> {
+        let (deadline, interrupt) = (self.deadline, self.interrupt.clone());
+        let stop = move || {
+            if let Some(reason) = interrupt.as_ref().and_then(super::Interrupt::reason) {
+                return Some(format!("interrupted by {reason}"));
+            }
+            (std::time::Instant::now() >= deadline).then(|| "the step's timeout passed".to_string())
+        };
+        let log = &self.log;
+        let mut progress = |done: u64, total: u64| {
+            (log.observer)(&Event::Progress {
+                step: log.step.clone(),
+                phase: log.phase,
+                done,
+                total: Some(total),
+                unit: "bytes".into(),
+            });
+        };
+        let mut watch = crate::capability::file_ops::Watch { progress: &mut progress, stop: &stop };
+        op(&self.dirs, self.log.phase, &mut watch)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

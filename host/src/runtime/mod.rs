@@ -154,6 +154,8 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         bindings::backout::step::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
+        bindings::backout::step::files::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
         bindings::backout::step::exec::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
 
@@ -250,6 +252,7 @@ fn supported_import(name: &str) -> bool {
         "backout:step/host"
             | "backout:step/types"
             | "backout:step/exec"
+            | "backout:step/files"
             | "wasi:http/types"
             | "wasi:http/outgoing-handler"
     ) || ["wasi:cli/", "wasi:io/", "wasi:clocks/", "wasi:filesystem/", "wasi:random/", "wasi:sockets/"]

@@ -265,7 +265,7 @@ fn stage(valid: &Valid, backup: &str, permissions_from: &str, obs: &mut dyn Obse
             )),
         )
     })?;
-    let copied = files::copy_checked(backup, &mut file, &mut |d, t| obs.progress(d, t))
+    let copied = files::copy_checked(backup, &temp, &mut file, &mut |d, t| obs.progress(d, t))
         .map_err(|e| match e {
             CopyError::NotADatabase(m) => refuse_backup(backup, &m),
             CopyError::Io(e) => {

@@ -5,6 +5,7 @@
 // Run: node --import ./sdk/js/test/register.js --test sdk/js/test/*.test.js
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -115,6 +116,15 @@ const names = (dir) => nodeFs.readdirSync(dir).sort();
 /** The host path of a guest path under /app. */
 const onHost = (guest) => path.join(host, guest.slice('/app/'.length));
 
+// The host's file operations, done for real on the mapped paths; a copy
+// counts as a write for `observed` (what a reader finds when it starts).
+stub.copyFile = (source, target) => {
+  beforeWrite?.(nodeFs.statSync(onHost(target)));
+  nodeFs.copyFileSync(onHost(source), onHost(target));
+  return BigInt(nodeFs.statSync(onHost(target)).size);
+};
+stub.sha256File = (guest) => createHash('sha256').update(nodeFs.readFileSync(onHost(guest))).digest('hex');
+
 /** Permission bits in octal, as `ls -l` thinks of them: `'600'`. */
 const octal = (mode) => (mode & 0o777).toString(8);
 
@@ -150,6 +160,26 @@ test('safetyCopy writes a declared temporary file and only then gives it the .ba
   assert.match(stub.temporaryFiles[0], /^\/app\/t\d+\/\.c\.json\.backout-tmp-[0-9a-f]+-0$/);
   assert.deepEqual(names(dir.host), ['c.json', path.basename(copy)], 'no temporary file is left');
   assert.equal(nodeFs.readFileSync(path.join(dir.host, path.basename(copy)), 'utf8'), '{"a": 1}\n');
+});
+
+test('copyFile and sha256File go to the host, and refuse a missing file or a directory first', () => {
+  const dir = freshDir();
+  nodeFs.writeFileSync(path.join(dir.host, 'backup.db'), 'backup bytes');
+  nodeFs.writeFileSync(path.join(dir.host, 'staged.db'), 'a longer earlier content');
+  assert.equal(fs.copyFile(`${dir.guest}/backup.db`, `${dir.guest}/staged.db`), 12);
+  assert.equal(nodeFs.readFileSync(path.join(dir.host, 'staged.db'), 'utf8'), 'backup bytes');
+  assert.equal(fs.sha256File(`${dir.guest}/staged.db`), createHash('sha256').update('backup bytes').digest('hex'));
+  assert.throws(() => fs.copyFile(`${dir.guest}/missing`, `${dir.guest}/x`), (e) => e.code === 'no-entry');
+  assert.throws(() => fs.sha256File(dir.guest), (e) => e.code === 'is-directory');
+  const saved = stub.copyFile;
+  stub.copyFile = () => {
+    throw { payload: '`copy-file` is refused during `plan`: nothing may change' };
+  };
+  try {
+    assert.throws(() => fs.copyFile(`${dir.guest}/backup.db`, `${dir.guest}/x`), /refused during `plan`/);
+  } finally {
+    stub.copyFile = saved;
+  }
 });
 
 test('safetyCopy never replaces an existing copy, with or without hard links', () => {

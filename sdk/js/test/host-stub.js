@@ -12,6 +12,13 @@ export const stub = {
   // componentize-js throws a `result` error.
   checkpoint: (json) => stub.checkpoints.push(json),
   temporaryFile: (path) => stub.temporaryFiles.push(path),
+  // backout:step/files: tests that copy or hash set these to do it for real.
+  copyFile: () => {
+    throw { payload: 'no host file operations in this test' };
+  },
+  sha256File: () => {
+    throw { payload: 'no host file operations in this test' };
+  },
   now: () => ({ seconds: 1795432721n, nanoseconds: 0 }),
 };
 
@@ -31,6 +38,14 @@ export function checkpoint(outputs) {
 }
 export function temporaryFile(path) {
   return stub.temporaryFile(path);
+}
+
+// backout:step/files@0.1.0
+export function copyFile(source, target) {
+  return stub.copyFile(source, target);
+}
+export function sha256File(path) {
+  return stub.sha256File(path);
 }
 
 // wasi:filesystem/preopens@0.2.12

@@ -25,6 +25,16 @@ except ImportError:
     host = None
     IN_COMPONENT = False
 
+# `backout:step/files`: the host's kernel-side copy and native sha256 (the
+# fast path of `fs.copy_file`, `fs.sha256_file` and `fs.safety_copy`).
+try:  # pragma: no cover - only inside a component
+    from wit_world.imports import files as files
+
+    HAS_FILES = True
+except ImportError:
+    files = None
+    HAS_FILES = False
+
 # The wasi:http client's interfaces (world `plugin-wasi`). Imported here, at
 # module level, on purpose: componentize-py snapshots the interpreter after
 # importing the app, and the bundled files are gone at run time, so a module

@@ -35,6 +35,20 @@ class FsTest(unittest.TestCase):
                 self.assertEqual(f.read(), "A=1\n")
             self.assertEqual(stat.S_IMODE(os.stat(copy).st_mode), 0o600)
 
+    def test_copy_file_rewrites_the_target_with_the_source_bytes(self):
+        source = os.path.join(self.dir.name, "backup.db")
+        target = os.path.join(self.dir.name, "staged.db")
+        with open(source, "wb") as f:
+            f.write(b"backup" * 50_000)
+        with open(target, "wb") as f:
+            f.write(b"a longer earlier content" * 20_000)
+        self.assertEqual(fs.copy_file(source, target), 300_000)
+        with open(target, "rb") as f:
+            self.assertEqual(f.read(), b"backup" * 50_000)
+        self.assertEqual(fs.sha256_file(target), fs.sha256_hex(b"backup" * 50_000))
+        with self.assertRaises(FileNotFoundError):
+            fs.copy_file(os.path.join(self.dir.name, "missing"), target)
+
     def test_safety_copy_into_another_directory(self):
         other = os.path.join(self.dir.name, "backups")
         os.mkdir(other)

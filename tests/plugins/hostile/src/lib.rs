@@ -373,6 +373,15 @@ fn one_attack(c: &Config) -> Result<Outcome<Value>, StepError> {
                 }),
             ))
         }
+        // The host's file operations, called raw (no SDK checks first).
+        "copy-file" => {
+            let n = backout_sdk::bindings::backout::step::files::copy_file(&c.path, &c.target).map_err(blocked)?;
+            Ok(Outcome::new(format!("copied {n} bytes"), json!({ "bytes": n })))
+        }
+        "sha256-file" => {
+            let digest = backout_sdk::bindings::backout::step::files::sha256_file(&c.path).map_err(blocked)?;
+            Ok(Outcome::new(format!("sha256 {digest}"), json!({ "sha256": digest })))
+        }
         "exec-check" => {
             let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
             let program = backout_sdk::exec::check(&argv).map_err(blocked)?;
