@@ -107,5 +107,9 @@ case "$reply" in
   *'"release": "2.0.0"'*'"INSIGHT_GENERATION_ENABLED": "false"'*) ;;
   *) echo "the service does not answer release 2.0.0 with the flags off: $reply" >&2; exit 1 ;;
 esac
+
+echo; echo "==> backout show last --html $work/report.html   (the run report: timeline, RTO verdict, each step)"
+"$backout" show last --html "$work/report.html" >/dev/null
 echo; echo "The service answers healthy on release 2.0.0. \`backout undo last\` would put 2.0.1 back."
 echo "Registry, journal, app, data, backups and the service's log are in $work"
+echo "report: file://$work/report.html"

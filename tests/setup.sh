@@ -39,10 +39,19 @@ fi
 
 # Plugins in other languages: each SDK installs its own toolchain
 # (componentize-py, componentize-js, wit-bindgen for C) when it is missing;
-# the fuzz targets need nightly Rust and cargo-fuzz. `--rust-only` (the demo)
-# skips them.
+# the fuzz targets need nightly Rust and cargo-fuzz; the report's browser test
+# needs Chromium. `--rust-only` (the demo) skips them.
 if [ "${1:-}" = "--rust-only" ]; then
   exit 0
+fi
+# The run report is tested in a real browser (tests/e2e/report.rs): headless
+# Chromium, driven through chromedriver's WebDriver protocol. Debian's own
+# packages, so the browser and its driver always match.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
 fi
 bash tests/fuzz/setup.sh
 for lang_setup in sdk/*/setup.sh; do

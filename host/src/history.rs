@@ -40,6 +40,27 @@ pub struct RunRecord {
     pub broken_locks: Vec<crate::run_lock::Holder>,
     /// Milliseconds the sessions took, added up.
     pub elapsed_ms: u64,
+    /// Every call of a step that ended (a run with its verify, or an undo),
+    /// in the order they ended, with how long each took: the run's timeline.
+    /// Journal times are whole seconds, so the order and the durations come
+    /// from here, not from the records' timestamps.
+    pub spans: Vec<Span>,
+}
+
+/// One step's run (with its verify and retries) or undo, as it ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Span {
+    pub step: String,
+    pub call: SpanCall,
+    pub elapsed_ms: u64,
+}
+
+/// Which call a [`Span`] timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpanCall {
+    Run,
+    Undo,
 }
 
 /// Everything known about one step of a run.
@@ -193,6 +214,7 @@ impl RunRecord {
             sessions: vec![started.session.clone()],
             broken_locks: Vec::new(),
             elapsed_ms: 0,
+            spans: Vec::new(),
         }
     }
 
@@ -303,6 +325,9 @@ impl RunRecord {
     }
 
     fn finish_step(&mut self, f: &StepFinished) {
+        if self.step(&f.step).is_some() {
+            self.spans.push(Span { step: f.step.clone(), call: SpanCall::Run, elapsed_ms: f.elapsed_ms });
+        }
         let Some(s) = self.step_mut(&f.step) else { return };
         s.progress = match f.status {
             StepStatus::Succeeded => StepProgress::Succeeded,
@@ -318,6 +343,9 @@ impl RunRecord {
     }
 
     fn finish_undo(&mut self, f: &UndoFinished) {
+        if self.step(&f.step).is_some() {
+            self.spans.push(Span { step: f.step.clone(), call: SpanCall::Undo, elapsed_ms: f.elapsed_ms });
+        }
         let Some(s) = self.step_mut(&f.step) else { return };
         s.temporaries.clear();
         s.undo = match &f.result {
@@ -491,6 +519,10 @@ pub(crate) mod tests {
         assert!(!record.steps[0].needs_undo());
         assert_eq!(record.elapsed_ms, 11);
         assert_eq!(record.sessions.len(), 2);
+        // The timeline: the run of `a`, then (in the later session) its undo.
+        let spans: Vec<(&str, SpanCall, u64)> =
+            record.spans.iter().map(|s| (s.step.as_str(), s.call, s.elapsed_ms)).collect();
+        assert_eq!(spans, vec![("a", SpanCall::Run, 3), ("a", SpanCall::Undo, 1)]);
     }
 
     #[test]

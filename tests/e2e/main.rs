@@ -24,6 +24,7 @@ mod qdrant;
 mod recover;
 mod registry;
 mod release_switch;
+mod report;
 mod rollback_site;
 mod rto;
 mod sandbox;

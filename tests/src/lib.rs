@@ -3,6 +3,7 @@
 //! `backout` binary against temp directories.
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod cli;
 pub mod events;
 pub mod http_server;

@@ -6,6 +6,7 @@
 //! masked in everything shown. Guest paths in outputs are translated back to
 //! host paths, because the operator looking for a safety copy is on the host.
 
+pub mod html;
 pub mod run;
 
 use std::fmt::Write as _;

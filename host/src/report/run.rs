@@ -169,7 +169,7 @@ fn status_word(p: StepProgress) -> &'static str {
 }
 
 /// A measured time for people (`<1ms`, `18ms`, `2.4s`, `3m05s`).
-fn ms(ms: u64) -> String {
+pub(super) fn ms(ms: u64) -> String {
     crate::quantity::format_elapsed(std::time::Duration::from_millis(ms))
 }
 
@@ -360,7 +360,7 @@ pub fn attention(record: &RunRecord) -> String {
 }
 
 /// The next steps for an operator, by state.
-fn what_to_do(record: &RunRecord) -> String {
+pub(super) fn what_to_do(record: &RunRecord) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "What to do:");
     match record.state {
@@ -393,7 +393,7 @@ fn what_to_do(record: &RunRecord) -> String {
 }
 
 /// A step's state in a few words, for the attention list and `show`.
-fn step_state_words(s: &StepRecord) -> String {
+pub(super) fn step_state_words(s: &StepRecord) -> String {
     let ran = match s.progress {
         StepProgress::NotStarted => return "not run".to_string(),
         StepProgress::InDoubt if s.outputs.is_some() => "in doubt (stopped inside it, after its checkpoint)",

@@ -142,7 +142,11 @@ pub enum Command {
     Runs(RunsArgs),
 
     /// Show one run: each step's outcome, duration, outputs (with host
-    /// paths), leftovers, and which undo actions are available
+    /// paths), leftovers, and which undo actions are available; `--html
+    /// FILE` writes it as a self-contained HTML page
+    #[command(after_help = "RUN is a run id, a unique prefix of one, or `last`.\n\n\
+        `backout show last --html report.html` writes the report of the last run; \
+        `--output json` prints the same data as JSON.")]
     Show(ShowArgs),
 
     /// Put back what a run changed: every step that may have changed
@@ -235,6 +239,11 @@ pub struct RunsArgs {
 pub struct ShowArgs {
     /// A run id, a unique prefix of one, or `last`
     pub run: String,
+    /// Write the run report to FILE instead: one self-contained HTML page
+    /// (timeline, each step's grants, outputs, undo and log, the RTO
+    /// verdict, what to do next) that works offline; `-` writes it to stdout
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use backout::history::RunRecord;
 use backout::journal::{self, event::Session};
+use backout::report::html::{self, ShowView};
 use backout::report::run as run_report;
 
 use super::{Ctx, print_json};
@@ -38,13 +39,79 @@ pub fn show(ctx: &Ctx, args: &ShowArgs) -> Exit {
         }
     };
     let journal = dir.join(journal::FILE_NAME);
+    let view = ShowView::new(&record, &journal);
+    if let Some(file) = &args.html {
+        let written = html::render(&view).map_err(anyhow::Error::from).and_then(|page| write_report(file, &page));
+        match written {
+            Ok(None) => return Exit::Success,
+            Ok(Some(path)) if ctx.output == Output::Text => {
+                outln!("Report of run {}: {}", record.id, file_url(&path));
+                return Exit::Success;
+            }
+            Ok(Some(_)) => {}
+            Err(e) => {
+                output::error(&e, Some("`--html` needs a file in a directory that exists and that you may write to"));
+                return Exit::Invalid;
+            }
+        }
+    }
     match ctx.output {
-        Output::Json => print_json(&serde_json::json!({
-            "run": run_report::RunView::new(&record, Some(&journal), &[]),
-        })),
+        // The report's data: `run` as `run --output json` has it, and what
+        // the HTML page adds under `report`.
+        Output::Json => match serde_json::to_value(&view) {
+            Ok(value) => print_json(&value),
+            Err(e) => {
+                output::error(&anyhow::Error::from(e).context("failed to serialise the run"), None);
+                return Exit::Invalid;
+            }
+        },
         Output::Text => out!("{}", run_report::show(&record, &journal)),
     }
     Exit::Success
+}
+
+/// Writes the report to `file` (`-`: stdout) through a temporary file beside
+/// it and a rename, so a reader never sees half a page. Returns the file's
+/// absolute path, or `None` for stdout.
+fn write_report(file: &Path, page: &str) -> anyhow::Result<Option<PathBuf>> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    if file == Path::new("-") {
+        out!("{page}");
+        return Ok(None);
+    }
+    let failed = || format!("failed to write `{}`", file.display());
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    // Readable like any file the operator makes (0666 less the umask): the
+    // report holds what `backout show` prints, secrets already masked.
+    let mut temp = tempfile::Builder::new()
+        .prefix(".backout-report-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(failed)?;
+    temp.write_all(page.as_bytes()).with_context(failed)?;
+    temp.as_file().sync_all().with_context(failed)?;
+    temp.persist(file).map_err(|e| e.error).with_context(failed)?;
+    Ok(Some(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf())))
+}
+
+/// `file:///…` for an absolute path, bytes outside the unreserved set
+/// percent-encoded, so a terminal makes it a link a browser opens.
+fn file_url(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut url = String::from("file://");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
 }
 
 /// The newest `limit` runs that can be read, newest first, with their
