@@ -153,7 +153,7 @@ fn step<'a>(record: &RunRecord, s: &'a StepRecord, bar: Bar, undo_bar: Option<Ba
     StepReport {
         id: &s.header.id,
         outcome: outcome(s),
-        state: step_state_words(s),
+        state: step_state_words(s, record.state),
         run_ms: last(SpanCall::Run),
         undo_ms: last(SpanCall::Undo),
         bar,

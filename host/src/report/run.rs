@@ -342,7 +342,7 @@ pub fn attention(record: &RunRecord) -> String {
     let mut out = String::new();
     let width = record.steps.iter().map(|s| s.id().len()).max().unwrap_or(0);
     for s in &record.steps {
-        let state = step_state_words(s);
+        let state = step_state_words(s, record.state);
         let _ = writeln!(out, "  {:<width$}  {state}", s.id());
         if s.needs_undo() || matches!(s.undo, UndoProgress::Failed { .. }) {
             for (key, guest, host) in s.host_paths() {
@@ -392,8 +392,10 @@ pub(super) fn what_to_do(record: &RunRecord) -> String {
     out
 }
 
-/// A step's state in a few words, for the attention list and `show`.
-pub(super) fn step_state_words(s: &StepRecord) -> String {
+/// A step's state in a few words, for the attention list and `show`. In a
+/// run that `ended`, a completed change that is still in place is what
+/// success means; anywhere else it is flagged as `NOT undone`.
+pub(super) fn step_state_words(s: &StepRecord, ended: RunState) -> String {
     let ran = match s.progress {
         StepProgress::NotStarted => return "not run".to_string(),
         StepProgress::InDoubt if s.outputs.is_some() => "in doubt (stopped inside it, after its checkpoint)",
@@ -407,7 +409,7 @@ pub(super) fn step_state_words(s: &StepRecord) -> String {
         UndoProgress::Undone { summary } => format!("{ran}; undone: {summary}"),
         UndoProgress::Failed { failure } => format!("{ran}; UNDO FAILED: {failure}"),
         UndoProgress::InDoubt => format!("{ran}; undo started, never finished"),
-        UndoProgress::NotUndone if s.needs_undo() => format!("{ran}; NOT undone"),
+        UndoProgress::NotUndone if s.needs_undo() && ended != RunState::Succeeded => format!("{ran}; NOT undone"),
         UndoProgress::NotUndone => ran.to_string(),
     }
 }
@@ -450,7 +452,7 @@ pub fn show(record: &RunRecord, journal: &Path) -> String {
     for (i, s) in record.steps.iter().enumerate() {
         let _ =
             writeln!(out, "{}. {} — {} ({})", i + 1, s.id(), s.header.plugin, super::short_digest(&s.header.digest));
-        let _ = writeln!(out, "   state    {}", step_state_words(s));
+        let _ = writeln!(out, "   state    {}", step_state_words(s, record.state));
         if s.attempts > 1 {
             let _ = writeln!(out, "   attempts {}", s.attempts);
         }
