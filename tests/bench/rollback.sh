@@ -13,11 +13,6 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 cp -p "$dir/app/.env" "$dir/app/.env.$stamp.bak"
 sed -i 's/^INSIGHT_GENERATION_ENABLED=.*/INSIGHT_GENERATION_ENABLED=false/' "$dir/app/.env"
 
-test "$(sqlite3 "$dir/backups/app.db" 'PRAGMA integrity_check')" = ok
-cp -p "$dir/data/app.db" "$dir/data/app.db.$stamp.bak"
-cp "$dir/backups/app.db" "$dir/data/.app.db.tmp"
-sync "$dir/data/.app.db.tmp"
-mv "$dir/data/.app.db.tmp" "$dir/data/app.db"
-sync "$dir/data"
+"$(dirname "$0")/restore.sh" "$dir"
 
 curl -fsS "$origin/health" >/dev/null

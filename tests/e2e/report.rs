@@ -8,8 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use backout::report::html::file_url;
 use backout_tests::ENV_TOGGLE;
-use backout_tests::browser::{Chromedriver, file_url};
+use backout_tests::browser::Chromedriver;
 use backout_tests::cli::{Sandbox, safety_copies};
 use serde_json::Value;
 

@@ -207,18 +207,3 @@ pub fn artifacts_dir(bin: &Path) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create `{}`: {e}", dir.display()));
     dir
 }
-
-/// `file://` URL of an absolute path (bytes outside the unreserved set
-/// percent-encoded).
-pub fn file_url(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt as _;
-    let mut url = String::from("file://");
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            url.push(char::from(b));
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    url
-}

@@ -279,6 +279,21 @@ pub fn render(view: &ShowView<'_>) -> Result<String, RenderError> {
     Ok(env.get_template(TEMPLATE_NAME)?.render(minijinja::Value::from(minijinja::value::Serde(view)))?)
 }
 
+/// `file:///…` for an absolute path, bytes outside the unreserved set
+/// percent-encoded, so a terminal makes it a link a browser opens.
+pub fn file_url(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut url = String::from("file://");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use backout::history::RunRecord;
 use backout::journal::{self, event::Session};
-use backout::report::html::{self, ShowView};
+use backout::report::html::{self, ShowView, file_url};
 use backout::report::run as run_report;
 
 use super::{Ctx, print_json};
@@ -97,21 +97,6 @@ fn write_report(file: &Path, page: &str) -> anyhow::Result<Option<PathBuf>> {
     temp.as_file().sync_all().with_context(failed)?;
     temp.persist(file).map_err(|e| e.error).with_context(failed)?;
     Ok(Some(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf())))
-}
-
-/// `file:///…` for an absolute path, bytes outside the unreserved set
-/// percent-encoded, so a terminal makes it a link a browser opens.
-fn file_url(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt as _;
-    let mut url = String::from("file://");
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            url.push(char::from(b));
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    url
 }
 
 /// The newest `limit` runs that can be read, newest first, with their
