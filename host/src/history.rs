@@ -417,7 +417,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn started() -> Event {
+    pub(crate) fn started() -> Event {
         Event::RunStarted(RunStarted {
             run_id: "id".into(),
             runbook: RunbookRef { name: "n".into(), path: "/r.toml".into(), sha256: "sha256:00".into() },
@@ -430,11 +430,11 @@ pub(crate) mod tests {
         })
     }
 
-    fn records(events: Vec<Event>) -> Vec<Record> {
+    pub(crate) fn records(events: Vec<Event>) -> Vec<Record> {
         events.into_iter().map(|event| Record { format: 2, time: "t".into(), event }).collect()
     }
 
-    fn ran(step: &str) -> Vec<Event> {
+    pub(crate) fn ran(step: &str) -> Vec<Event> {
         vec![
             Event::StepStarted { step: step.into(), attempt: 1, config: serde_json::json!({}) },
             Event::StepRan {
@@ -445,7 +445,7 @@ pub(crate) mod tests {
         ]
     }
 
-    fn finished(step: &str) -> Event {
+    pub(crate) fn finished(step: &str) -> Event {
         Event::StepFinished(StepFinished {
             step: step.into(),
             status: StepStatus::Succeeded,

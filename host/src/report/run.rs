@@ -297,6 +297,19 @@ pub fn summary(record: &RunRecord, journal: Option<&Path>, journal_errors: &[Str
         (RunState::Undone, None) if record.sessions.last().is_some_and(|s| s.command == "undo") => {
             let _ = writeln!(out, "Run undone by `backout undo`.");
         }
+        // `backout undo` stopped at a step whose undo failed (the step
+        // itself had completed, so no arm above describes it).
+        (RunState::NeedsAttention, Some(step))
+            if record.step(step).is_some_and(|s| matches!(s.undo, UndoProgress::Failed { .. })) =>
+        {
+            let _ = writeln!(
+                out,
+                "Undo stopped at step `{step}`, whose undo failed: {} of {total} steps put back ({}); the changes \
+                 of the others are still in place.",
+                undone.len(),
+                names(&undone)
+            );
+        }
         (_, _) => {
             let why = record.interrupted_by.as_deref().unwrap_or("a stop");
             let _ =
@@ -538,4 +551,63 @@ pub fn runs_table(rows: &[RunRow<'_>]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::tests::{finished, ran, records, session, started};
+    use crate::journal::event::{Event, UndoFinished, UndoReason, UndoResult};
+    use crate::runtime::StepErrorKind;
+
+    /// A run of `a` and `b` that succeeded, then a `backout undo` that put
+    /// `b` back and failed on `a`.
+    fn undo_failed_on_a() -> RunRecord {
+        let mut events = vec![started()];
+        for step in ["a", "b"] {
+            events.extend(ran(step));
+            events.push(finished(step));
+        }
+        events.push(Event::RunFinished { state: RunState::Succeeded, failed_step: None, elapsed_ms: 5 });
+        events.push(Event::Resumed { session: Session { command: "undo".into(), ..session() } });
+        for (step, result) in [
+            ("b", UndoResult::Undone { summary: "put back".into(), outputs: serde_json::json!({}) }),
+            (
+                "a",
+                UndoResult::Failed {
+                    failure: Failure::Step {
+                        error: StepErrorKind::Precondition,
+                        message: "the file changed since the run".into(),
+                    },
+                },
+            ),
+        ] {
+            events.push(Event::UndoStarted { step: step.into(), reason: UndoReason::Operator, from: OutputsFrom::Run });
+            events.push(Event::UndoFinished(UndoFinished {
+                step: step.into(),
+                result,
+                elapsed_ms: 1,
+                log: vec![],
+                log_dropped: 0,
+            }));
+        }
+        events.push(Event::RunFinished {
+            state: RunState::NeedsAttention,
+            failed_step: Some("a".into()),
+            elapsed_ms: 2,
+        });
+        RunRecord::from_records(&records(events), |_| false).unwrap()
+    }
+
+    #[test]
+    fn a_failed_backout_undo_says_which_undo_failed_and_what_was_put_back() {
+        let text = summary(&undo_failed_on_a(), None, &[]);
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "Undo stopped at step `a`, whose undo failed: 1 of 2 steps put back (`b`); the changes of the others are \
+             still in place."
+        );
+        assert!(!text.contains("a stop"), "{text}");
+    }
 }
