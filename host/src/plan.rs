@@ -132,6 +132,17 @@ impl PlannedStep {
     }
 }
 
+/// [`Plan::worst_case`] of these steps (also for `resolve`, before the plan exists).
+pub fn worst_case(steps: &[PlannedStep]) -> Duration {
+    steps.iter().map(PlannedStep::worst_case).sum()
+}
+
+/// [`Plan::expected`] of these steps.
+pub fn expected(steps: &[PlannedStep]) -> Option<Duration> {
+    let declared: Vec<Duration> = steps.iter().filter_map(|s| s.expected).collect();
+    (!declared.is_empty()).then(|| declared.iter().sum())
+}
+
 /// What plan knows a step would do.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -244,13 +255,12 @@ impl Plan {
     /// The longest the steps can take together, each to its last attempt's
     /// timeout (undoing them after a failure comes on top).
     pub fn worst_case(&self) -> Duration {
-        self.steps.iter().map(PlannedStep::worst_case).sum()
+        worst_case(&self.steps)
     }
 
     /// The steps' `expected` durations added up; `None` when no step declares one.
     pub fn expected(&self) -> Option<Duration> {
-        let declared: Vec<Duration> = self.steps.iter().filter_map(|s| s.expected).collect();
-        (!declared.is_empty()).then(|| declared.iter().sum())
+        expected(&self.steps)
     }
 
     /// Every step's granted secrets: masked in whatever any step says, since

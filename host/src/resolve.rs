@@ -336,10 +336,8 @@ impl Planner<'_> {
     /// loudly when even their `expected` durations do.
     fn check_rto(&mut self, rto: Duration, steps: &[PlannedStep]) {
         let Some(span) = self.parsed.runbook.rto.as_ref().map(Spanned::span) else { return };
-        let worst: Duration = steps.iter().map(PlannedStep::worst_case).sum();
-        let declared: Vec<Duration> = steps.iter().filter_map(|s| s.expected).collect();
-        let expected: Duration = declared.iter().sum();
-        if !declared.is_empty() && expected > rto {
+        let worst = crate::plan::worst_case(steps);
+        if let Some(expected) = crate::plan::expected(steps).filter(|e| *e > rto) {
             self.problems.push(
                 Diagnostic::warning(format!(
                     "the steps' `expected` durations add up to {}, more than the RTO of {}: \
