@@ -16,6 +16,7 @@
 
 pub mod cache;
 pub mod host_api;
+pub mod host_terms;
 pub mod http;
 pub mod interrupt;
 pub mod limits;
@@ -641,7 +642,7 @@ impl Plugin {
         };
 
         let state = store.data_mut();
-        let result = result.map_err(|failure| clean_failure(failure, &state.log));
+        let result = result.map_err(|failure| clean_failure(failure, &state.log, &state.dirs, phase));
         state.drain_http_notes();
         let removed = sweep_temporaries(state);
         for (level, capture) in [(LogLevel::Stdout, &stdout), (LogLevel::Stderr, &stderr)] {
@@ -723,11 +724,19 @@ fn clean_reply(reply: Reply, log: &CallLog) -> Reply {
     }
 }
 
-/// A failure's plugin text, masked and on one line.
-fn clean_failure(failure: Failure, log: &CallLog) -> Failure {
+/// A failure's plugin text, masked, on one line, and in the operator's
+/// terms ([`host_terms`]: WASI error numbers in words, guest paths with
+/// their host paths).
+fn clean_failure(
+    failure: Failure,
+    log: &CallLog,
+    dirs: &[crate::capability::files::DirGrant],
+    phase: Phase,
+) -> Failure {
+    let explain = |message: String| host_terms::explain(&log.clean(&message), dirs, phase);
     match failure {
-        Failure::Step { error, message } => Failure::Step { error, message: log.clean(&message) },
-        Failure::Trap { message } => Failure::Trap { message: log.clean(&message) },
+        Failure::Step { error, message } => Failure::Step { error, message: explain(message) },
+        Failure::Trap { message } => Failure::Trap { message: explain(message) },
         other => other,
     }
 }
