@@ -269,9 +269,10 @@ impl Registry {
         }
 
         self.guard_signature(&on_signed, || format!("adding `{}@{}`", name.escape_debug(), version.escape_debug()))?;
+        // A new entry's blob is usually not there yet: only a corrupt one is a repair.
         let outcome = match self.store_blob(&digest, bytes)? {
-            None => AddOutcome::Added,
-            Some(damage) => AddOutcome::Repaired(damage),
+            Some(damage @ BlobDamage::Corrupt { .. }) => AddOutcome::Repaired(damage),
+            None | Some(BlobDamage::Missing) => AddOutcome::Added,
         };
         let entry = Entry {
             name: name.to_owned(),
