@@ -136,13 +136,16 @@ impl<'a> Transcript<'a> {
     }
 }
 
+/// One golden session: commands run into a transcript.
+type Session = fn(&mut Transcript<'_>);
+
 /// A digest as plans show it: the first 8 and last 4 hex digits.
 fn short(hex: &str) -> String {
     format!("{}…{}", &hex[..8], &hex[hex.len() - 4..])
 }
 
 /// The sessions whose exact output is golden: `golden/cli/<name>.txt`.
-fn sessions() -> Vec<(&'static str, fn(&mut Transcript<'_>))> {
+fn sessions() -> Vec<(&'static str, Session)> {
     vec![
         ("registry", |t| {
             t.run(&["registry", "list"]);
