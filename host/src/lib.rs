@@ -27,6 +27,8 @@
 //! question.
 #![deny(unsafe_code)]
 
+/// "Did you mean" and counted nouns ("1 step", "2 steps"): one helper for every message.
+pub use backout_registry::text;
 pub use backout_runbook::{diagnostic, lockfile, runbook, template};
 
 pub mod capability;

@@ -47,15 +47,20 @@ pub(crate) const MAX_INDEX: u64 = 64 << 20;
 pub struct ImportReport {
     /// The serial of the registry's index now (the bundle's or mirror's).
     pub serial: u64,
-    /// Blobs written by this import or mirror (blobs already present are
-    /// kept as they are), sorted; for a mirror, exactly those downloaded.
+    /// Blobs written by this import or mirror because they were missing,
+    /// sorted (intact blobs already present are kept as they are).
     pub added_blobs: Vec<Digest>,
+    /// Blobs that were present but whose bytes did not hash to their
+    /// digest, replaced by the verified ones, sorted. For a mirror,
+    /// `added_blobs` and `repaired_blobs` are exactly those downloaded.
+    pub repaired_blobs: Vec<Digest>,
     /// Every entry of the imported index.
     pub entries: Vec<Entry>,
     /// The signature check's outcome: record its serial in
     /// [`AcceptedSerials`](crate::AcceptedSerials).
     pub trusted: Trusted,
-    /// The registry already had exactly this index: nothing was written.
+    /// The registry already had exactly this index: it was not written
+    /// (though missing or corrupt blobs were healed, if any).
     pub unchanged: bool,
 }
 
@@ -268,39 +273,43 @@ impl Publication {
             Err(Error::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
-        let report = |added_blobs, unchanged| ImportReport {
+        let report = |added_blobs, repaired_blobs, unchanged| ImportReport {
             serial: self.index.serial,
             added_blobs,
+            repaired_blobs,
             entries: self.index.entries.clone(),
             trusted: self.trusted.clone(),
             unchanged,
         };
+        let mut same_index = false;
         if let Some((current, current_raw)) = &current {
             if self.index.serial < current.serial {
                 return Err(Error::Rollback { accepted: current.serial, found: self.index.serial });
             }
             if self.index.serial == current.serial {
-                if *current_raw == self.raw {
-                    return Ok(report(Vec::new(), true));
+                if *current_raw != self.raw {
+                    return Err(Error::SerialReused { serial: self.index.serial });
                 }
-                return Err(Error::SerialReused { serial: self.index.serial });
+                same_index = true;
             }
         }
 
         let blobs = blob_dir(root);
-        let missing: Vec<Digest> = self
-            .digests()
-            .into_iter()
-            .filter(|digest| fs::symlink_metadata(blobs.join(digest.hex())).is_err())
-            .collect();
+        let (missing, corrupt) = damaged_blobs(&blobs, &self.digests())?;
+        if same_index && missing.is_empty() && corrupt.is_empty() {
+            return Ok(report(Vec::new(), Vec::new(), true));
+        }
         create_dir_durable(&blobs)?;
-        source.prepare(&missing, &blobs)?;
+        let fetch: Vec<Digest> = missing.iter().chain(&corrupt).copied().collect::<BTreeSet<_>>().into_iter().collect();
+        source.prepare(&fetch, &blobs)?;
 
         let mut added = Vec::new();
-        match self.write(root, &missing, source, &mut added) {
-            Ok(()) => Ok(report(added.into_iter().map(|(digest, _)| digest).collect(), false)),
+        match self.write(root, &missing, &corrupt, source, &mut added, !same_index) {
+            Ok(()) => Ok(report(added.into_iter().map(|(digest, _)| digest).collect(), corrupt, same_index)),
             Err(e) => {
                 // Best effort: the error above is what the caller must see.
+                // Repaired blobs stay: they hold exactly the bytes their
+                // name promises, which no index can make wrong.
                 for (_, path) in &added {
                     let _ = fs::remove_file(path);
                 }
@@ -317,8 +326,10 @@ impl Publication {
         &self,
         root: &Path,
         missing: &[Digest],
+        corrupt: &[Digest],
         source: &mut impl BlobSource,
         added: &mut Vec<(Digest, PathBuf)>,
+        write_index: bool,
     ) -> Result<(), Error> {
         let blobs = blob_dir(root);
         for digest in missing {
@@ -326,7 +337,14 @@ impl Publication {
             source.place(digest, &path)?;
             added.push((*digest, path));
         }
+        for digest in corrupt {
+            // A rename over the corrupt file: readers see it or the right bytes.
+            source.place(digest, &blobs.join(digest.hex()))?;
+        }
         sync_dir(&blobs)?;
+        if !write_index {
+            return Ok(());
+        }
 
         let index_path = index_path(root);
         let signature_path = root.join(SIGNATURE_FILE);
@@ -361,6 +379,22 @@ impl Publication {
         }
         sync_dir(root)
     }
+}
+
+/// Of the blobs `digests`, those that are not in `blobs` and those whose
+/// bytes do not hash to their name (each read once), both sorted.
+fn damaged_blobs(blobs: &Path, digests: &BTreeSet<Digest>) -> Result<(Vec<Digest>, Vec<Digest>), Error> {
+    let (mut missing, mut corrupt) = (Vec::new(), Vec::new());
+    let mut buffer = vec![0u8; CHUNK];
+    for digest in digests {
+        let path = blobs.join(digest.hex());
+        if fs::symlink_metadata(&path).is_err() {
+            missing.push(*digest);
+        } else if crate::verify::hash_file(&path, &mut buffer)?.is_none_or(|(computed, _)| computed != *digest) {
+            corrupt.push(*digest);
+        }
+    }
+    Ok((missing, corrupt))
 }
 
 /// Appends one small in-memory file to an archive being written.
@@ -529,7 +563,7 @@ impl BlobSource for BundleContents {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::{AcceptedSerials, SigningKey};
+    use crate::{AcceptedSerials, OnSigned, SigningKey};
     use std::time::Duration;
 
     const WORLD: &str = "backout:step/plugin@0.1.0";
@@ -644,8 +678,28 @@ pub(crate) mod tests {
         // The same bundle again is a no-op.
         let before = snapshot(&root);
         let again = Registry::import(&root, &bundle, &publisher.trust, Some(report.serial), now()).unwrap();
-        assert!(again.unchanged && again.added_blobs.is_empty());
+        assert!(again.unchanged && again.added_blobs.is_empty() && again.repaired_blobs.is_empty());
         assert_eq!(snapshot(&root), before);
+    }
+
+    #[test]
+    fn importing_the_same_bundle_again_heals_a_deleted_and_a_corrupt_blob() {
+        let publisher = publisher();
+        let (_bundle_dir, bundle) = export(&publisher.registry);
+        let target = tempfile::tempdir().unwrap();
+        let root = target.path().join("air-gapped");
+        let serial = Registry::import(&root, &bundle, &publisher.trust, None, now()).unwrap().serial;
+        let healthy = snapshot(&root);
+        let registry = Registry::open(&root).unwrap();
+        let (first, second) = (registry.entries()[0].digest, registry.entries()[1].digest);
+        fs::remove_file(registry.blob_path(&first)).unwrap();
+        fs::write(registry.blob_path(&second), b"bit rot").unwrap();
+
+        let report = Registry::import(&root, &bundle, &publisher.trust, Some(serial), now()).unwrap();
+        assert!(report.unchanged, "the index was already this one");
+        assert_eq!((report.added_blobs, report.repaired_blobs), (vec![first], vec![second]));
+        assert_eq!(snapshot(&root), healthy, "byte for byte as imported, no temporary left");
+        assert!(Registry::open(&root).unwrap().verify().unwrap().is_clean());
     }
 
     #[test]
@@ -658,7 +712,7 @@ pub(crate) mod tests {
 
         // A newer publication with a new plugin; one bit of its blob flips in transit.
         let new_blob = vec![9u8; 5000];
-        publisher.registry.add("new-step", "0.1.0", WORLD, &new_blob).unwrap();
+        publisher.registry.add_with("new-step", "0.1.0", WORLD, &new_blob, OnSigned::Unsign).unwrap();
         publisher.registry.sign(&publisher.key, None).unwrap();
         let (_new_dir, bundle) = export(&publisher.registry);
         let mut bytes = fs::read(&bundle).unwrap();
@@ -746,7 +800,7 @@ pub(crate) mod tests {
         let mut publisher = publisher();
         let (_old_dir, old_bundle) = export(&publisher.registry);
         let old_serial = publisher.registry.serial();
-        publisher.registry.remove("env-toggle", "1.0.0").unwrap();
+        publisher.registry.remove_with("env-toggle", "1.0.0", OnSigned::Unsign).unwrap();
         publisher.registry.sign(&publisher.key, None).unwrap();
         let (_new_dir, new_bundle) = export(&publisher.registry);
 
@@ -831,7 +885,7 @@ pub(crate) mod tests {
         fs::remove_file(root.join("index.toml.sig")).unwrap();
         fs::create_dir_all(root.join("index.toml.sig/in-the-way")).unwrap();
 
-        publisher.registry.add("new-step", "0.1.0", WORLD, b"new blob").unwrap();
+        publisher.registry.add_with("new-step", "0.1.0", WORLD, b"new blob", OnSigned::Unsign).unwrap();
         publisher.registry.sign(&publisher.key, None).unwrap();
         let (_new_dir, bundle) = export(&publisher.registry);
         let before = snapshot(root);

@@ -141,9 +141,10 @@ pub enum Error {
     InvalidVersionReq { requirement: String, reason: String },
 
     /// No entry named `name` matches `requirement`; `available` lists every
-    /// version of `name` (empty when the name is unknown).
-    #[error("{}", no_match_message(.name, .requirement, .available))]
-    NoMatchingVersion { name: String, requirement: String, available: Vec<String> },
+    /// version of `name` (empty when the name is unknown), `names` every
+    /// plugin name the registry holds (for "did you mean").
+    #[error("{}", no_match_message(.name, .requirement, .available, .names))]
+    NoMatchingVersion { name: String, requirement: String, available: Vec<String>, names: Vec<String> },
 
     /// Several versions match with the same precedence (they differ only in
     /// build metadata), so "the highest" is not one version.
@@ -154,6 +155,16 @@ pub enum Error {
         backticked(.candidates)
     )]
     AmbiguousVersion { name: String, requirement: String, candidates: Vec<String> },
+
+    /// An add or remove that would change a signed index, asked neither to
+    /// sign it again nor to drop its signature: the old signature would no
+    /// longer cover the index, and every host that checks it would refuse
+    /// the registry from then on.
+    #[error(
+        "`{}` is signed: {change} would change the index and break its signature",
+        .path.display()
+    )]
+    SignedIndex { path: PathBuf, change: String },
 
     /// [`Registry::remove`](crate::Registry::remove) of something not pinned.
     #[error("`{}@{}` is not in the registry", .name.escape_debug(), .version.escape_debug())]
@@ -311,6 +322,70 @@ pub enum Error {
     MirrorBlobMismatch { url: String, expected: Digest, computed: Digest },
 }
 
+impl Error {
+    /// What the operator can do about this error, when there is one thing
+    /// to say: printed as `hint:` under the message. Each trust error has
+    /// its own, so a signature problem is never answered with advice about
+    /// adding plugins.
+    pub fn hint(&self) -> Option<String> {
+        if let Error::NoMatchingVersion { name, available, names, .. } = self
+            && available.is_empty()
+            && let Some(suggestion) = crate::text::did_you_mean(name, names)
+        {
+            return Some(suggestion);
+        }
+        self.fixed_hint().map(str::to_owned)
+    }
+
+    fn fixed_hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::NotFound { .. } => "create one with `backout registry init` or `backout registry add FILE`",
+            Error::Unsigned { .. } => {
+                "ask the publisher for a signed index (they run `backout registry sign --key FILE`); a registry \
+                 built on this host is signed with your own key, listed in the trust file"
+            }
+            Error::BadSignature { .. } => {
+                "`index.toml` was edited after it was signed: if the change is yours, sign it again with \
+                 `backout registry sign --key FILE`; if not, get the publisher's registry again (`backout \
+                 registry import BUNDLE` or `backout registry mirror --from URL`)"
+            }
+            Error::UntrustedKey { .. } => {
+                "if you trust this publisher, add its key to the trust file as a `[[key]]` with `name` and `public`"
+            }
+            Error::Rollback { .. } => {
+                "someone put back an older index; import or mirror the publisher's newest registry"
+            }
+            Error::SerialReused { .. } => {
+                "two different indexes claim the same serial: ask the publisher which is real"
+            }
+            Error::Expired { .. } | Error::TooOld { .. } | Error::AgeUnknown => {
+                "the publisher signs a fresh index with `backout registry sign --key FILE --expires-in 30d`; \
+                 then `backout registry import` or `mirror` it here"
+            }
+            Error::SignatureRequired { .. } => {
+                "list the publisher's key in the trust file (`--trust FILE`), or drop `--require-signed` \
+                 (`require_signed` in the trust file)"
+            }
+            Error::SignedIndex { .. } => {
+                "add `--key FILE` to sign the changed index again, or `--unsign` to drop the signature (hosts \
+                 that trust the key then refuse the registry until it is signed again)"
+            }
+            Error::BlobMissing { .. } | Error::DigestMismatch { .. } => {
+                "put the blob back with `backout registry add FILE` (the original component), or \
+                 `backout registry import BUNDLE` / `backout registry mirror --from URL` of the publisher's registry"
+            }
+            Error::Conflict { .. } => "publish the new bytes under a new version: a pinned version never changes",
+            Error::NoMatchingVersion { .. } | Error::NotPinned { .. } => {
+                "`backout registry list` shows every plugin and version the registry holds"
+            }
+            Error::HttpStatus { blob: None, status: 404, .. } => {
+                "serve the registry directory itself: URL/index.toml, URL/index.toml.sig and URL/blobs/sha256/<hex>"
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// "blob `sha256:…` from `URL`", or just "`URL`".
 fn fetched(url: &str, blob: &Option<Digest>) -> String {
     match blob {
@@ -332,14 +407,18 @@ fn http_status_message(url: &str, blob: &Option<Digest>, status: u16) -> String 
 }
 
 fn backticked(values: &[String]) -> String {
-    values.iter().map(|v| format!("`{}`", v.escape_debug())).collect::<Vec<_>>().join(", ")
+    crate::text::backticked(values)
 }
 
-fn no_match_message(name: &str, requirement: &str, available: &[String]) -> String {
-    let name = name.escape_debug();
+fn no_match_message(name: &str, requirement: &str, available: &[String], names: &[String]) -> String {
     if available.is_empty() {
-        format!("no plugin named `{name}` in the registry")
+        let holds = match names {
+            [] => "it is empty".to_owned(),
+            names => format!("it holds {}", backticked(names)),
+        };
+        format!("no plugin named `{}` in the registry; {holds}", name.escape_debug())
     } else {
+        let name = name.escape_debug();
         format!("no version of `{name}` matches `{}`, available: {}", requirement.escape_debug(), backticked(available))
     }
 }

@@ -46,6 +46,12 @@
 //!   reads a blob once and returns those very bytes only if they match.
 //! - **Pins are never replaced.** Adding other bytes under an existing
 //!   `name@version` is [`Error::Conflict`].
+//! - **A signature is never broken silently.** Adding to or removing from a
+//!   signed index is [`Error::SignedIndex`] unless the caller says to sign
+//!   it again or to drop the signature ([`OnSigned`]).
+//! - **Damage heals from any copy of the bytes.** Adding the original
+//!   component again, or importing or mirroring an index that pins it,
+//!   replaces a missing or corrupt blob atomically.
 //! - **Writes are atomic and durable.** Blobs and the index are written to a
 //!   temporary file, flushed, renamed into place and the directory flushed: a
 //!   reader sees the old index or the new one, never a torn one.
@@ -113,6 +119,7 @@ pub mod oci;
 mod registry;
 mod signing;
 mod tar;
+pub mod text;
 mod time;
 mod trust;
 mod validate;
@@ -129,12 +136,12 @@ pub use index::Entry;
 #[doc(hidden)]
 pub use index::Index;
 pub use mirror::{MAX_REDIRECTS, MirrorOptions};
-pub use registry::Registry;
+pub use registry::{AddOutcome, AddReport, BlobDamage, OnSigned, Registry, SignatureChange};
 pub use signing::{PublicKey, SigningKey};
 #[doc(hidden)]
 pub use tar::{TarEntry, read_entries as read_tar_entries};
 pub use time::{parse_utc, utc_timestamp};
 pub use trust::{AcceptedSerials, TrustStore, Trusted, TrustedKey};
 pub use validate::{validate_name, validate_version};
-pub use verify::{CorruptBlob, VerifyReport};
+pub use verify::{CorruptBlob, IndexReport, SignatureState, VerifyReport};
 pub use version_req::VersionReq;

@@ -389,7 +389,7 @@ impl BlobSource for MirrorBlobs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SigningKey, Trusted};
+    use crate::{OnSigned, SigningKey, Trusted};
     use std::collections::BTreeMap;
     use std::fs;
     use std::io::{BufRead, BufReader, Write};
@@ -528,7 +528,7 @@ mod tests {
         }
 
         fn publish(&mut self, name: &str, bytes: &[u8]) -> Digest {
-            let entry = self.registry.add(name, "0.1.0", WORLD, bytes).unwrap();
+            let entry = self.registry.add_with(name, "0.1.0", WORLD, bytes, OnSigned::Unsign).unwrap().entry;
             self.registry.sign(&self.key, None).unwrap();
             entry.digest
         }

@@ -20,8 +20,62 @@ use crate::time::now_utc;
 use crate::trust::check_policy;
 use crate::validate::{same_precedence, validate_label};
 use crate::{
-    Digest, Entry, Error, SigningKey, TrustStore, Trusted, VersionReq, utc_timestamp, validate_name, validate_version,
+    AcceptedSerials, Digest, Entry, Error, PublicKey, SigningKey, TrustStore, Trusted, VersionReq, utc_timestamp,
+    validate_name, validate_version,
 };
+
+/// What [`Registry::add_with`] and [`Registry::remove_with`] do to the
+/// signature of a signed index; an unsigned index is changed as it is.
+#[derive(Debug, Clone, Copy)]
+pub enum OnSigned<'a> {
+    /// Change nothing and return [`Error::SignedIndex`].
+    Refuse,
+    /// Drop the signature (and the index's `expires` and `signed`).
+    Unsign,
+    /// Sign the changed index with this key (keeping its `expires`).
+    Sign(&'a SigningKey),
+}
+
+/// What happened to the signature when the index changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureChange {
+    /// The index was unsigned and stays so, or did not change.
+    Unchanged,
+    /// The signature was deleted.
+    Removed,
+    /// The changed index was signed with `key`.
+    Signed { key: PublicKey },
+}
+
+/// What [`Registry::add_with`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddReport {
+    /// The entry now in the index (the existing one, if it was pinned).
+    pub entry: Entry,
+    pub outcome: AddOutcome,
+    pub signature: SignatureChange,
+}
+
+/// Whether an add changed the index, and whether it healed a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// A new entry (its blob written, or shared with another entry).
+    Added,
+    /// Exactly this entry was pinned already and its blob is intact: nothing changed.
+    AlreadyPinned,
+    /// The blob of these bytes was missing or corrupt and is whole again
+    /// (for a new entry or an existing one).
+    Repaired(BlobDamage),
+}
+
+/// What was wrong with a blob that was repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobDamage {
+    /// The file did not exist.
+    Missing,
+    /// The file's bytes hashed to `computed`, not to the digest naming it.
+    Corrupt { computed: Digest },
+}
 
 /// The index file, relative to the registry root.
 pub(crate) const INDEX_FILE: &str = "index.toml";
@@ -131,10 +185,13 @@ impl Registry {
         let versions = self.versions_of(name);
         let matching: Vec<&Entry> = versions.iter().copied().filter(|e| requirement.matches(&e.version)).collect();
         let Some(best) = matching.last() else {
+            let mut names: Vec<String> = self.index.entries.iter().map(|e| e.name.clone()).collect();
+            names.dedup();
             return Err(Error::NoMatchingVersion {
                 name: name.to_owned(),
                 requirement: requirement.to_string(),
                 available: versions.iter().map(|e| e.version.clone()).collect(),
+                names,
             });
         };
         let tied: Vec<String> =
@@ -149,23 +206,43 @@ impl Registry {
         Ok(best)
     }
 
+    /// Adds component bytes under `name@version` to an unsigned index; on
+    /// a signed one it is [`Error::SignedIndex`] (see [`Registry::add_with`]).
+    pub fn add(&mut self, name: &str, version: &str, world: &str, bytes: &[u8]) -> Result<Entry, Error> {
+        Ok(self.add_with(name, version, world, bytes, OnSigned::Refuse)?.entry)
+    }
+
     /// Adds component bytes under `name@version`.
     ///
     /// Under the write lock, writes the blob (temp file + fsync + rename +
-    /// fsync dir; an existing blob with the same digest is re-verified, not
-    /// rewritten), then rewrites `index.toml` atomically (temp + fsync +
+    /// fsync dir), then rewrites `index.toml` atomically (temp + fsync +
     /// rename + fsync dir) with its serial increased by one. The index is
     /// re-read under the lock, so entries added by others since
-    /// [`Registry::open`] are kept. A signed index must be signed again
-    /// afterwards ([`Registry::sign`]): the old signature no longer covers it.
+    /// [`Registry::open`] are kept.
     ///
-    /// Adding the same `name@version` with the same digest is a no-op that
-    /// returns the existing entry and leaves the index untouched (a missing
-    /// blob is restored). With a different digest it is [`Error::Conflict`]:
-    /// a pinned plugin is never silently replaced. A blob on disk that no
-    /// longer matches its digest is [`Error::DigestMismatch`], not repaired,
-    /// so tampering is reported rather than hidden.
-    pub fn add(&mut self, name: &str, version: &str, world: &str, bytes: &[u8]) -> Result<Entry, Error> {
+    /// A signed index (`index.toml.sig` present) is changed only as
+    /// `on_signed` says: [`OnSigned::Refuse`] is [`Error::SignedIndex`]
+    /// before anything is written; [`OnSigned::Unsign`] deletes the
+    /// signature first (and `expires`/`signed` with it), so a crash leaves
+    /// an unsigned index, never a signature that does not cover it;
+    /// [`OnSigned::Sign`] signs the new index as [`Registry::sign`] does,
+    /// keeping its `expires`.
+    ///
+    /// Adding the same `name@version` with the same digest changes no index
+    /// (so it is allowed on a signed one) and returns the existing entry;
+    /// it heals the blob: a missing blob is written, and a blob whose bytes
+    /// no longer hash to its digest is replaced atomically by these bytes
+    /// (which do), reported as [`AddOutcome::Repaired`] with what was there.
+    /// With a different digest it is [`Error::Conflict`]: a pinned plugin is
+    /// never silently replaced.
+    pub fn add_with(
+        &mut self,
+        name: &str,
+        version: &str,
+        world: &str,
+        bytes: &[u8],
+        on_signed: OnSigned<'_>,
+    ) -> Result<AddReport, Error> {
         validate_name(name)?;
         validate_version(version)?;
         validate_label("world", world)?;
@@ -182,13 +259,21 @@ impl Registry {
                     new: digest,
                 });
             }
-            let existing = existing.clone();
-            self.store_blob(&digest, bytes)?;
+            let entry = existing.clone();
+            let outcome = match self.store_blob(&digest, bytes)? {
+                None => AddOutcome::AlreadyPinned,
+                Some(damage) => AddOutcome::Repaired(damage),
+            };
             (self.index, self.raw) = (index, raw);
-            return Ok(existing);
+            return Ok(AddReport { entry, outcome, signature: SignatureChange::Unchanged });
         }
 
-        self.store_blob(&digest, bytes)?;
+        self.guard_signature(&on_signed, || format!("adding `{}@{}`", name.escape_debug(), version.escape_debug()))?;
+        // A new entry's blob is usually not there yet: only a corrupt one is a repair.
+        let outcome = match self.store_blob(&digest, bytes)? {
+            Some(damage @ BlobDamage::Corrupt { .. }) => AddOutcome::Repaired(damage),
+            None | Some(BlobDamage::Missing) => AddOutcome::Added,
+        };
         let entry = Entry {
             name: name.to_owned(),
             version: version.to_owned(),
@@ -200,23 +285,74 @@ impl Registry {
         };
         index.insert(entry.clone());
         index.serial += 1;
-        self.commit(index)?;
-        Ok(entry)
+        let signature = self.commit_signed(index, &on_signed)?;
+        Ok(AddReport { entry, outcome, signature })
+    }
+
+    /// Removes `name@version` from an unsigned index; on a signed one it is
+    /// [`Error::SignedIndex`] (see [`Registry::remove_with`]).
+    pub fn remove(&mut self, name: &str, version: &str) -> Result<Entry, Error> {
+        Ok(self.remove_with(name, version, OnSigned::Refuse)?.0)
     }
 
     /// Removes the entry `name@version` from the index (serial increased by
-    /// one) and returns it. The blob stays until [`Registry::gc`], so a
-    /// removal can be undone by adding the same bytes again. Not pinned is
-    /// [`Error::NotPinned`].
-    pub fn remove(&mut self, name: &str, version: &str) -> Result<Entry, Error> {
+    /// one) and returns it, with what happened to the signature (`on_signed`
+    /// as for [`Registry::add_with`]). The blob stays until [`Registry::gc`],
+    /// so a removal can be undone by adding the same bytes again. Not pinned
+    /// is [`Error::NotPinned`].
+    pub fn remove_with(
+        &mut self,
+        name: &str,
+        version: &str,
+        on_signed: OnSigned<'_>,
+    ) -> Result<(Entry, SignatureChange), Error> {
         let _lock = WriteLock::acquire(&self.root)?;
         let (mut index, _) = read_index(&self.root)?;
         let Some(removed) = index.remove(name, version) else {
             return Err(Error::NotPinned { name: name.to_owned(), version: version.to_owned() });
         };
+        self.guard_signature(&on_signed, || format!("removing `{}@{}`", name.escape_debug(), version.escape_debug()))?;
         index.serial += 1;
-        self.commit(index)?;
-        Ok(removed)
+        let signature = self.commit_signed(index, &on_signed)?;
+        Ok((removed, signature))
+    }
+
+    /// Refuses a change to a signed index unless `on_signed` says what to
+    /// do with the signature. Call with the write lock held, before writing.
+    fn guard_signature(&self, on_signed: &OnSigned<'_>, change: impl FnOnce() -> String) -> Result<(), Error> {
+        if matches!(on_signed, OnSigned::Refuse) && self.root.join(SIGNATURE_FILE).exists() {
+            return Err(Error::SignedIndex { path: index_path(&self.root), change: change() });
+        }
+        Ok(())
+    }
+
+    /// Writes a changed index and does to its signature what `on_signed`
+    /// says. Call with the write lock held.
+    fn commit_signed(&mut self, mut index: Index, on_signed: &OnSigned<'_>) -> Result<SignatureChange, Error> {
+        let signature_path = self.root.join(SIGNATURE_FILE);
+        let was_signed = signature_path.exists();
+        match on_signed {
+            OnSigned::Sign(key) => {
+                index.signed = Some(utc_timestamp(SystemTime::now()));
+                let raw = self.commit(index)?;
+                write_atomic(&signature_path, key.sign_index(&raw)?.as_bytes())?;
+                Ok(SignatureChange::Signed { key: key.public() })
+            }
+            OnSigned::Unsign if was_signed => {
+                // The signature goes first: a crash after it leaves an
+                // unsigned index, never one its signature does not cover.
+                fs::remove_file(&signature_path).map_err(|source| Error::Write { path: signature_path, source })?;
+                sync_dir(&self.root)?;
+                index.expires = None;
+                index.signed = None;
+                self.commit(index)?;
+                Ok(SignatureChange::Removed)
+            }
+            OnSigned::Unsign | OnSigned::Refuse => {
+                self.commit(index)?;
+                Ok(SignatureChange::Unchanged)
+            }
+        }
     }
 
     /// Deletes every blob no entry references, and temporary files left by
@@ -271,10 +407,7 @@ impl Registry {
         let (mut index, _) = read_index(&self.root)?;
         index.serial += 1;
         index.expires = expires.map(utc_timestamp);
-        index.signed = Some(utc_timestamp(SystemTime::now()));
-        let raw = self.commit(index)?;
-        let signature = key.sign_index(&raw)?;
-        write_atomic(&self.root.join(SIGNATURE_FILE), signature.as_bytes())
+        self.commit_signed(index, &OnSigned::Sign(key)).map(|_| ())
     }
 
     /// Checks this snapshot of the index against the host's signature policy.
@@ -310,6 +443,22 @@ impl Registry {
             accepted_serial,
             now,
         )
+    }
+
+    /// [`Registry::check_trust`] against the serial this host accepted: the
+    /// signing key is known only once the signature verifies, so the index
+    /// is checked once without a floor, then against what `accepted`
+    /// remembers for this registry and that key.
+    pub fn check_trust_accepted(
+        &self,
+        trust: &TrustStore,
+        accepted: &AcceptedSerials,
+        now: SystemTime,
+    ) -> Result<Trusted, Error> {
+        match self.check_trust(trust, None, now)? {
+            Trusted::Signed { key, .. } => self.check_trust(trust, accepted.floor(&self.root, &key), now),
+            other => Ok(other),
+        }
     }
 
     /// Reads the blob for `digest` once into memory, hashes it, and returns
@@ -351,17 +500,19 @@ impl Registry {
         Ok(raw)
     }
 
-    /// Makes sure the blob for `digest` (whose bytes are `bytes`) is on disk
-    /// and intact.
-    fn store_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), Error> {
-        match self.read_verified(digest) {
-            Ok(_) => Ok(()),
-            Err(Error::BlobMissing { path, .. }) => {
-                create_dir_durable(&blob_dir(&self.root))?;
-                write_atomic(&path, bytes)
-            }
-            Err(e) => Err(e),
-        }
+    /// Makes sure the blob for `digest` (whose bytes are `bytes`, already
+    /// hashed to it) is on disk and intact: a missing or corrupt blob is
+    /// written atomically, and what was wrong with it returned.
+    fn store_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<Option<BlobDamage>, Error> {
+        let damage = match self.read_verified(digest) {
+            Ok(_) => return Ok(None),
+            Err(Error::BlobMissing { .. }) => BlobDamage::Missing,
+            Err(Error::DigestMismatch { computed, .. }) => BlobDamage::Corrupt { computed },
+            Err(e) => return Err(e),
+        };
+        create_dir_durable(&blob_dir(&self.root))?;
+        write_atomic(&self.blob_path(digest), bytes)?;
+        Ok(Some(damage))
     }
 }
 
@@ -577,23 +728,81 @@ added = "2026-11-23T11:18:41Z"
     }
 
     #[test]
-    fn re_adding_restores_a_missing_blob_but_refuses_a_corrupt_one() {
+    fn re_adding_heals_a_missing_or_corrupt_blob_and_says_what_was_wrong() {
         let (_dir, mut registry) = fresh();
         let entry = registry.add("env-toggle", "0.1.0", WORLD, b"bytes").unwrap();
         let blob = registry.blob_path(&entry.digest);
         let before = index_text(&registry);
+        let add = |registry: &mut Registry, version| {
+            registry.add_with("env-toggle", version, WORLD, b"bytes", OnSigned::Refuse).unwrap()
+        };
 
+        assert_eq!(add(&mut registry, "0.1.0").outcome, AddOutcome::AlreadyPinned);
         fs::remove_file(&blob).unwrap();
-        registry.add("env-toggle", "0.1.0", WORLD, b"bytes").unwrap();
+        let report = add(&mut registry, "0.1.0");
+        assert_eq!(report.outcome, AddOutcome::Repaired(BlobDamage::Missing));
+        assert_eq!(report.entry, entry);
         assert_eq!(fs::read(&blob).unwrap(), b"bytes");
-        assert_eq!(index_text(&registry), before);
+        assert_eq!(index_text(&registry), before, "healing is not a change of the index");
 
         fs::write(&blob, b"tampered").unwrap();
-        let err = registry.add("env-toggle", "0.2.0", WORLD, b"bytes").unwrap_err();
-        assert!(matches!(&err, Error::DigestMismatch { path, .. } if *path == blob), "{err:?}");
-        assert_eq!(fs::read(&blob).unwrap(), b"tampered", "evidence is kept");
-        assert!(registry.find("env-toggle", "0.2.0").is_none());
+        let report = add(&mut registry, "0.1.0");
+        assert_eq!(report.outcome, AddOutcome::Repaired(BlobDamage::Corrupt { computed: Digest::of(b"tampered") }));
+        assert_eq!(registry.read_verified(&entry.digest).unwrap(), b"bytes");
         assert_eq!(index_text(&registry), before);
+
+        // A new version of the same bytes heals the shared blob too.
+        fs::write(&blob, b"tampered again").unwrap();
+        let report = add(&mut registry, "0.2.0");
+        assert!(matches!(report.outcome, AddOutcome::Repaired(BlobDamage::Corrupt { .. })), "{report:?}");
+        assert!(registry.verify().unwrap().is_clean());
+        assert_no_temporaries(&registry);
+    }
+
+    fn assert_no_temporaries(registry: &Registry) {
+        let names = list_dir(&blob_dir(registry.root())).unwrap();
+        assert!(names.iter().all(|n| blob_name_digest(n).is_some()), "{names:?}");
+    }
+
+    #[test]
+    fn a_signed_index_changes_only_when_told_what_to_do_with_its_signature() {
+        let (_dir, mut registry) = fresh();
+        registry.add("env-toggle", "0.1.0", WORLD, b"one").unwrap();
+        let key = SigningKey::generate().unwrap();
+        registry.sign(&key, None).unwrap();
+        let signature = registry.root().join(SIGNATURE_FILE);
+        let (index_before, signature_before) = (index_text(&registry), fs::read(&signature).unwrap());
+        let mut trust = TrustStore::default();
+        trust.add("acme", key.public()).unwrap();
+        let trusted =
+            |registry: &Registry| Registry::open(registry.root()).unwrap().check_trust(&trust, None, SystemTime::now());
+
+        // Refused, before anything is written: no blob, no index, same signature.
+        let err = registry.add("env-toggle", "0.2.0", WORLD, b"two").unwrap_err();
+        assert!(matches!(&err, Error::SignedIndex { change, .. } if change == "adding `env-toggle@0.2.0`"), "{err:?}");
+        assert!(err.hint().unwrap().contains("--key FILE"), "{:?}", err.hint());
+        let err = registry.remove("env-toggle", "0.1.0").unwrap_err();
+        assert!(matches!(&err, Error::SignedIndex { .. }), "{err:?}");
+        assert_eq!((index_text(&registry), fs::read(&signature).unwrap()), (index_before.clone(), signature_before));
+        assert!(!registry.blob_path(&Digest::of(b"two")).exists());
+        trusted(&registry).unwrap();
+
+        // Signed again with the key: hosts that trust it accept the change.
+        let report = registry.add_with("env-toggle", "0.2.0", WORLD, b"two", OnSigned::Sign(&key)).unwrap();
+        assert_eq!(report.signature, SignatureChange::Signed { key: key.public() });
+        assert!(matches!(trusted(&registry).unwrap(), Trusted::Signed { serial: 3, .. }));
+        let (_, change) = registry.remove_with("env-toggle", "0.2.0", OnSigned::Sign(&key)).unwrap();
+        assert_eq!(change, SignatureChange::Signed { key: key.public() });
+        assert!(matches!(trusted(&registry).unwrap(), Trusted::Signed { serial: 4, .. }));
+
+        // Unsigned on request: no signature file, no `signed` left in the index.
+        let report = registry.add_with("env-toggle", "0.3.0", WORLD, b"three", OnSigned::Unsign).unwrap();
+        assert_eq!(report.signature, SignatureChange::Removed);
+        assert!(!signature.exists());
+        assert!(!index_text(&registry).contains("signed ="), "{}", index_text(&registry));
+        assert!(matches!(trusted(&registry).unwrap_err(), Error::Unsigned { .. }));
+        // An unsigned index needs no flag.
+        registry.add("env-toggle", "0.4.0", WORLD, b"four").unwrap();
     }
 
     #[test]
@@ -914,7 +1123,7 @@ added = "2026-11-23T11:18:41Z"
 
         let err = registry.resolve("env-toggle", &"^3".parse().unwrap()).unwrap_err();
         match &err {
-            Error::NoMatchingVersion { name, requirement, available } => {
+            Error::NoMatchingVersion { name, requirement, available, .. } => {
                 assert_eq!((name.as_str(), requirement.as_str()), ("env-toggle", "^3"));
                 assert_eq!(available, &["0.9.0", "1.0.0", "1.2.0", "1.2.7", "1.10.0", "2.0.0-rc.1"]);
             }
@@ -926,7 +1135,14 @@ added = "2026-11-23T11:18:41Z"
         );
         let err = registry.resolve("unknown", &"1".parse().unwrap()).unwrap_err();
         assert!(matches!(&err, Error::NoMatchingVersion { available, .. } if available.is_empty()), "{err:?}");
-        assert_eq!(err.to_string(), "no plugin named `unknown` in the registry");
+        assert_eq!(
+            err.to_string(),
+            "no plugin named `unknown` in the registry; it holds `env-toggle`",
+            "what there is, when nothing is close"
+        );
+        let err = registry.resolve("env-togle", &"1".parse().unwrap()).unwrap_err();
+        assert_eq!(err.to_string(), "no plugin named `env-togle` in the registry; it holds `env-toggle`");
+        assert_eq!(err.hint().unwrap(), "did you mean `env-toggle`?");
     }
 
     #[test]

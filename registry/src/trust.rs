@@ -522,7 +522,7 @@ mod tests {
 
     mod policy {
         use super::*;
-        use crate::Registry;
+        use crate::{OnSigned, Registry};
         use std::time::Duration;
 
         const WORLD: &str = "backout:step/plugin@0.1.0";
@@ -582,13 +582,14 @@ mod tests {
                 assert!(matches!(&err, Error::BadSignature { key: k, .. } if *k == key.public()), "{err:?}");
                 assert!(err.to_string().contains("does not match the index: it was changed after signing"), "{err}");
             }
-            // Adding through the API needs a new signature too.
+            // Adding through the API is refused unless it signs again.
             fs::write(&path, &text).unwrap();
             let mut registry = Registry::open(registry.root()).unwrap();
-            registry.add("env-toggle", "1.1.0", WORLD, b"newer").unwrap();
-            assert!(matches!(registry.check_trust(&trust, None, now()), Err(Error::BadSignature { .. })));
-            registry.sign(&key, None).unwrap();
+            let err = registry.add("env-toggle", "1.1.0", WORLD, b"newer").unwrap_err();
+            assert!(matches!(err, Error::SignedIndex { .. }), "{err:?}");
             registry.check_trust(&trust, None, now()).unwrap();
+            registry.add_with("env-toggle", "1.1.0", WORLD, b"newer", OnSigned::Sign(&key)).unwrap();
+            Registry::open(registry.root()).unwrap().check_trust(&trust, None, now()).unwrap();
         }
 
         #[test]
@@ -597,7 +598,7 @@ mod tests {
             // The publisher re-signs after this handle read the index: the new
             // signature does not cover the bytes this handle parsed.
             let mut other = Registry::open(registry.root()).unwrap();
-            other.remove("env-toggle", "1.0.0").unwrap();
+            other.remove_with("env-toggle", "1.0.0", OnSigned::Unsign).unwrap();
             other.sign(&key, None).unwrap();
             assert!(matches!(registry.check_trust(&trust, None, now()), Err(Error::BadSignature { .. })));
             other.check_trust(&trust, None, now()).unwrap();
@@ -626,7 +627,7 @@ mod tests {
             let old_signature = fs::read(registry.root().join("index.toml.sig")).unwrap();
 
             // The host accepts serial 4 and remembers it.
-            registry.add("env-toggle", "1.0.1", WORLD, b"fix").unwrap();
+            registry.add_with("env-toggle", "1.0.1", WORLD, b"fix", OnSigned::Unsign).unwrap();
             registry.sign(&key, None).unwrap();
             let memory = dir.path().join("state/accepted.toml");
             let accepted = AcceptedSerials::load(&memory).unwrap();

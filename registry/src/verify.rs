@@ -1,4 +1,5 @@
-//! `registry verify`: rehash every blob and say what is wrong.
+//! `registry verify`: rehash every blob, check the index's signature, serial
+//! and expiry, and say what is wrong.
 //!
 //! A registry copied to an air-gapped host, or left on a disk for months,
 //! should be checked before an incident, not during one. Verification reads
@@ -12,9 +13,13 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use std::time::SystemTime;
+
 use crate::digest::Hasher;
-use crate::registry::{blob_dir, blob_name_digest, list_dir};
-use crate::{Digest, Entry, Error, Registry};
+use crate::registry::{SIGNATURE_FILE, blob_dir, blob_name_digest, list_dir, read_small};
+use crate::signing::{IndexSignature, MAX_SIGNATURE_FILE};
+use crate::time::{parse_utc, unix_seconds};
+use crate::{AcceptedSerials, Digest, Entry, Error, PublicKey, Registry, TrustStore, Trusted};
 
 /// Bytes read per call while hashing.
 pub(crate) const CHUNK: usize = 1 << 20;
@@ -114,6 +119,105 @@ impl Registry {
     }
 }
 
+/// What [`Registry::check_index`] found about the index itself: its
+/// signature, serial and expiry, checked whether or not this host trusts a
+/// key (an edited or expired index is a problem either way).
+#[derive(Debug)]
+pub struct IndexReport {
+    pub serial: u64,
+    /// The lowest serial this host accepts for this registry and key, when
+    /// the signature verifies and one is recorded.
+    pub accepted_serial: Option<u64>,
+    pub signature: SignatureState,
+    /// `expires` from the index, if it sets one.
+    pub expires: Option<String>,
+    /// Seconds from the check until `expires` (negative once expired).
+    pub expires_in_seconds: Option<i64>,
+    /// `signed` from the index, if it records one.
+    pub signed: Option<String>,
+    /// The host's signature policy's verdict: what `plan` would decide.
+    pub trust: Result<Trusted, Error>,
+    /// Every problem, each once: an invalid signature, an expired index, a
+    /// serial below the accepted one, and the policy's refusal when it is
+    /// not one of these.
+    pub problems: Vec<Error>,
+}
+
+/// Whether `index.toml.sig` is there and covers the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureState {
+    /// No `index.toml.sig`.
+    Unsigned,
+    /// It verifies over the exact index bytes, with `key` (trusted or not:
+    /// that is [`IndexReport::trust`]'s question).
+    Valid { key: PublicKey },
+    /// It does not parse, or does not cover the index (edited after signing).
+    Invalid { key: Option<PublicKey> },
+}
+
+impl Registry {
+    /// Checks this snapshot's index: the signature (over the exact bytes
+    /// read), the serial against what `accepted` remembers, `expires`
+    /// against `now`, and `trust`'s policy. Never fails for what it finds;
+    /// an error means the signature file could not be read.
+    pub fn check_index(
+        &self,
+        trust: &TrustStore,
+        accepted: &AcceptedSerials,
+        now: SystemTime,
+    ) -> Result<IndexReport, Error> {
+        let signature_path = self.root.join(SIGNATURE_FILE);
+        let mut problems = Vec::new();
+        let signature = match read_small(&signature_path, MAX_SIGNATURE_FILE)? {
+            None => SignatureState::Unsigned,
+            Some(bytes) => match IndexSignature::parse(&bytes, &signature_path) {
+                Ok(signature) if signature.covers(&self.raw) => SignatureState::Valid { key: signature.key },
+                Ok(signature) => {
+                    problems.push(Error::BadSignature { path: signature_path.clone(), key: signature.key });
+                    SignatureState::Invalid { key: Some(signature.key) }
+                }
+                Err(e) => {
+                    problems.push(e);
+                    SignatureState::Invalid { key: None }
+                }
+            },
+        };
+        let expires_in_seconds = self.index.expires.as_deref().and_then(parse_utc).map(|at| at - unix_seconds(now));
+        if let Some(expires) = &self.index.expires
+            && expires_in_seconds.is_none_or(|left| left <= 0)
+        {
+            problems.push(Error::Expired { expires: expires.clone() });
+        }
+        let accepted_serial = match &signature {
+            SignatureState::Valid { key } => accepted.floor(&self.root, key),
+            _ => None,
+        };
+        if let Some(floor) = accepted_serial.filter(|floor| self.index.serial < *floor) {
+            problems.push(Error::Rollback { accepted: floor, found: self.index.serial });
+        }
+        let verdict = self.check_trust_accepted(trust, accepted, now);
+        if let Err(refused) = &verdict
+            && !problems.iter().any(|p| std::mem::discriminant(p) == std::mem::discriminant(refused))
+        {
+            // Errors are not `Clone` (they may hold an `io::Error`): ask again.
+            if let Err(again) = self.check_trust_accepted(trust, accepted, now) {
+                problems.push(again);
+            }
+        }
+        let trust = verdict;
+        Ok(IndexReport {
+            serial: self.index.serial,
+            accepted_serial,
+            signature,
+            expires: self.index.expires.clone(),
+            expires_in_seconds,
+            signed: self.index.signed.clone(),
+            trust,
+            problems,
+        })
+    }
+}
+
 /// The digest and size of the file at `path`, read in chunks into `buffer`;
 /// `None` if it does not exist.
 pub(crate) fn hash_file(path: &Path, buffer: &mut [u8]) -> Result<Option<(Digest, u64)>, Error> {
@@ -157,6 +261,55 @@ mod tests {
         assert!(report.is_clean(), "{report:?}");
         assert_eq!(report.checked.len(), 3);
         assert_eq!(report.bytes_hashed, (3 * CHUNK + 5 + 6) as u64);
+    }
+
+    #[test]
+    fn the_index_check_finds_an_edit_an_expiry_and_a_rollback_with_or_without_trust() {
+        let (_dir, mut registry) = registry();
+        let key = crate::SigningKey::generate().unwrap();
+        let now = SystemTime::now();
+        let day = std::time::Duration::from_secs(86_400);
+        let none = (TrustStore::default(), AcceptedSerials::default());
+        let mut trusted = TrustStore::default();
+        trusted.add("acme", key.public()).unwrap();
+
+        // Unsigned and untrusted: nothing to say.
+        let report = registry.check_index(&none.0, &none.1, now).unwrap();
+        assert_eq!(report.signature, SignatureState::Unsigned);
+        assert!(report.problems.is_empty() && matches!(report.trust, Ok(Trusted::NotConfigured)), "{report:?}");
+
+        // Signed, expiring in 3 days: valid, and the time left is told.
+        registry.sign(&key, Some(now + 3 * day)).unwrap();
+        let report = registry.check_index(&trusted, &none.1, now).unwrap();
+        assert_eq!(report.signature, SignatureState::Valid { key: key.public() });
+        assert!(report.problems.is_empty(), "{report:?}");
+        assert!(report.expires_in_seconds.is_some_and(|s| (3 * 86_400 - 5..=3 * 86_400).contains(&s)), "{report:?}");
+
+        // Hand-edited: a problem even where no key is trusted.
+        let path = registry.root().join("index.toml");
+        let edited = fs::read_to_string(&path).unwrap().replace("size = 6", "size = 7");
+        fs::write(&path, edited).unwrap();
+        let edited = Registry::open(registry.root()).unwrap();
+        let report = edited.check_index(&none.0, &none.1, now).unwrap();
+        assert!(matches!(report.signature, SignatureState::Invalid { key: Some(_) }), "{report:?}");
+        assert!(matches!(report.problems[..], [Error::BadSignature { .. }]), "{report:?}");
+        assert!(report.trust.is_ok(), "no key is trusted: the policy itself accepts it");
+        let report = edited.check_index(&trusted, &none.1, now).unwrap();
+        assert!(matches!(report.problems[..], [Error::BadSignature { .. }]), "reported once: {report:?}");
+
+        // Expired, and older than what this host accepted.
+        registry.sign(&key, Some(now - day)).unwrap();
+        let mut accepted = AcceptedSerials::default();
+        accepted.record(registry.root(), &key.public(), registry.serial() + 1);
+        let report = registry.check_index(&none.0, &accepted, now).unwrap();
+        assert!(
+            matches!(report.problems[..], [Error::Expired { .. }, Error::Rollback { .. }]),
+            "{:?}",
+            report.problems
+        );
+        let report = registry.check_index(&trusted, &accepted, now).unwrap();
+        assert_eq!(report.problems.len(), 2, "the policy's refusal is one of them: {:?}", report.problems);
+        assert!(matches!(report.trust, Err(Error::Expired { .. })), "{:?}", report.trust);
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod policy;
 mod qdrant;
 mod recover;
 mod registry;
+mod registry_workflows;
 mod release_switch;
 mod report;
 mod rollback_site;

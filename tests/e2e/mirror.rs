@@ -180,7 +180,7 @@ fn an_unsigned_mirror_is_refused_once_a_key_is_trusted() {
     // Without any trusted key the same mirror is accepted as it is.
     let open = Sandbox::new(bin());
     let out = ok(open.run(&["registry", "mirror", "--from", &server.url()]));
-    assert!(out.stdout.contains("1 new blobs"), "{}", out.all());
+    assert!(out.stdout.contains("1 plugin, 1 new blob ("), "{}", out.all());
     ok(open.run(&["registry", "verify"]));
 }
 

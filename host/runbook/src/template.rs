@@ -238,7 +238,11 @@ fn lookup(value: &serde_json::Value, path: &[String]) -> Result<String, String> 
             let at = if i == 0 { "the outputs".to_string() } else { format!("`{}`", path[..i].join(".")) };
             let known = match current {
                 serde_json::Value::Object(map) => {
-                    format!("; known keys: {}", map.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+                    let keys: Vec<&String> = map.keys().collect();
+                    let suggestion = backout_registry::text::did_you_mean(key, keys.iter().copied())
+                        .map(|s| format!("; {s}"))
+                        .unwrap_or_default();
+                    format!("{suggestion}; known keys: {}", backout_registry::text::backticked(keys.iter().copied()))
                 }
                 _ => String::new(),
             };
@@ -341,6 +345,14 @@ mod tests {
         assert_eq!(render("${steps.s.outputs.l.0}").unwrap(), "x");
         let e = render("${steps.s.outputs.c}").unwrap_err();
         assert!(e.contains("no key `c`") && e.contains("`a`, `l`"), "{e}");
+        assert!(!e.contains("did you mean"), "nothing is close to `c`: {e}");
+        let outputs = BTreeMap::from([("s".to_string(), json!({"backup_path": "/b", "bytes": 3}))]);
+        let e = Template::parse("${steps.s.outputs.backup_pth}").unwrap().render(&BTreeMap::new(), &outputs);
+        assert_eq!(
+            e.unwrap_err(),
+            "`${steps.s.outputs.backup_pth}`: no key `backup_pth` in the outputs; did you mean `backup_path`?; \
+             known keys: `backup_path`, `bytes`"
+        );
         assert!(render("${steps.s.outputs.a}").unwrap_err().contains("object"));
     }
 }

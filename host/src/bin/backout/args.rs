@@ -357,6 +357,8 @@ pub enum RegistryCommand {
         /// Publish under this version instead of the plugin's own
         #[arg(long)]
         version: Option<String>,
+        #[command(flatten)]
+        signature: SignedChange,
     },
     /// List the registry's plugins
     List,
@@ -367,12 +369,15 @@ pub enum RegistryCommand {
         /// `name` or `name@version`
         plugin: String,
     },
-    /// Rehash every blob; report missing, corrupt and orphaned blobs (exit 2 on any)
+    /// Rehash every blob and check the index's signature, serial and expiry;
+    /// report missing, corrupt and orphaned blobs and every index problem (exit 2 on any)
     Verify,
     /// Remove `name@version` from the index (its blob stays until `gc`)
     Remove {
         /// `name@version`
         plugin: String,
+        #[command(flatten)]
+        signature: SignedChange,
     },
     /// Delete blobs that no index entry refers to
     Gc,
@@ -429,6 +434,20 @@ Example:
         #[arg(long, value_name = "URL")]
         from: String,
     },
+}
+
+/// What `registry add` and `registry remove` do to a signed index: without
+/// either flag, a change that would break the signature is refused.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct SignedChange {
+    /// Sign the changed index again with this private key (keeps its `expires`)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Drop the index's signature: hosts that trust a key refuse the
+    /// registry until it is signed again
+    #[arg(long)]
+    pub unsign: bool,
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {

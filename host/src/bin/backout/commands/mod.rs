@@ -17,7 +17,7 @@ use backout::journal;
 use backout::lockfile::{LockedStep, Lockfile};
 use backout::plan::Plan;
 use backout::report;
-use backout::resolve::{self, Options};
+use backout::resolve::{self, Options, PluginRef};
 use backout::runbook;
 use backout::runtime::cache::CompileCache;
 use backout::runtime::{Runtime, WORLD};
@@ -266,11 +266,10 @@ async fn validate(ctx: &Ctx, args: &RunbookArgs) -> Exit {
             for w in &plan.warnings {
                 errln!("{w}");
             }
-            let n = plan.steps.len();
             outln!(
-                "ok: `{}` is valid: {n} step{}, every plugin verified and its config checked",
+                "ok: `{}` is valid: {}, every plugin verified and its config checked",
                 plan.name,
-                if n == 1 { "" } else { "s" }
+                backout::text::count(plan.steps.len(), "step")
             );
         }
     }
@@ -292,28 +291,30 @@ async fn plan(ctx: &Ctx, args: &RunbookArgs) -> Exit {
     Exit::Success
 }
 
-/// Reads a plugin named on the command line: a file, or `name@version` in
-/// the registry (verified against the index).
+/// Reads a plugin named on the command line: a file, or `name@REQ` (or
+/// `name`: its highest version) from the registry, opened under this host's
+/// signature policy like `plan`, and verified against the index.
 fn read_plugin(ctx: &Ctx, plugin: &str) -> anyhow::Result<(Vec<u8>, String)> {
-    if plugin.ends_with(".wasm") || plugin.contains('/') || Path::new(plugin).exists() {
-        let bytes = std::fs::read(plugin).with_context(|| format!("failed to read `{plugin}`"))?;
-        return Ok((bytes, format!("file `{plugin}`")));
+    match PluginRef::parse_argument(plugin).map_err(anyhow::Error::msg)? {
+        PluginRef::File { path } => {
+            let bytes = std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+            Ok((bytes, format!("file `{}`", path.display())))
+        }
+        reference @ PluginRef::Registry { .. } => {
+            let accepted = AcceptedSerials::load(&ctx.accepted_serials_path())?;
+            let (registry, _) = resolve::open_trusted(&ctx.registry, &ctx.trust_store()?, &accepted)?;
+            let entry = reference.entry(&registry)?.expect("a registry reference names an entry");
+            let bytes = registry.read_verified(&entry.digest)?;
+            Ok((bytes, format!("{}@{} in registry `{}`", entry.name, entry.version, ctx.registry.display())))
+        }
     }
-    let (name, version) =
-        plugin.split_once('@').with_context(|| format!("`{plugin}` is neither a file nor `name@version`"))?;
-    let registry = Registry::open(&ctx.registry)?;
-    let entry = registry
-        .find(name, version)
-        .with_context(|| format!("`{plugin}` is not in the registry at `{}`", ctx.registry.display()))?;
-    let bytes = registry.read_verified(&entry.digest)?;
-    Ok((bytes, format!("registry `{}`", ctx.registry.display())))
 }
 
 async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Exit {
     let (bytes, source) = match read_plugin(ctx, &args.plugin) {
         Ok(b) => b,
         Err(e) => {
-            output::error(&e, None);
+            output::error(&e, output::hint_of(&e).as_deref());
             return Exit::Invalid;
         }
     };
@@ -339,7 +340,7 @@ async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Exit {
     match ctx.output {
         Output::Json => print_json(&json!({
             "digest": digest.to_string(),
-            "size": bytes.len(),
+            "size_bytes": bytes.len(),
             "source": source,
             "world": WORLD,
             "imports": plugin.imports,
@@ -380,38 +381,88 @@ pub(crate) async fn describe(plugin: &backout::runtime::Plugin) -> anyhow::Resul
 /// `backout lock RUNBOOK [--update]`.
 fn lock(ctx: &Ctx, args: &LockArgs) -> Exit {
     match write_lock(ctx, args) {
-        Ok(message) => {
-            outln!("{message}");
+        Ok(outcome) => {
+            match ctx.output {
+                Output::Json => print_json(&json!({
+                    "lock": outcome.path,
+                    "written": outcome.written,
+                    "steps": outcome.lock.steps.iter().map(|s| json!({
+                        "id": s.id,
+                        "uses": s.uses,
+                        "name": s.name,
+                        "version": s.version,
+                        "digest": s.digest.to_string(),
+                    })).collect::<Vec<_>>(),
+                })),
+                Output::Text if outcome.written => outln!(
+                    "wrote `{}` ({})",
+                    outcome.path.display(),
+                    backout::text::count(outcome.lock.steps.len(), "step")
+                ),
+                Output::Text => outln!("`{}` is up to date", outcome.path.display()),
+            }
             Exit::Success
         }
-        Err(e) => {
-            output::error(&e, Some("`backout lock --update` replaces a lock that no longer matches"));
+        Err(LockFailure::Invalid(diagnostics)) => {
+            report_invalid(ctx, &diagnostics, &args.runbook);
+            Exit::Invalid
+        }
+        Err(LockFailure::Other(e)) => {
+            let hint = output::hint_of(&e)
+                .unwrap_or_else(|| "`backout lock --update` replaces a lock that no longer matches".to_owned());
+            output::error(&e, Some(&hint));
             Exit::Invalid
         }
     }
 }
 
-fn write_lock(ctx: &Ctx, args: &LockArgs) -> anyhow::Result<String> {
-    let parsed = runbook::load(&args.runbook).map_err(|d| anyhow::anyhow!("{d}"))?;
+/// What `lock` wrote (or found up to date).
+struct LockOutcome {
+    path: PathBuf,
+    lock: Lockfile,
+    written: bool,
+}
+
+/// Why `lock` wrote nothing: a runbook that does not parse (its
+/// diagnostics, printed as `validate` prints them), or anything else.
+enum LockFailure {
+    Invalid(backout::diagnostic::Diagnostics),
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for LockFailure {
+    fn from(e: E) -> Self {
+        LockFailure::Other(e.into())
+    }
+}
+
+fn write_lock(ctx: &Ctx, args: &LockArgs) -> Result<LockOutcome, LockFailure> {
+    let parsed = runbook::load(&args.runbook).map_err(|d| LockFailure::Invalid(d.into()))?;
+    let base = parsed.source.path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut registry: Option<Registry> = None;
     let mut steps = Vec::new();
     for def in &parsed.runbook.steps {
         let id = def.id.get_ref().clone();
         let uses = def.uses.get_ref().clone();
-        if uses.ends_with(".wasm") || uses.contains('/') {
-            let path = parsed.source.path.parent().unwrap_or(Path::new(".")).join(&uses);
-            let bytes = std::fs::read(&path).with_context(|| format!("failed to read plugin `{}`", path.display()))?;
-            steps.push(LockedStep { id, uses, name: None, version: None, digest: Digest::of(&bytes) });
-            continue;
-        }
-        let (name, requirement) = resolve::parse_name_requirement(&uses).map_err(anyhow::Error::msg)?;
-        if registry.is_none() {
-            let accepted = AcceptedSerials::load(&ctx.accepted_serials_path())?;
-            registry = Some(resolve::open_trusted(&ctx.registry, &ctx.trust_store()?, &accepted)?.0);
-        }
-        let r = registry.as_ref().expect("opened above");
-        let entry = r.resolve(&name, &requirement).with_context(|| format!("step `{id}`"))?;
-        r.read_verified(&entry.digest).with_context(|| format!("step `{id}`"))?;
+        let reference = PluginRef::parse(&uses, &base).map_err(|e| anyhow::anyhow!("step `{id}`: {e}"))?;
+        let entry = match &reference {
+            PluginRef::File { path } => {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("failed to read plugin `{}`", path.display()))?;
+                steps.push(LockedStep { id, uses, name: None, version: None, digest: Digest::of(&bytes) });
+                continue;
+            }
+            PluginRef::Registry { .. } => {
+                if registry.is_none() {
+                    let accepted = AcceptedSerials::load(&ctx.accepted_serials_path())?;
+                    registry = Some(resolve::open_trusted(&ctx.registry, &ctx.trust_store()?, &accepted)?.0);
+                }
+                let r = registry.as_ref().expect("opened above");
+                let entry = reference.entry(r).with_context(|| format!("step `{id}`"))?.expect("a registry entry");
+                r.read_verified(&entry.digest).with_context(|| format!("step `{id}`"))?;
+                entry
+            }
+        };
         steps.push(LockedStep {
             id,
             uses,
@@ -423,7 +474,7 @@ fn write_lock(ctx: &Ctx, args: &LockArgs) -> anyhow::Result<String> {
     let new = Lockfile { version: backout::lockfile::FORMAT_VERSION, steps };
     let path = backout::lockfile::path_for(&args.runbook);
     match Lockfile::load_for(&args.runbook)? {
-        Some(old) if old == new => return Ok(format!("`{}` is up to date", path.display())),
+        Some(old) if old == new => return Ok(LockOutcome { path, lock: new, written: false }),
         Some(old) if !args.update => {
             let changed: Vec<String> = new
                 .steps
@@ -431,16 +482,16 @@ fn write_lock(ctx: &Ctx, args: &LockArgs) -> anyhow::Result<String> {
                 .filter(|s| old.step(&s.id) != Some(*s))
                 .map(|s| format!("`{}` → {}", s.id, s.version.as_deref().unwrap_or("file")))
                 .collect();
-            anyhow::bail!(
+            return Err(LockFailure::Other(anyhow::anyhow!(
                 "`{}` exists and differs from what the registry resolves to now (steps: {})",
                 path.display(),
                 if changed.is_empty() { "removed".to_string() } else { changed.join(", ") }
-            );
+            )));
         }
         _ => {}
     }
     let written = new.save_for(&args.runbook)?;
-    Ok(format!("wrote `{}` ({} steps)", written.display(), new.steps.len()))
+    Ok(LockOutcome { path: written, lock: new, written: true })
 }
 
 #[cfg(test)]

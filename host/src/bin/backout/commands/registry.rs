@@ -1,30 +1,34 @@
 //! `backout registry …` and `backout key …`.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Context;
+use backout::resolve::PluginRef;
 use backout::runtime::WORLD;
+use backout::text::count;
 use backout_registry::{
-    AcceptedSerials, Digest, ImportReport, MirrorOptions, Registry, SigningKey, Trusted, VersionReq,
+    AcceptedSerials, AddOutcome, BlobDamage, Digest, Entry, ImportReport, IndexReport, MirrorOptions, OnSigned,
+    Registry, SignatureChange, SignatureState, SigningKey, Trusted,
 };
 use serde_json::json;
 
 use super::{Ctx, describe, print_json};
 use crate::Exit;
-use crate::args::{Output, RegistryCommand};
+use crate::args::{Output, RegistryCommand, SignedChange};
 use crate::output::{self, errln, outln};
 
 pub async fn dispatch(ctx: &Ctx, command: RegistryCommand) -> Exit {
     let result = match command {
-        RegistryCommand::Add { file, oci_ref, name, version } => {
-            add(ctx, &file, oci_ref.as_deref(), name.as_deref(), version.as_deref()).await
+        RegistryCommand::Add { file, oci_ref, name, version, signature } => {
+            add(ctx, &file, oci_ref.as_deref(), name.as_deref(), version.as_deref(), &signature).await
         }
-        RegistryCommand::List => list(ctx),
+        RegistryCommand::List => return list(ctx),
         RegistryCommand::Init => init(ctx),
         RegistryCommand::Show { plugin } => show(ctx, &plugin),
         RegistryCommand::Verify => return verify(ctx),
-        RegistryCommand::Remove { plugin } => remove(ctx, &plugin),
+        RegistryCommand::Remove { plugin, signature } => remove(ctx, &plugin, &signature),
         RegistryCommand::Gc => gc(ctx),
         RegistryCommand::Sign { key, expires_in } => sign(ctx, &key, expires_in.as_deref()),
         RegistryCommand::Export { to } => export(ctx, &to),
@@ -34,26 +38,62 @@ pub async fn dispatch(ctx: &Ctx, command: RegistryCommand) -> Exit {
     finish(result)
 }
 
+/// Prints an error with the hint its typed cause carries (see
+/// `output::hint_of`), and maps it to exit code 2.
 fn finish(result: anyhow::Result<()>) -> Exit {
     match result {
         Ok(()) => Exit::Success,
         Err(e) => {
-            let hint = e.chain().find_map(|c| hint_for(&c.to_string()));
-            output::error(&e, hint);
+            output::error(&e, output::hint_of(&e).as_deref());
             Exit::Invalid
         }
     }
 }
 
-fn hint_for(message: &str) -> Option<&'static str> {
-    if message.contains("no registry at") {
-        Some("create one with `backout registry init` or `backout registry add FILE`")
-    } else if message.contains("not signed") || message.contains("signature") {
-        Some("the publisher signs with `backout registry sign --key FILE`; hosts list trusted keys in the trust file")
-    } else if message.contains("no registry is published there") {
-        Some("serve the registry directory itself: URL/index.toml, URL/index.toml.sig and URL/blobs/sha256/<hex>")
-    } else {
-        None
+/// One registry entry in JSON, sizes in `_bytes` (README: "JSON output").
+pub(crate) fn entry_json(e: &Entry) -> serde_json::Value {
+    json!({
+        "name": e.name,
+        "version": e.version,
+        "digest": e.digest.to_string(),
+        "size_bytes": e.size,
+        "world": e.world,
+        "publisher": e.publisher,
+        "added": e.added,
+    })
+}
+
+/// `--key FILE` or `--unsign`, read: what a change does to a signed index.
+fn signing_key(signature: &SignedChange) -> anyhow::Result<Option<SigningKey>> {
+    Ok(signature.key.as_deref().map(SigningKey::read).transpose()?)
+}
+
+fn on_signed<'a>(key: &'a Option<SigningKey>, signature: &SignedChange) -> OnSigned<'a> {
+    match (key, signature.unsign) {
+        (Some(key), _) => OnSigned::Sign(key),
+        (None, true) => OnSigned::Unsign,
+        (None, false) => OnSigned::Refuse,
+    }
+}
+
+/// The line that says what happened to the signature, if anything did.
+fn signature_line(change: &SignatureChange, serial: u64) -> Option<String> {
+    match change {
+        SignatureChange::Unchanged => None,
+        SignatureChange::Removed => Some(
+            "removed the index's signature: hosts that trust a key refuse this registry until \
+             `backout registry sign --key FILE`"
+                .to_owned(),
+        ),
+        SignatureChange::Signed { key } => Some(format!("signed the changed index with {key} at serial {serial}")),
+    }
+}
+
+fn signature_json(change: &SignatureChange) -> serde_json::Value {
+    match change {
+        SignatureChange::Unchanged => json!({ "change": "unchanged" }),
+        SignatureChange::Removed => json!({ "change": "removed" }),
+        SignatureChange::Signed { key } => json!({ "change": "signed", "key": key.to_string() }),
     }
 }
 
@@ -67,7 +107,9 @@ async fn add(
     oci_ref: Option<&str>,
     name: Option<&str>,
     version: Option<&str>,
+    signature: &SignedChange,
 ) -> anyhow::Result<()> {
+    let key = signing_key(signature)?;
     let bytes = if file.is_dir() {
         if !backout_registry::oci::is_layout(file) {
             anyhow::bail!(
@@ -100,25 +142,62 @@ async fn add(
     let name = name.unwrap_or(&info.name);
     let version = version.unwrap_or(&info.version);
     let mut registry = Registry::open_or_init(&ctx.registry)?;
-    let entry = registry.add(name, version, WORLD, &bytes)?;
+    let report = registry.add_with(name, version, WORLD, &bytes, on_signed(&key, signature))?;
+    let entry = &report.entry;
+    let (outcome, damage) = match &report.outcome {
+        AddOutcome::Added => ("added", serde_json::Value::Null),
+        AddOutcome::AlreadyPinned => ("already-pinned", serde_json::Value::Null),
+        AddOutcome::Repaired(BlobDamage::Missing) => ("repaired", json!({ "was": "missing" })),
+        AddOutcome::Repaired(BlobDamage::Corrupt { computed }) => {
+            ("repaired", json!({ "was": "corrupt", "computed": computed.to_string() }))
+        }
+    };
     match ctx.output {
-        Output::Json => print_json(&serde_json::to_value(&entry)?),
-        Output::Text => outln!(
-            "added {}@{} ({}, {} bytes) to `{}`",
-            entry.name,
-            entry.version,
-            entry.digest,
-            entry.size,
-            ctx.registry.display()
-        ),
+        Output::Json => {
+            let mut value = entry_json(entry);
+            value["outcome"] = json!(outcome);
+            value["repaired"] = damage;
+            value["signature"] = signature_json(&report.signature);
+            print_json(&value);
+        }
+        Output::Text => {
+            let id = format!("{}@{}", entry.name, entry.version);
+            let at = ctx.registry.display();
+            match &report.outcome {
+                AddOutcome::Added => outln!("added {id} ({}, {} bytes) to `{at}`", entry.digest, entry.size),
+                AddOutcome::AlreadyPinned => {
+                    outln!("{id} is already pinned to {} in `{at}`; nothing changed", entry.digest)
+                }
+                AddOutcome::Repaired(damage) => {
+                    let was = match damage {
+                        BlobDamage::Missing => "was missing".to_owned(),
+                        BlobDamage::Corrupt { computed } => format!("was corrupt (its bytes hashed to {computed})"),
+                    };
+                    outln!("repaired {id} in `{at}`: its blob {} {was} and holds the right bytes again", entry.digest);
+                }
+            }
+            if let Some(line) = signature_line(&report.signature, registry.serial()) {
+                outln!("{line}");
+            }
+        }
     }
     Ok(())
 }
 
-fn list(ctx: &Ctx) -> anyhow::Result<()> {
-    let registry = open(ctx)?;
+/// Lists the entries; the index is checked as `verify` checks it (without
+/// rehashing blobs), and any problem is printed and makes the exit code 2.
+fn list(ctx: &Ctx) -> Exit {
+    let checked = (|| -> anyhow::Result<_> {
+        let registry = open(ctx)?;
+        let index = check_index(ctx, &registry)?;
+        Ok((registry, index))
+    })();
+    let (registry, index) = match checked {
+        Ok(checked) => checked,
+        Err(e) => return finish(Err(e)),
+    };
     match ctx.output {
-        Output::Json => print_json(&serde_json::to_value(registry.entries())?),
+        Output::Json => print_json(&json!(registry.entries().iter().map(entry_json).collect::<Vec<_>>())),
         Output::Text => {
             if registry.entries().is_empty() {
                 outln!("the registry at `{}` is empty", ctx.registry.display());
@@ -128,29 +207,55 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    for problem in &index.problems {
+        output::error(&anyhow::anyhow!("{problem}"), problem.hint().as_deref());
+    }
+    if index.problems.is_empty() { Exit::Success } else { Exit::Invalid }
+}
+
+/// The index check of `list` and `verify`, with this host's trust file and
+/// accepted serials.
+fn check_index(ctx: &Ctx, registry: &Registry) -> anyhow::Result<IndexReport> {
+    let trust = ctx.trust_store()?;
+    let accepted = AcceptedSerials::load(&ctx.accepted_serials_path())?;
+    Ok(registry.check_index(&trust, &accepted, SystemTime::now())?)
 }
 
 fn init(ctx: &Ctx) -> anyhow::Result<()> {
     let existed = ctx.registry.join("index.toml").exists();
-    Registry::open_or_init(&ctx.registry)?;
-    outln!(
-        "{} registry at `{}`",
-        if existed { "there already is a" } else { "created an empty" },
-        ctx.registry.display()
-    );
+    let registry = Registry::open_or_init(&ctx.registry)?;
+    match ctx.output {
+        Output::Json => print_json(&json!({
+            "registry": ctx.registry,
+            "created": !existed,
+            "serial": registry.serial(),
+            "plugins": registry.entries().len(),
+        })),
+        Output::Text => outln!(
+            "{} registry at `{}`",
+            if existed { "there already is a" } else { "created an empty" },
+            ctx.registry.display()
+        ),
+    }
     Ok(())
 }
 
 fn show(ctx: &Ctx, plugin: &str) -> anyhow::Result<()> {
+    let reference = PluginRef::parse_argument(plugin).map_err(anyhow::Error::msg)?;
     let registry = open(ctx)?;
-    let (name, requirement) = match plugin.split_once('@') {
-        Some((n, r)) => (n, r.parse::<VersionReq>()?),
-        None => (plugin, "*".parse::<VersionReq>()?),
-    };
-    let entry = registry.resolve(name, &requirement)?;
+    let entry = reference.entry(&registry)?.with_context(|| {
+        format!(
+            "`{plugin}` is a file; `registry show` shows registry entries (`backout inspect {plugin}` shows a file)"
+        )
+    })?;
+    let name = entry.name.as_str();
     match ctx.output {
-        Output::Json => print_json(&serde_json::to_value(entry)?),
+        Output::Json => {
+            let mut value = entry_json(entry);
+            value["blob"] = json!(registry.blob_path(&entry.digest));
+            value["versions"] = json!(registry.versions_of(name).iter().map(|e| &e.version).collect::<Vec<_>>());
+            print_json(&value);
+        }
         Output::Text => {
             outln!("name       {}", entry.name);
             outln!("version    {}", entry.version);
@@ -167,19 +272,41 @@ fn show(ctx: &Ctx, plugin: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Rehashes every blob and checks the index (signature, serial, expiry,
+/// this host's trust policy); exit 2 on any problem.
 fn verify(ctx: &Ctx) -> Exit {
-    let report = match open(ctx).and_then(|r| Ok(r.verify()?)) {
-        Ok(r) => r,
+    let checked = (|| -> anyhow::Result<_> {
+        let registry = open(ctx)?;
+        let blobs = registry.verify()?;
+        let index = check_index(ctx, &registry)?;
+        Ok((registry, blobs, index))
+    })();
+    let (registry, report, index) = match checked {
+        Ok(checked) => checked,
         Err(e) => return finish(Err(e)),
     };
+    let unique = |entries: &mut dyn Iterator<Item = &Entry>| entries.map(|e| e.digest).collect::<BTreeSet<_>>().len();
+    let blobs = unique(&mut registry.entries().iter());
+    let intact = unique(&mut report.checked.iter());
+    let missing = unique(&mut report.missing.iter());
+    let corrupt = unique(&mut report.corrupt.iter().map(|c| &c.entry));
+    let blobs_damaged = missing + corrupt > 0;
+    let clean = report.is_clean() && index.problems.is_empty();
+    let heal = "put a damaged blob back with `backout registry add FILE` (the original component), or import or \
+                mirror the publisher's registry again (`backout registry import BUNDLE`, `backout registry mirror \
+                --from URL`): both replace missing and corrupt blobs they carry";
     match ctx.output {
         Output::Json => print_json(&json!({
-            "clean": report.is_clean(),
-            "checked": report.checked.len(),
-            "bytes_hashed": report.bytes_hashed,
+            "clean": clean,
+            "plugins": registry.entries().len(),
+            "blobs": blobs,
+            "intact": intact,
+            "hashed_bytes": report.bytes_hashed,
             "missing": report.missing.iter().map(|e| format!("{}@{}", e.name, e.version)).collect::<Vec<_>>(),
             "corrupt": report.corrupt.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
             "orphaned": report.orphaned,
+            "index": index_json(&index),
+            "hint": blobs_damaged.then_some(heal),
         })),
         Output::Text => {
             for e in &report.missing {
@@ -191,33 +318,137 @@ fn verify(ctx: &Ctx) -> Exit {
             for o in &report.orphaned {
                 outln!("orphaned  {} (no entry refers to it; `backout registry gc` removes it)", o.display());
             }
+            outln!("index     {}", index_summary(&index));
+            for problem in &index.problems {
+                outln!("problem   {problem}");
+                if let Some(hint) = problem.hint() {
+                    outln!("          hint: {hint}");
+                }
+            }
             outln!(
-                "{}: {} blobs checked, {} bytes hashed, {} missing, {} corrupt, {} orphaned",
-                if report.is_clean() { "ok" } else { "PROBLEMS" },
-                report.checked.len(),
-                report.bytes_hashed,
-                report.missing.len(),
-                report.corrupt.len(),
-                report.orphaned.len()
+                "{}: {} in {}: {intact} intact, {missing} missing, {corrupt} corrupt ({} hashed); {} orphaned; {}",
+                if clean { "ok" } else { "PROBLEMS" },
+                count(registry.entries().len(), "plugin"),
+                count(blobs, "blob"),
+                count(report.bytes_hashed as usize, "byte"),
+                count(report.orphaned.len(), "file"),
+                match index.problems.len() {
+                    0 => "the index is sound".to_owned(),
+                    n => format!("{} with the index", count(n, "problem")),
+                }
             );
+            if blobs_damaged {
+                outln!("hint: {heal}");
+            }
         }
     }
-    if report.is_clean() { Exit::Success } else { Exit::Invalid }
+    if clean { Exit::Success } else { Exit::Invalid }
 }
 
-fn remove(ctx: &Ctx, plugin: &str) -> anyhow::Result<()> {
+/// "serial 8, signed by `ed25519:…` (trusted as `acme`), expires … (in 3 days)"
+fn index_summary(index: &IndexReport) -> String {
+    let signature = match &index.signature {
+        SignatureState::Unsigned => "unsigned".to_owned(),
+        SignatureState::Valid { key } => match &index.trust {
+            Ok(Trusted::Signed { key_name, .. }) => format!("signed by {key} (trusted as `{key_name}`)"),
+            _ => format!("signed by {key}"),
+        },
+        SignatureState::Invalid { .. } => "signature INVALID".to_owned(),
+    };
+    let expires = match (&index.expires, index.expires_in_seconds) {
+        (Some(at), Some(left)) if left > 0 => format!(", expires {at} (in {})", count((left / 86_400) as usize, "day")),
+        (Some(at), _) => format!(", EXPIRED at {at}"),
+        (None, _) => String::new(),
+    };
+    format!("serial {}, {signature}{expires}", index.serial)
+}
+
+/// The index check as JSON: each part with its `problem` (`null` when
+/// sound), durations in `_ms`.
+fn index_json(index: &IndexReport) -> serde_json::Value {
+    use backout_registry::Error as E;
+    let problem = |part: fn(&E) -> bool| {
+        index
+            .problems
+            .iter()
+            .find(|p| part(p))
+            .map(|p| json!({ "message": p.to_string(), "hint": p.hint() }))
+            .unwrap_or(serde_json::Value::Null)
+    };
+    json!({
+        "serial": {
+            "value": index.serial,
+            "accepted": index.accepted_serial,
+            "problem": problem(|p| matches!(p, E::Rollback { .. } | E::SerialReused { .. })),
+        },
+        "signature": {
+            "state": match index.signature {
+                SignatureState::Unsigned => "unsigned",
+                SignatureState::Valid { .. } => "valid",
+                SignatureState::Invalid { .. } => "invalid",
+            },
+            "key": match &index.signature {
+                SignatureState::Valid { key } | SignatureState::Invalid { key: Some(key) } => Some(key.to_string()),
+                _ => None,
+            },
+            "signed": index.signed,
+            "problem": problem(|p| matches!(p, E::BadSignature { .. } | E::Parse { .. } | E::UnsupportedFormat { .. })),
+        },
+        "expires": {
+            "at": index.expires,
+            "in_ms": index.expires_in_seconds.map(|s| s.saturating_mul(1000)),
+            "problem": problem(|p| matches!(p, E::Expired { .. } | E::TooOld { .. } | E::AgeUnknown)),
+        },
+        "trust": {
+            "trusted_as": match &index.trust {
+                Ok(Trusted::Signed { key_name, .. }) => Some(key_name.as_str()),
+                _ => None,
+            },
+            "problem": problem(|p| matches!(p, E::Unsigned { .. } | E::UntrustedKey { .. } | E::SignatureRequired { .. })),
+        },
+    })
+}
+
+fn remove(ctx: &Ctx, plugin: &str, signature: &SignedChange) -> anyhow::Result<()> {
+    let key = signing_key(signature)?;
     let (name, version) = plugin.split_once('@').with_context(|| format!("`{plugin}` is not `name@version`"))?;
-    let entry = open(ctx)?.remove(name, version)?;
-    outln!("removed {}@{} ({}); its blob stays until `backout registry gc`", entry.name, entry.version, entry.digest);
+    let mut registry = open(ctx)?;
+    let (entry, change) = registry.remove_with(name, version, on_signed(&key, signature))?;
+    match ctx.output {
+        Output::Json => {
+            let mut value = entry_json(&entry);
+            value["signature"] = signature_json(&change);
+            value["serial"] = json!(registry.serial());
+            print_json(&value);
+        }
+        Output::Text => {
+            outln!(
+                "removed {}@{} ({}); its blob stays until `backout registry gc`",
+                entry.name,
+                entry.version,
+                entry.digest
+            );
+            if let Some(line) = signature_line(&change, registry.serial()) {
+                outln!("{line}");
+            }
+        }
+    }
     Ok(())
 }
 
 fn gc(ctx: &Ctx) -> anyhow::Result<()> {
     let removed = open(ctx)?.gc()?;
-    for d in &removed {
-        outln!("deleted {d}");
+    match ctx.output {
+        Output::Json => print_json(&json!({
+            "deleted": removed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })),
+        Output::Text => {
+            for d in &removed {
+                outln!("deleted {d}");
+            }
+            outln!("{} deleted", count(removed.len(), "unreferenced blob"));
+        }
     }
-    outln!("{} unreferenced blob{} deleted", removed.len(), if removed.len() == 1 { "" } else { "s" });
     Ok(())
 }
 
@@ -229,20 +460,43 @@ fn sign(ctx: &Ctx, key: &Path, expires_in: Option<&str>) -> anyhow::Result<()> {
     };
     let mut registry = open(ctx)?;
     registry.sign(&key, expires)?;
-    outln!(
-        "signed `{}` with {} at serial {}{}",
-        ctx.registry.join("index.toml").display(),
-        key.public(),
-        registry.serial(),
-        registry.expires().map(|e| format!(", expires {e}")).unwrap_or_default()
-    );
+    match ctx.output {
+        Output::Json => print_json(&json!({
+            "index": ctx.registry.join("index.toml"),
+            "key": key.public().to_string(),
+            "serial": registry.serial(),
+            "expires": registry.expires(),
+            "signed": registry.signed(),
+        })),
+        Output::Text => outln!(
+            "signed `{}` with {} at serial {}{}",
+            ctx.registry.join("index.toml").display(),
+            key.public(),
+            registry.serial(),
+            registry.expires().map(|e| format!(", expires {e}")).unwrap_or_default()
+        ),
+    }
     Ok(())
 }
 
 fn export(ctx: &Ctx, to: &Path) -> anyhow::Result<()> {
     let registry = open(ctx)?;
     registry.export(to)?;
-    outln!("exported {} plugins at serial {} to `{}`", registry.entries().len(), registry.serial(), to.display());
+    let size = std::fs::metadata(to).map(|m| m.len()).ok();
+    match ctx.output {
+        Output::Json => print_json(&json!({
+            "to": to,
+            "serial": registry.serial(),
+            "plugins": registry.entries().len(),
+            "size_bytes": size,
+        })),
+        Output::Text => outln!(
+            "exported {} at serial {} to `{}`",
+            count(registry.entries().len(), "plugin"),
+            registry.serial(),
+            to.display()
+        ),
+    }
     Ok(())
 }
 
@@ -283,20 +537,32 @@ fn admitted(ctx: &Ctx, report: &ImportReport, source: &str, verb: &str) -> anyho
             "unchanged": report.unchanged,
             "entries": report.entries,
             "added_blobs": report.added_blobs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "repaired_blobs": report.repaired_blobs.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "added_bytes": added_bytes,
             "signed_by": match &report.trusted {
                 Trusted::Signed { key_name, key, .. } => json!({ "name": key_name, "key": key.to_string() }),
                 Trusted::NotConfigured => serde_json::Value::Null,
             },
         })),
-        Output::Text if report.unchanged => {
+        Output::Text if report.unchanged && report.added_blobs.is_empty() && report.repaired_blobs.is_empty() => {
             outln!("`{}` already holds serial {}; nothing changed", ctx.registry.display(), report.serial);
         }
-        Output::Text => outln!(
-            "{verb} serial {} from `{source}`: {} plugins, {} new blobs ({added_bytes} bytes), into `{}`",
+        Output::Text if report.unchanged => outln!(
+            "`{}` already holds serial {}; healed from `{source}`: {} restored, {} replaced",
+            ctx.registry.display(),
             report.serial,
-            report.entries.len(),
-            report.added_blobs.len(),
+            count(report.added_blobs.len(), "missing blob"),
+            count(report.repaired_blobs.len(), "corrupt blob"),
+        ),
+        Output::Text => outln!(
+            "{verb} serial {} from `{source}`: {}, {} ({added_bytes} bytes){}, into `{}`",
+            report.serial,
+            count(report.entries.len(), "plugin"),
+            count(report.added_blobs.len(), "new blob"),
+            match report.repaired_blobs.len() {
+                0 => String::new(),
+                n => format!(", {} replaced", count(n, "corrupt blob")),
+            },
             ctx.registry.display()
         ),
     }
@@ -314,7 +580,8 @@ pub fn key_generate(ctx: &Ctx, out: &Path) -> Exit {
                 outln!("wrote private key `{}` (mode 0600; keep it offline)", out.display());
                 outln!("public key: {}", key.public());
                 outln!(
-                    "hosts trust it with a trust file entry:\n\n[[key]]\nname = \"…\"\npublic = \"{}\"",
+                    "hosts trust it with this trust file (`--trust FILE`, or ~/.config/backout/trust.toml); \
+                     to add it to an existing one, copy the [[key]] table:\n\nformat = 1\n\n[[key]]\nname = \"publisher\"\npublic = \"{}\"",
                     key.public()
                 );
             }

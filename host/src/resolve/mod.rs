@@ -10,24 +10,32 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backout_registry::{AcceptedSerials, Digest, Registry, TrustStore, Trusted, VersionReq};
+use backout_registry::{AcceptedSerials, Digest, Registry, TrustStore, Trusted};
 use toml::Spanned;
+
+mod config;
+mod needs;
+mod source;
+
+pub use source::{PluginRef, open_trusted, parse_name_requirement};
 
 use crate::capability::{self, Grants};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::lockfile::{Drift, Lockfile};
-use crate::plan::{ConfigTemplate, Plan, PlannedStep, PluginSource, Preview, RegistryTrust};
+use crate::plan::{ConfigTemplate, Plan, PlannedStep, Preview, RegistryTrust};
 use crate::policy::{MAX_ATTEMPTS, MAX_WAIT, OnFailure, Retries, StepPolicy};
 use crate::quantity::{format_duration, parse_duration, parse_size};
 use crate::runbook::{Parsed, StepDef};
 use crate::runtime::host_api::Observer;
 use crate::runtime::limits::{Limits, MAX_MEMORY};
 use crate::runtime::{CallContext, Plugin, PluginInfo, Runtime};
-use crate::template::{PluginNamespace, Segment, Template};
+
+/// How long before a signed index expires `plan` starts warning about it.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(7 * 86_400);
 
 /// Reads a host environment variable by name.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -139,6 +147,9 @@ pub async fn resolve(parsed: &Parsed, runtime: &Runtime, options: &Options) -> R
     if let Some(rto) = rto {
         planner.check_rto(rto, &steps);
     }
+    if let Some(warning) = planner.expiry_warning(std::time::SystemTime::now()) {
+        planner.problems.push(warning);
+    }
     let diagnostics = Diagnostics(planner.problems);
     if diagnostics.has_errors() {
         return Err(diagnostics);
@@ -176,7 +187,7 @@ struct Planner<'a> {
     problems: Vec<Diagnostic>,
     /// Opened (and its signature checked) on first use; `Err` remembers why
     /// it could not be.
-    registry: Option<Result<(Registry, Trusted), String>>,
+    registry: Option<Result<(Registry, Trusted), source::Refusal>>,
     /// Plugins already loaded in this pass, by digest: a plugin used by
     /// several steps is read, hashed and compiled once.
     loaded: HashMap<Digest, (Plugin, PluginInfo)>,
@@ -591,269 +602,26 @@ impl Planner<'_> {
         Arc::new(secrets)
     }
 
-    /// The `with` table as JSON, every reference in it checked.
-    fn config(&mut self, def: &StepDef, vars: &BTreeMap<String, String>, earlier: &[String]) -> Option<ConfigTemplate> {
-        let id = def.id.get_ref().clone();
-        let Some(with) = &def.with else {
-            return ConfigTemplate::new(serde_json::Value::Object(Default::default()), vec![], false).ok();
-        };
-        let raw = toml_to_json(&toml::Value::Table(with.get_ref().clone()));
-        let mut strings = Vec::new();
-        collect_strings(&raw, &mut strings);
-        let mut needs_outputs_of: Vec<String> = Vec::new();
-        let mut needs_run = false;
-        let mut ok = true;
-        for text in strings {
-            let span = self.span_of_text(&with.span(), &text);
-            let template = match Template::parse(&text) {
-                Ok(t) => t,
-                Err(e) => {
-                    self.error(&id, e, &span);
-                    ok = false;
-                    continue;
-                }
-            };
-            needs_run |= template.needs_run();
-            for reference in template.references() {
-                match reference {
-                    Segment::Var { name, raw } if !vars.contains_key(name) => {
-                        let span = self.span_of_text(&with.span(), raw);
-                        let known = vars.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-                        self.error(&id, format!("unknown var `{name}` in `{raw}`"), &span).hint =
-                            Some(if known.is_empty() {
-                                "declare it in `[vars]`".into()
-                            } else {
-                                format!("declared vars: {known}")
-                            });
-                        ok = false;
-                    }
-                    Segment::Plugin { namespace: PluginNamespace::Env, name, raw }
-                        if !def
-                            .grants
-                            .as_ref()
-                            .is_some_and(|g| g.get_ref().env.iter().any(|e| e.get_ref() == name)) =>
-                    {
-                        let span = self.span_of_text(&with.span(), raw);
-                        self.error(
-                            &id,
-                            format!("`{raw}` reads environment variable `{name}`, which the step does not grant"),
-                            &span,
-                        )
-                        .hint = Some(format!("add `env = [\"{name}\"]` to `[step.grants]`"));
-                        ok = false;
-                    }
-                    Segment::StepOutput { step, raw, .. } => {
-                        let span = self.span_of_text(&with.span(), raw);
-                        if step == &id {
-                            self.error(&id, format!("`{raw}` refers to this step's own outputs"), &span);
-                            ok = false;
-                        } else if earlier.contains(step) {
-                            if !needs_outputs_of.contains(step) {
-                                needs_outputs_of.push(step.clone());
-                            }
-                        } else if self.parsed.runbook.steps.iter().any(|s| s.id.get_ref() == step) {
-                            self.error(&id, format!("`{raw}` refers to step `{step}`, which runs later"), &span).hint =
-                                Some("a step can use outputs only of steps above it".into());
-                            ok = false;
-                        } else {
-                            let known = earlier.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-                            self.error(&id, format!("`{raw}` refers to unknown step `{step}`"), &span).hint =
-                                Some(if known.is_empty() {
-                                    "no step runs before this one".into()
-                                } else {
-                                    format!("steps before this one: {known}")
-                                });
-                            ok = false;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if !ok {
-            return None;
-        }
-        // Every string parsed above: this cannot fail, but say so if it does.
-        ConfigTemplate::new(raw, needs_outputs_of, needs_run).map_err(|e| self.error(&id, e, &with.span())).ok()
-    }
-
-    /// The span of `text` inside a larger span, for pointing at a reference
-    /// inside a `with` table (TOML values inside tables carry no spans).
-    fn span_of_text(&self, outer: &Range<usize>, text: &str) -> Range<usize> {
-        let source = &self.parsed.source.text;
-        let region = source.get(outer.clone()).unwrap_or("");
-        match region.find(text) {
-            Some(i) => outer.start + i..outer.start + i + text.len(),
-            None => outer.clone(),
-        }
-    }
-
-    /// Finds the plugin's bytes, checks them against every pin, compiles
-    /// them and asks the plugin to describe itself.
-    async fn source(&mut self, def: &StepDef) -> Option<(PluginSource, Digest, u64, Plugin, PluginInfo)> {
-        let id = def.id.get_ref().clone();
-        let uses = def.uses.get_ref();
-        let pin = match &def.sha256 {
-            None => None,
-            Some(p) => match p.get_ref().parse::<Digest>() {
-                Ok(d) => Some((d, p.span())),
-                Err(e) => {
-                    self.error(&id, format!("bad `sha256` pin: {e}"), &p.span()).hint = Some(
-                        "write the 64 hex digits of the plugin's sha256, optionally prefixed with `sha256:`".into(),
-                    );
-                    return None;
-                }
-            },
-        };
-        let (origin, bytes) = if looks_like_path(uses) {
-            let path = self.relative_to_runbook(uses);
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.error(&id, format!("failed to read plugin `{}`: {e}", path.display()), &def.uses.span());
-                    return None;
-                }
-            };
-            if pin.is_none() {
-                self.error(&id, format!("plugin file `{uses}` is not pinned"), &def.uses.span()).hint = Some(format!(
-                    "a plugin loaded from a file needs `sha256 = \"…\"`; after checking where it came from, pin `{}`",
-                    Digest::of(&bytes)
-                ));
-                return None;
-            }
-            if let Ok(Some(l)) = self.locked_step(def) {
-                let found = Digest::of(&bytes);
-                if l.digest != found {
-                    let drift =
-                        Drift::DigestChanged { step: id.clone(), plugin: uses.clone(), locked: l.digest, found };
-                    self.problems.push(drift_diagnostic(&drift, self.parsed, Some(def)));
-                    return None;
-                }
-            }
-            (PluginSource::File { path }, bytes)
-        } else {
-            let (name, requirement) = match parse_name_requirement(uses) {
-                Ok(nr) => nr,
-                Err(e) => {
-                    self.error(&id, e, &def.uses.span()).hint =
-                        Some("write `name@version` (or a range such as `name@^1.2`) for a registry plugin, or a path ending in `.wasm`".into());
-                    return None;
-                }
-            };
-            let locked = match self.locked_step(def) {
-                Ok(l) => l,
-                Err(()) => return None,
-            };
-            let parsed = self.parsed;
-            let registry = match self.registry() {
-                Ok(r) => r,
-                Err(e) => {
-                    self.error(&id, e, &def.uses.span()).hint = Some(
-                        "add plugins with `backout registry add FILE`, or point `--registry` / `BACKOUT_REGISTRY` at a registry".into(),
-                    );
-                    return None;
-                }
-            };
-            let found: Result<_, Diagnostic> = match &locked {
-                // With a lock, exactly the locked version, whatever else the registry holds.
-                Some(l) => {
-                    let version = l.version.clone().unwrap_or_default();
-                    registry.find(&name, &version).cloned().ok_or_else(|| {
-                        let drift = Drift::VersionMissing { step: id.clone(), name: name.clone(), version };
-                        drift_diagnostic(&drift, parsed, Some(def))
-                    })
-                }
-                None => registry
-                    .resolve(&name, &requirement)
-                    .cloned()
-                    .map_err(|e| Diagnostic::error(e.to_string()).in_step(&id).at(parsed.locate(&def.uses.span()))),
-            };
-            let entry = match found {
-                Ok(entry) => entry,
-                Err(diagnostic) => {
-                    self.problems.push(diagnostic);
-                    return None;
-                }
-            };
-            if let Some(l) = &locked
-                && l.digest != entry.digest
-            {
-                let drift = Drift::DigestChanged {
-                    step: id.clone(),
-                    plugin: format!("{}@{}", entry.name, entry.version),
-                    locked: l.digest,
-                    found: entry.digest,
-                };
-                self.problems.push(drift_diagnostic(&drift, self.parsed, Some(def)));
-                return None;
-            }
-            let (name, version) = (entry.name.clone(), entry.version.clone());
-            // The registry's index is the first pin: read_verified hashes the blob
-            // and returns it only if it matches the index.
-            let bytes = match registry.read_verified(&entry.digest) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.error(&id, format!("plugin `{name}@{version}` failed verification: {e}"), &def.uses.span());
-                    return None;
-                }
-            };
-            (PluginSource::Registry { name, version, registry: registry.root().to_path_buf() }, bytes)
-        };
-        let digest = Digest::of(&bytes);
-        if let Some((expected, span)) = pin
-            && expected != digest
-        {
-            self.error(
-                &id,
-                format!("plugin `{uses}` does not match its `sha256` pin: expected `{expected}`, computed `{digest}`"),
-                &span,
+    /// A warning when the registry's signed index expires within
+    /// [`EXPIRY_WARNING`]: after that every plan is refused, so the operator
+    /// hears it while there is time to get a fresh one. Only when the
+    /// signature was checked (otherwise expiry is not enforced).
+    fn expiry_warning(&self, now: std::time::SystemTime) -> Option<Diagnostic> {
+        let Some(Ok((registry, Trusted::Signed { .. }))) = &self.registry else { return None };
+        let expires = registry.expires()?;
+        let at = backout_registry::parse_utc(expires)?;
+        let now = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let left = Duration::from_secs(u64::try_from(at - now).ok()?);
+        (left <= EXPIRY_WARNING).then(|| {
+            Diagnostic::warning(format!(
+                "the registry's index expires at {expires}, in {}: after that every plan is refused",
+                format_duration(Duration::from_secs(left.as_secs() / 3600 * 3600).max(Duration::from_secs(3600)))
+            ))
+            .hint(
+                "ask the publisher for a freshly signed index (`backout registry sign --key FILE --expires-in 30d`) \
+                 and import or mirror it",
             )
-            .hint = Some("the plugin's bytes changed since the runbook was pinned; nothing was compiled or run".into());
-            return None;
-        }
-        if let Some((plugin, info)) = self.loaded.get(&digest) {
-            return Some((origin, digest, bytes.len() as u64, plugin.clone(), info.clone()));
-        }
-        (self.options.stages)(Stage::Loading { step: &id, uses });
-        let plugin = match self.runtime.load_verified(&digest, &bytes) {
-            Ok(p) => p,
-            Err(e) => {
-                self.error(&id, format!("plugin `{uses}` cannot be used: {e}"), &def.uses.span());
-                return None;
-            }
-        };
-        let grants = Grants::default();
-        let ctx = CallContext::new(&id, &grants, Limits::default(), self.options.observer.clone())
-            .secrets(self.secrets.clone());
-        let info = match plugin.describe(&ctx).await.result {
-            Ok(info) => info,
-            Err(failure) => {
-                self.error(&id, format!("plugin `{uses}` failed to describe itself: {failure}"), &def.uses.span());
-                return None;
-            }
-        };
-        if let PluginSource::Registry { name, version, .. } = &origin
-            && (&info.name != name || &info.version != version)
-        {
-            self.problems.push(
-                Diagnostic::warning(format!(
-                    "registry entry `{name}@{version}` holds a plugin that calls itself `{}@{}`",
-                    info.name, info.version
-                ))
-                .in_step(&id)
-                .at(self.at(&def.uses.span())),
-            );
-        }
-        self.loaded.insert(digest, (plugin.clone(), info.clone()));
-        Some((origin, digest, bytes.len() as u64, plugin, info))
-    }
-
-    fn registry(&mut self) -> Result<&Registry, String> {
-        let options = self.options;
-        let opened = self.registry.get_or_insert_with(|| {
-            open_trusted(&options.registry, &options.trust, &options.accepted).map_err(|e| e.to_string())
-        });
-        opened.as_ref().map(|(r, _)| r).map_err(|e| e.clone())
+        })
     }
 
     /// The lock's entry for this step (`Ok(None)` without a lock); drift in
@@ -871,48 +639,6 @@ impl Planner<'_> {
         self.problems.push(drift_diagnostic(&drift, self.parsed, Some(def)));
         Err(())
     }
-
-    fn relative_to_runbook(&self, path: &str) -> PathBuf {
-        let path = Path::new(path);
-        if path.is_absolute() {
-            return path.to_path_buf();
-        }
-        self.parsed.source.path.parent().map(|dir| dir.join(path)).unwrap_or_else(|| path.to_path_buf())
-    }
-
-    /// A need that is not granted is an error; a grant that is not needed is
-    /// a warning (least privilege: the runbook should grant no more than needed).
-    fn check_needs(&mut self, id: &str, def: &StepDef, info: &PluginInfo, grants: &Grants) {
-        let at = def.grants.as_ref().map(|g| g.span()).unwrap_or_else(|| def.uses.span());
-        for finding in grants.match_needs(&info.name, &info.needs) {
-            let diagnostic = match finding {
-                capability::Finding::Missing { message, hint } => Diagnostic::error(message).hint(hint),
-                capability::Finding::Unneeded { message } => Diagnostic::warning(message),
-            };
-            self.problems.push(diagnostic.in_step(id).at(self.at(&at)));
-        }
-    }
-}
-
-/// Opens the registry and applies the signature policy: with any trusted
-/// key, the index must be signed by one of them, not expired (or too old),
-/// and not older than the serial this host last accepted for this registry;
-/// with `require_signed`, an index that cannot be verified is refused.
-pub fn open_trusted(
-    root: &Path,
-    trust: &TrustStore,
-    accepted: &AcceptedSerials,
-) -> Result<(Registry, Trusted), backout_registry::Error> {
-    let registry = Registry::open(root)?;
-    let now = std::time::SystemTime::now();
-    // The signing key is known only once the signature verifies; then the
-    // serial is checked against what this host accepted for this registry
-    // (or, from an older state file, from that key).
-    let trusted = match registry.check_trust(trust, None, now)? {
-        Trusted::Signed { key, .. } => registry.check_trust(trust, accepted.floor(registry.root(), &key), now)?,
-        other => other,
-    };
-    Ok((registry, trusted))
 }
 
 /// A lock drift as a diagnostic at the step's `uses` (or without a place,
@@ -928,61 +654,4 @@ fn drift_diagnostic(drift: &Drift, parsed: &Parsed, def: Option<&StepDef>) -> Di
 
 fn with_span(def: &StepDef) -> Range<usize> {
     def.with.as_ref().map(Spanned::span).unwrap_or_else(|| def.uses.span())
-}
-
-/// `uses` names a file when it ends in `.wasm` or contains a path separator.
-fn looks_like_path(uses: &str) -> bool {
-    uses.ends_with(".wasm") || uses.contains('/')
-}
-
-/// `name@REQ`: a registry name and a version requirement (`1.2.3` exactly,
-/// `^1.2`, `~1.2`, `1`, `*`; see the README).
-pub fn parse_name_requirement(uses: &str) -> Result<(String, VersionReq), String> {
-    let (name, requirement) = uses.split_once('@').ok_or_else(|| format!("`{uses}` names no version"))?;
-    backout_registry::validate_name(name).map_err(|e| e.to_string())?;
-    let requirement = requirement.parse::<VersionReq>().map_err(|e| e.to_string())?;
-    Ok((name.to_string(), requirement))
-}
-
-fn toml_to_json(value: &toml::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        toml::Value::String(s) => Value::String(s.clone()),
-        toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
-        toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
-    }
-}
-
-fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::String(s) if s.contains('$') => out.push(s.clone()),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
-        _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uses_is_a_path_or_name_at_version() {
-        assert!(looks_like_path("./p.wasm") && looks_like_path("/x/y") && !looks_like_path("env-toggle@0.1.0"));
-        let (name, req) = parse_name_requirement("env-toggle@^0.1").unwrap();
-        assert_eq!((name.as_str(), req.to_string().as_str()), ("env-toggle", "^0.1"));
-        assert!(parse_name_requirement("env-toggle").unwrap_err().contains("names no version"));
-        assert!(parse_name_requirement("Env@0.1.0").is_err());
-        assert!(parse_name_requirement("env-toggle@not-a-version").is_err());
-    }
-
-    #[test]
-    fn toml_values_become_json() {
-        let v: toml::Value = toml::from_str("a = 1\nb = [true, \"x\"]\n[c]\nd = 1.5").unwrap();
-        assert_eq!(toml_to_json(&v), serde_json::json!({"a": 1, "b": [true, "x"], "c": {"d": 1.5}}));
-    }
 }
