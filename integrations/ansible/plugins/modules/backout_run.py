@@ -130,8 +130,13 @@ run:
   type: dict
 plan:
   description: The plan as C(backout plan --output json) gives it.
-  returned: always, when backout got as far as planning
+  returned: in check mode
   type: dict
+stderr_lines:
+  description: The last 50 lines backout wrote to stderr (its live view as plain timestamped lines).
+  returned: when not in check mode
+  type: list
+  elements: str
 msg:
   description: What happened, in one line.
   returned: always
@@ -242,8 +247,6 @@ def main():
     # Something on the host may have changed as soon as one step was started.
     changed = any(e.get("event") in ("step-started", "undo-started") for e in events)
     result = dict(changed=changed, exit_code=rc, stderr_lines=stderr.splitlines()[-50:])
-    if plan:
-        result["plan"] = plan
     result.update(diff_of(module, plan))
 
     if report is None:
