@@ -205,15 +205,18 @@ public=$("$backout" key generate --out "$controller/publisher.key" | sed -n 's/^
 "$backout" registry sign --key "$controller/publisher.key" --expires-in 30d
 "$backout" registry export --to "$controller/registry.tar"
 serial=$(sed -n 's/^serial = //p' "$controller/registry/index.toml")
-# A bundle whose index was changed after it was signed (a plugin's `added`
-# date rewritten): its signature no longer matches.
+# A bundle whose index was changed after it was signed, and is still a
+# well-formed index (a plugin's publisher renamed): only its signature
+# tells.
 python3 - "$controller/registry.tar" "$controller/registry-tampered.tar" <<'PY'
 import io, sys, tarfile
 with tarfile.open(sys.argv[1]) as src, tarfile.open(sys.argv[2], "w") as dst:
     for member in src.getmembers():
         data = src.extractfile(member).read() if member.isfile() else None
         if member.name == "index.toml":
-            data = data.replace(b'added = "', b'added = "1', 1)
+            tampered = data.replace(b'publisher = "local"', b'publisher = "lokal"', 1)
+            assert tampered != data, "nothing to tamper with in index.toml"
+            data = tampered
             member.size = len(data)
         dst.addfile(member, io.BytesIO(data) if data is not None else None)
 PY
@@ -280,11 +283,15 @@ for bundle in registry-tampered.tar registry-old.tar; do
     cat "$work/refused-$bundle.log"
     fail "web1 accepted $bundle"
   fi
-  grep -o 'backout refused the bundle[^"]*' "$work/refused-$bundle.log" | head -1
+  # (No `| head` under pipefail: a grep cut off by SIGPIPE fails the script.)
+  refusal=$(grep -m1 -o 'backout refused the bundle[^"]*' "$work/refused-$bundle.log")
+  refusal=${refusal%%$'\n'*}
+  echo "$refusal"
+  echo "$refusal" > "$work/refusal-$bundle.txt"
   [ "$(tree_digest "$work/hosts/web1/backout/registry")" = "$before" ] || fail "$bundle changed web1's registry"
 done
-grep -q 'signature' "$work/refused-registry-tampered.tar.log" || fail "the tampered bundle was not refused for its signature"
-grep -q 'serial' "$work/refused-registry-old.tar.log" || fail "the old bundle was not refused for its serial"
+grep -q 'signature' "$work/refusal-registry-tampered.tar.txt" || fail "the tampered bundle was not refused for its signature"
+grep -q 'older than serial' "$work/refusal-registry-old.tar.txt" || fail "the old bundle was not refused for its serial"
 
 declare -A before_tree
 for host in "${hosts[@]}"; do
@@ -293,7 +300,7 @@ done
 
 phase "ansible-playbook --check --diff: plans on every host, changes nothing"
 "${playbook[@]}" --check --diff -e '{"fleet_serial": ["100%"]}' > "$work/check.log" 2>&1 || { cat "$work/check.log"; fail "the check run failed"; }
-grep -E 'will: |Plan for' "$work/check.log" | head -12
+grep -m 12 -E 'will: |Plan for' "$work/check.log"
 grep -q 'will: switch /app/current from 2.0.1 to 2.0.0' "$work/check.log" || fail "--diff does not show the plan's actions"
 for host in "${hosts[@]}"; do
   [ "$(snapshot "$work/hosts/$host")" = "${before_tree[$host]}" ] || fail "--check changed $host's files"
