@@ -29,7 +29,7 @@
 
 /// "Did you mean" and counted nouns ("1 step", "2 steps"): one helper for every message.
 pub use backout_registry::text;
-pub use backout_runbook::{diagnostic, lockfile, runbook, template};
+pub use backout_runbook::{diagnostic, lockfile, problems, runbook, template};
 
 pub mod capability;
 pub mod execute;

@@ -54,6 +54,7 @@
 //! plugin's native unit tests can check them.
 
 pub mod checkpoint;
+pub mod config;
 pub mod exec;
 pub mod fs;
 pub mod glob;
@@ -66,6 +67,7 @@ mod types;
 pub mod vars;
 
 pub use checkpoint::checkpoint;
+pub use config::{Problems, Validate, validated};
 pub use serde_json::{Value, json};
 pub use types::{Action, FileAccess, Info, Needs, Outcome, StepError};
 
@@ -203,18 +205,8 @@ pub mod __glue {
     use crate::bindings::backout::step::types as wit;
     use crate::types::{Outcome, StepError};
 
-    /// serde_json's message without its " at line 1 column 26" suffix, which
-    /// points into the JSON the host generated, not into the runbook.
-    fn without_position(e: &serde_json::Error) -> String {
-        let text = e.to_string();
-        match text.rfind(" at line ") {
-            Some(i) if e.line() > 0 => text[..i].to_string(),
-            _ => text,
-        }
-    }
-
     fn config<S: Step>(json: &str) -> Result<S::Config, StepError> {
-        serde_json::from_str(json).map_err(|e| StepError::InvalidConfig(without_position(&e)))
+        crate::config::parse(json)
     }
 
     fn outputs<S: Step>(json: &str) -> Result<S::Outputs, StepError> {

@@ -30,6 +30,13 @@ pub fn error(message: impl AsRef<str>) {
     emit(Severity::Error, message.as_ref());
 }
 
+/// [`info`] for step logic that takes its log as a function
+/// (`&mut dyn FnMut(String)`), so that its native tests can collect the
+/// lines instead: pass `&mut log::to_host` in the plugin's `Step` impl.
+pub fn to_host(line: String) {
+    info(line);
+}
+
 /// Reports that `done` of `total` (if known) `unit`s are finished.
 /// Call it as often as is convenient; the host rate-limits what it shows.
 pub fn progress(done: u64, total: Option<u64>, unit: &str) {

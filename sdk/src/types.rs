@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::bindings::backout::step::types as wit;
+use crate::config::{Pointer, Problem, Problems};
 
 /// How much of the file system a plugin needs, at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +109,15 @@ pub enum StepError {
 }
 
 impl StepError {
+    /// A problem with the config as a whole.
     pub fn invalid_config(message: impl fmt::Display) -> Self {
         Self::InvalidConfig(message.to_string())
+    }
+    /// A problem with the key `pointer` names (`"/checks/1/url"`, or a
+    /// [`Pointer`]): the host shows it at that key's line in the runbook.
+    /// The message names the key in words too.
+    pub fn invalid_config_at(pointer: impl Into<Pointer>, message: impl fmt::Display) -> Self {
+        Problems::from(Problem::at(pointer, message.to_string())).into()
     }
     pub fn precondition(message: impl fmt::Display) -> Self {
         Self::Precondition(message.to_string())
@@ -141,6 +149,14 @@ impl fmt::Display for StepError {
 }
 
 impl std::error::Error for StepError {}
+
+impl From<Problems> for StepError {
+    /// An `invalid-config` error carrying every problem, each keyed one
+    /// behind its pointer (see [`crate::config::problems`]).
+    fn from(problems: Problems) -> Self {
+        Self::InvalidConfig(problems.encode())
+    }
+}
 
 impl From<StepError> for wit::StepError {
     fn from(e: StepError) -> Self {

@@ -5,7 +5,9 @@
 //! - [`runbook`] parses TOML into typed structs that keep byte spans;
 //! - [`template`] splits `${…}` references out of strings;
 //! - [`diagnostic`] is how every problem is reported (file, line, column, hint);
-//! - [`lockfile`] reads and writes `RUNBOOK.lock`.
+//! - [`lockfile`] reads and writes `RUNBOOK.lock`;
+//! - [`problems`] reads a plugin's `invalid-config` problems, each naming its
+//!   key by JSON pointer, and [`key_span`] finds that key in the runbook.
 //!
 //! The `backout` crate re-exports each module under the same name
 //! (`backout::runbook`, …). Nothing here touches wasmtime, a registry's
@@ -13,6 +15,11 @@
 #![forbid(unsafe_code)]
 
 pub mod diagnostic;
+pub mod key_span;
 pub mod lockfile;
+/// A config's problems and the `invalid-config` convention that names their
+/// keys: the SDK's file, shared (one file, two crates).
+#[path = "../../../sdk/src/config/problems.rs"]
+pub mod problems;
 pub mod runbook;
 pub mod template;

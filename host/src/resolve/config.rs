@@ -1,16 +1,19 @@
 //! A step's `with` table: turned into JSON, and every `${…}` in it checked
 //! against the runbook (declared vars, earlier steps, granted environment
-//! variables) before any plugin sees it.
+//! variables) before any plugin sees it; and when the plugin's `plan`
+//! refuses it, each problem shown at the key the plugin names.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 
 use crate::plan::ConfigTemplate;
+use crate::problems::Problems;
 use crate::runbook::StepDef;
+use crate::runtime::{Failure, StepErrorKind};
 use crate::template::{PluginNamespace, Segment, Template};
 use crate::text::did_you_mean;
 
-use super::Planner;
+use super::{Planner, with_span};
 
 impl Planner<'_> {
     /// The `with` table as JSON, every reference in it checked.
@@ -102,6 +105,34 @@ impl Planner<'_> {
         }
         // Every string parsed above: this cannot fail, but say so if it does.
         ConfigTemplate::new(raw, needs_outputs_of, needs_run).map_err(|e| self.error(&id, e, &with.span())).ok()
+    }
+
+    /// The plugin's `plan` refused the step: one error per problem. An
+    /// `invalid-config` problem that names its key by JSON pointer is shown
+    /// at that key (the pointer itself left out of the words); any other
+    /// problem, and a pointer that leads nowhere in the runbook, at the
+    /// `with` table.
+    pub(super) fn plan_refused(&mut self, def: &StepDef, failure: &Failure, plugin: &str) {
+        let id = def.id.get_ref().clone();
+        let hint = format!("`{plugin}` checks the `with` table; see `backout inspect {}`", def.uses.get_ref());
+        let problems = match failure {
+            Failure::Step { error: StepErrorKind::InvalidConfig, message } => Problems::decode(message).0,
+            other => {
+                self.error(&id, format!("plan refused: {other}"), &with_span(def)).hint = Some(hint);
+                return;
+            }
+        };
+        let index = self.parsed.runbook.steps.iter().position(|d| std::ptr::eq(d, def));
+        for problem in problems {
+            let span = problem
+                .pointer
+                .as_ref()
+                .zip(index)
+                .and_then(|(pointer, index)| self.parsed.span_of_with_key(index, pointer))
+                .unwrap_or_else(|| with_span(def));
+            self.error(&id, format!("plan refused: invalid config: {}", problem.message), &span).hint =
+                Some(hint.clone());
+        }
     }
 
     /// The span of `text` inside a larger span, for pointing at a reference

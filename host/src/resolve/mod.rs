@@ -281,11 +281,7 @@ impl Planner<'_> {
             match called.result {
                 Ok(actions) => Preview::Actions { actions },
                 Err(failure) => {
-                    self.error(&id, format!("plan refused: {failure}"), &with_span(def)).hint = Some(format!(
-                        "`{}` checks the `with` table; see `backout inspect {}`",
-                        info.name,
-                        def.uses.get_ref()
-                    ));
+                    self.plan_refused(def, &failure, &info.name);
                     return None;
                 }
             }

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+use backout_sdk::Validate;
 use std::fmt;
 
 use serde::Deserialize;
@@ -71,9 +72,12 @@ pub fn is_valid_key(key: &str) -> bool {
     first_ok && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-impl Config {
+impl Validate for Config {
+    type Valid = Valid;
+    type Error = String;
+
     /// Checks what deserializing cannot, reporting every problem at once.
-    pub fn validate(self) -> Result<Valid, String> {
+    fn validate(self) -> Result<Valid, String> {
         let mut problems = Vec::new();
         let nothing_to_do = self.set.is_empty() && self.unset.is_empty();
         check_file(&self.file, &mut problems);

@@ -44,23 +44,15 @@ pub mod dotenv;
 pub mod ops;
 pub mod report;
 
-use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log};
+use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log, validated};
 
-use crate::config::{Config, Valid};
+use crate::config::Config;
 use crate::report::Outputs;
 
 /// The step. Every call gets a fresh instance, so it holds no state: what
 /// `verify` and `undo` need travels in [`Outputs`].
 #[derive(Debug)]
 pub struct EnvToggle;
-
-fn validated(config: Config) -> Result<Valid, StepError> {
-    config.validate().map_err(StepError::InvalidConfig)
-}
-
-fn host_log(line: String) {
-    log::info(line);
-}
 
 impl Step for EnvToggle {
     type Config = Config;
@@ -81,7 +73,7 @@ impl Step for EnvToggle {
     }
 
     fn run(config: Config) -> Result<Outcome<Outputs>, StepError> {
-        ops::run(&validated(config)?, &mut host_log)
+        ops::run(&validated(config)?, &mut log::to_host)
     }
 
     fn verify(config: Config, outputs: Outputs) -> Result<(), StepError> {
@@ -89,7 +81,7 @@ impl Step for EnvToggle {
     }
 
     fn undo(config: Config, outputs: Outputs) -> Result<Outcome<Outputs>, StepError> {
-        ops::undo(&validated(config)?, outputs, &mut host_log)
+        ops::undo(&validated(config)?, outputs, &mut log::to_host)
     }
 }
 

@@ -321,7 +321,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::report::{ChangeAction, ChangeRecord};
-    use backout_sdk::checkpoint;
+    use backout_sdk::{Validate, checkpoint};
     use std::cell::RefCell;
     use std::path::PathBuf;
     use std::rc::Rc;

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+use backout_sdk::Validate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -58,9 +59,12 @@ pub struct Valid {
     pub require_keys: Vec<KeyPath>,
 }
 
-impl Config {
+impl Validate for Config {
+    type Valid = Valid;
+    type Error = String;
+
     /// Checks what deserializing cannot, reporting every problem at once.
-    pub fn validate(self) -> Result<Valid, String> {
+    fn validate(self) -> Result<Valid, String> {
         let mut problems = Vec::new();
         check_path("target", &self.target, &mut problems);
         let source = self.check_source(&mut problems);
@@ -91,7 +95,9 @@ impl Config {
             _ => Err(problems.join("; ")),
         }
     }
+}
 
+impl Config {
     fn check_source(&self, problems: &mut Vec<String>) -> Option<Source> {
         let source = match (&self.source, &self.source_dir) {
             (Some(_), Some(_)) => {

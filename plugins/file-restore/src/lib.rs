@@ -52,23 +52,15 @@ pub mod validate;
 #[path = "../../env-toggle/src/dotenv.rs"]
 pub mod dotenv;
 
-use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log};
+use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log, validated};
 
-use crate::config::{Config, Valid};
+use crate::config::Config;
 use crate::outputs::Outputs;
 
 /// The step. Every call gets a fresh instance, so it holds no state: what
 /// `verify` and `undo` need travels in [`Outputs`].
 #[derive(Debug)]
 pub struct FileRestore;
-
-fn validated(config: Config) -> Result<Valid, StepError> {
-    config.validate().map_err(StepError::InvalidConfig)
-}
-
-fn host_log(line: String) {
-    log::info(line);
-}
 
 impl Step for FileRestore {
     type Config = Config;
@@ -89,7 +81,7 @@ impl Step for FileRestore {
     }
 
     fn run(config: Config) -> Result<Outcome<Outputs>, StepError> {
-        ops::run(&validated(config)?, &mut host_log)
+        ops::run(&validated(config)?, &mut log::to_host)
     }
 
     fn verify(config: Config, outputs: Outputs) -> Result<(), StepError> {
@@ -97,7 +89,7 @@ impl Step for FileRestore {
     }
 
     fn undo(config: Config, outputs: Outputs) -> Result<Outcome<Outputs>, StepError> {
-        ops::undo(&validated(config)?, outputs, &mut host_log)
+        ops::undo(&validated(config)?, outputs, &mut log::to_host)
     }
 }
 

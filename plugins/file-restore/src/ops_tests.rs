@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use backout_sdk::{StepError, checkpoint};
+use backout_sdk::{StepError, Validate, checkpoint};
 use serde_json::{Value, json};
 
 use crate::config::{Config, Valid};

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+use backout_sdk::Validate;
 use std::time::Duration;
 
 use backout_sdk::http::Url;
@@ -255,9 +256,12 @@ pub const STATUSES: [&str; 4] = ["green", "yellow", "grey", "red"];
 
 const ACTIONS: &str = "`create`, `list`, `download`, `restore` or `prune`";
 
-impl Config {
+impl Validate for Config {
+    type Valid = Valid;
+    type Error = String;
+
     /// Checks what deserializing cannot, reporting every problem at once.
-    pub fn validate(self) -> Result<Valid, String> {
+    fn validate(self) -> Result<Valid, String> {
         let mut problems = Vec::new();
         let (base, origin) = check_url(&self.url, &mut problems);
         check_collection(&self.collection, &mut problems);
@@ -295,7 +299,9 @@ impl Config {
             action: action.expect("no problems, so an action"),
         })
     }
+}
 
+impl Config {
     fn check_action(&self, problems: &mut Vec<String>) -> Option<Action> {
         let action = self.action.as_str();
         // Keys that only some actions take: refuse them elsewhere.

@@ -100,20 +100,16 @@ use std::io::Write;
 use std::time::Duration;
 
 use backout_sdk::http::{self, Request, Response, ResponseHead};
-use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log};
+use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log, validated};
 
 use crate::api::Env;
-use crate::config::{Config, Valid};
+use crate::config::Config;
 use crate::outputs::Outputs;
 
 /// The step. Every call gets a fresh instance, so it holds no state: what
 /// `verify` and `undo` need travels in [`Outputs`].
 #[derive(Debug)]
 pub struct QdrantSnapshot;
-
-fn validated(config: Config) -> Result<Valid, StepError> {
-    config.validate().map_err(StepError::InvalidConfig)
-}
 
 /// The host: HTTP through `wasi:http`, granted variables, the host's log.
 #[derive(Debug)]

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::rc::Rc;
 use std::time::Duration;
 
+use backout_sdk::Validate;
 use backout_sdk::http::{Body, Error as HttpError, Request, Response, ResponseHead};
 use serde_json::{Value, json};
 

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+use backout_sdk::Validate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -49,9 +50,12 @@ pub struct Valid {
     pub marker: Option<String>,
 }
 
-impl Config {
+impl Validate for Config {
+    type Valid = Valid;
+    type Error = String;
+
     /// Checks what deserializing cannot, reporting every problem at once.
-    pub fn validate(self) -> Result<Valid, String> {
+    fn validate(self) -> Result<Valid, String> {
         let mut problems = Vec::new();
         for (field, path, example) in
             [("link", &self.link, "/app/current"), ("releases_dir", &self.releases_dir, "/app/releases")]

@@ -50,23 +50,15 @@ pub mod paths;
 pub mod report;
 pub mod version;
 
-use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log};
+use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log, validated};
 
-use crate::config::{Config, Valid};
+use crate::config::Config;
 use crate::report::Outputs;
 
 /// The step. Every call gets a fresh instance, so it holds no state: what
 /// `verify` and `undo` need travels in [`Outputs`].
 #[derive(Debug)]
 pub struct ReleaseSwitch;
-
-fn validated(config: Config) -> Result<Valid, StepError> {
-    config.validate().map_err(StepError::InvalidConfig)
-}
-
-fn host_log(line: String) {
-    log::info(line);
-}
 
 impl Step for ReleaseSwitch {
     type Config = Config;
@@ -87,7 +79,7 @@ impl Step for ReleaseSwitch {
     }
 
     fn run(config: Config) -> Result<Outcome<Outputs>, StepError> {
-        ops::run(&validated(config)?, &link::granted_dirs(), &mut host_log)
+        ops::run(&validated(config)?, &link::granted_dirs(), &mut log::to_host)
     }
 
     fn verify(config: Config, outputs: Outputs) -> Result<(), StepError> {
@@ -95,7 +87,7 @@ impl Step for ReleaseSwitch {
     }
 
     fn undo(config: Config, outputs: Outputs) -> Result<Outcome<Outputs>, StepError> {
-        ops::undo(&validated(config)?, outputs, &link::granted_dirs(), &mut host_log)
+        ops::undo(&validated(config)?, outputs, &link::granted_dirs(), &mut log::to_host)
     }
 }
 

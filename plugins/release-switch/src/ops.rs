@@ -195,7 +195,7 @@ fn confirm(link: &str, expected: &str, when: &str) -> Result<(), StepError> {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use backout_sdk::checkpoint;
+    use backout_sdk::{Validate, checkpoint};
     use std::cell::RefCell;
     use std::collections::BTreeMap;
     use std::os::unix::fs::symlink;

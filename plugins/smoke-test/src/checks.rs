@@ -396,6 +396,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use backout_sdk::Validate;
+
     use crate::config::{Config, Valid};
 
     /// A scripted transport: each `send` takes the next scripted answer,

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+use backout_sdk::Validate;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -242,10 +243,13 @@ pub const MAX_BODY_LIMIT: usize = 64 << 20;
 // Validation
 // ---------------------------------------------------------------------------
 
-impl Config {
+impl Validate for Config {
+    type Valid = Valid;
+    type Error = String;
+
     /// Checks everything that can be checked without the network or the
     /// environment, reporting every problem at once.
-    pub fn validate(self) -> Result<Valid, String> {
+    fn validate(self) -> Result<Valid, String> {
         let mut problems = Vec::new();
         if self.checks.is_empty() {
             problems.push("`checks` is empty: give at least one `[[checks]]` entry with a `url`".to_owned());

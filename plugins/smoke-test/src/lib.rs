@@ -112,7 +112,7 @@ pub mod expect;
 pub mod jsonpath;
 
 use backout_sdk::vars::{self, Namespace};
-use backout_sdk::{Action, Info, Needs, Outcome, Step, StepError, log};
+use backout_sdk::{Action, Info, Needs, Outcome, Step, StepError, log, validated};
 use serde::{Deserialize, Serialize};
 
 use crate::checks::{Captures, CheckRecord, HostTransport};
@@ -131,14 +131,6 @@ pub struct Outputs {
     /// Every value captured, by name.
     #[serde(default)]
     pub captures: Captures,
-}
-
-fn validated(config: Config) -> Result<Valid, StepError> {
-    config.validate().map_err(StepError::InvalidConfig)
-}
-
-fn host_log(line: String) {
-    log::info(line);
 }
 
 impl Step for SmokeTest {
@@ -162,15 +154,21 @@ impl Step for SmokeTest {
     fn run(config: Config) -> Result<Outcome<Outputs>, StepError> {
         let valid = validated(config)?;
         let mut captures = Captures::new();
-        let records =
-            checks::run_all(&valid.checks, &mut HostTransport::new(), &vars::env, &mut captures, false, &mut host_log)?;
+        let records = checks::run_all(
+            &valid.checks,
+            &mut HostTransport::new(),
+            &vars::env,
+            &mut captures,
+            false,
+            &mut log::to_host,
+        )?;
         Ok(Outcome::new(run_summary(&records), Outputs { checks: records, captures }))
     }
 
     fn verify(config: Config, outputs: Outputs) -> Result<(), StepError> {
         let valid = validated(config)?;
         let mut captures = outputs.captures;
-        checks::run_all(&valid.checks, &mut HostTransport::new(), &vars::env, &mut captures, true, &mut host_log)?;
+        checks::run_all(&valid.checks, &mut HostTransport::new(), &vars::env, &mut captures, true, &mut log::to_host)?;
         Ok(())
     }
 
@@ -298,6 +296,8 @@ mod tests {
     use std::cell::RefCell;
 
     use serde_json::json;
+
+    use backout_sdk::Validate;
 
     use super::*;
 

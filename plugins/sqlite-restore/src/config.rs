@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+use backout_sdk::Validate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -120,9 +121,12 @@ pub struct Valid {
     pub allow_wal: bool,
 }
 
-impl Config {
+impl Validate for Config {
+    type Valid = Valid;
+    type Error = String;
+
     /// Checks what deserializing cannot, reporting every problem at once.
-    pub fn validate(self) -> Result<Valid, String> {
+    fn validate(self) -> Result<Valid, String> {
         let mut problems = Vec::new();
         check_path("db", &self.db, true, &mut problems);
         let source = check_source(&self, &mut problems);

@@ -48,9 +48,9 @@ pub mod ops;
 pub mod outputs;
 pub mod sqlite;
 
-use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log};
+use backout_sdk::{Action, FileAccess, Info, Needs, Outcome, Step, StepError, log, validated};
 
-use crate::config::{Config, Valid};
+use crate::config::Config;
 use crate::ops::Observer;
 use crate::outputs::Outputs;
 
@@ -58,10 +58,6 @@ use crate::outputs::Outputs;
 /// `verify` and `undo` need travels in [`Outputs`].
 #[derive(Debug)]
 pub struct SqliteRestore;
-
-fn validated(config: Config) -> Result<Valid, StepError> {
-    config.validate().map_err(StepError::InvalidConfig)
-}
 
 /// Log lines and progress go to the host.
 struct Host;
