@@ -11,9 +11,11 @@ use std::time::Duration;
 use backout_sdk::Validate;
 use backout_sdk::http::{Body, Error as HttpError, Request, Response, ResponseHead};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::config::Config;
+use crate::multipart::Multipart;
 
 const KEY: &str = "qd-secret-key-123";
 const BASE: &str = "http://127.0.0.1:6333";
