@@ -109,7 +109,9 @@ class WebhookNotify(Plugin):
         # name origins, not methods, so the answer holds for run's POST.
         reason = http.check("GET", f"{url.origin}/")
         if reason is not None:
-            raise InvalidConfig(f"`url`: the step may not reach the webhook at {settings.url_shown(config, url)}: {reason}")
+            raise InvalidConfig(
+                f"`url`: the step may not reach the webhook at {settings.url_shown(config, url)}: {reason}", pointer="/url"
+            )
         return [
             Action(
                 f"post a message about `{config.runbook}` to {settings.url_shown(config, url)}",

@@ -60,18 +60,58 @@ export const ERROR_KINDS = Object.freeze(['invalid-config', 'precondition', 'tra
  * importing this module.
  */
 export class StepError extends Error {
-  constructor(kind, message) {
+  /**
+   * `options.pointer`: for `invalid-config`, the JSON pointer of the offending
+   * key in the `with` table (`'/checks/1/url'`), so the host shows the error
+   * at that key's line in the runbook. `options.problems`: several problems,
+   * `[{ pointer?, message }]`, each shown at its own key (`message` is then
+   * their words joined, for people and logs).
+   */
+  constructor(kind, message, options = {}) {
     if (!ERROR_KINDS.includes(kind)) {
       throw new TypeError(`unknown step-error kind \`${kind}\`; use one of ${ERROR_KINDS.join(', ')}`);
     }
     super(message);
     this.name = 'StepError';
     this.kind = kind;
+    if (options.pointer) this.pointer = options.pointer;
+    if (options.problems) this.problems = options.problems;
   }
 }
 
-/** The config is wrong: a missing field, a bad value, an unknown key. */
-export const invalidConfig = (message) => new StepError('invalid-config', message);
+/**
+ * The config is wrong: a missing field, a bad value, an unknown key. With
+ * `pointer` (`'/checks/1/url'`) the host shows it at that key; the message
+ * names the key in words too.
+ */
+export const invalidConfig = (message, pointer) => new StepError('invalid-config', message, { pointer });
+
+/** Bytes a pointer keeps in its URI-fragment form (RFC 3986), the rest as `%XX`. */
+const FRAGMENT_SAFE = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
+
+/** A JSON pointer in the URI-fragment form `wit/step.wit` uses in `invalid-config`. */
+function fragment(pointer) {
+  let out = '#';
+  for (const byte of new TextEncoder().encode(pointer)) {
+    const c = String.fromCharCode(byte);
+    out += byte < 0x80 && FRAGMENT_SAFE.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * The `invalid-config` text for problems `[{ pointer?, message }]`: those
+ * naming no key first, then each keyed one as `` `#/a/b`: words ``, joined
+ * with `; ` (the convention of `wit/step.wit`).
+ */
+export function encodeProblems(problems) {
+  const plain = problems.filter((p) => !p.pointer).map((p) => p.message);
+  const keyed = problems.filter((p) => p.pointer).map((p) => `\`${fragment(p.pointer)}\`: ${p.message}`);
+  return [...plain, ...keyed].join('; ');
+}
+
+/** The JSON pointer token for `key`: `~` as `~0`, `/` as `~1`. */
+const token = (key) => String(key).replaceAll('~', '~0').replaceAll('/', '~1');
 /** The world is not as the step needs; nothing was changed. */
 export const precondition = (message) => new StepError('precondition', message);
 /** A temporary problem; trying again later may work. */
@@ -86,6 +126,12 @@ export const failed = (message) => new StepError('failed', message);
  */
 export function toStepError(error) {
   if (error !== null && typeof error === 'object' && ERROR_KINDS.includes(error.kind)) {
+    if (error.kind === 'invalid-config' && Array.isArray(error.problems)) {
+      return { tag: error.kind, val: encodeProblems(error.problems) };
+    }
+    if (error.kind === 'invalid-config' && error.pointer) {
+      return { tag: error.kind, val: encodeProblems([{ pointer: error.pointer, message: String(error.message) }]) };
+    }
     return { tag: error.kind, val: String(error.message) };
   }
   const message = error instanceof Error ? error.message : String(error);
@@ -209,7 +255,8 @@ const TYPE_NAMES = {
  * property must have its `type`. Properties that are absent get their
  * `default` (a copy). Deeper rules are the plugin's own to check.
  *
- * Throws an `invalid-config` StepError naming every problem at once.
+ * Throws an `invalid-config` StepError naming every problem at once, each
+ * with the JSON pointer of its key (`problems`), so the host shows it there.
  */
 export function parseConfig(text, schema) {
   let config;
@@ -228,12 +275,15 @@ export function parseConfig(text, schema) {
     for (const key of Object.keys(config)) {
       if (!Object.hasOwn(properties, key)) {
         const expected = known.map((k) => `\`${k}\``).join(', ');
-        problems.push(`unknown field \`${key}\`, expected ${known.length === 1 ? '' : 'one of '}${expected}`);
+        problems.push({
+          pointer: `/${token(key)}`,
+          message: `unknown field \`${key}\`, expected ${known.length === 1 ? '' : 'one of '}${expected}`,
+        });
       }
     }
   }
   for (const key of schema.required ?? []) {
-    if (!Object.hasOwn(config, key)) problems.push(`missing field \`${key}\``);
+    if (!Object.hasOwn(config, key)) problems.push({ message: `missing field \`${key}\`` });
   }
   const result = {};
   for (const [key, property] of Object.entries(properties)) {
@@ -245,7 +295,7 @@ export function parseConfig(text, schema) {
     const types = property.type === undefined ? [] : [].concat(property.type);
     if (types.length > 0 && !types.some((t) => matchesType(value, t))) {
       const wanted = types.map((t) => TYPE_NAMES[t] ?? t).join(' or ');
-      problems.push(`\`${key}\` must be ${wanted}, not ${kindOf(value)}`);
+      problems.push({ pointer: `/${token(key)}`, message: `\`${key}\` must be ${wanted}, not ${kindOf(value)}` });
       continue;
     }
     result[key] = value;
@@ -253,7 +303,9 @@ export function parseConfig(text, schema) {
   for (const key of Object.keys(config)) {
     if (!Object.hasOwn(result, key) && !Object.hasOwn(properties, key)) result[key] = config[key];
   }
-  if (problems.length > 0) throw invalidConfig(problems.join('; '));
+  if (problems.length > 0) {
+    throw new StepError('invalid-config', problems.map((p) => p.message).join('; '), { problems });
+  }
   return result;
 }
 

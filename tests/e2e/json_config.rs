@@ -299,6 +299,13 @@ fn refused_edits_leave_every_file_untouched_and_make_no_copy() {
     ] {
         assert!(out.stderr_in_guest_terms().contains(expected), "stderr should say `{expected}`:\n{}", out.all());
     }
+    // The SDK names the unknown key by JSON pointer: the error points at
+    // `sett` itself, not at the `with` table.
+    let text = std::fs::read_to_string(&runbook).unwrap();
+    let (line, at) = text.lines().enumerate().find_map(|(i, l)| l.find("sett =").map(|c| (i + 1, c + 1))).unwrap();
+    let location = format!("runbook.toml:{line}:{at}");
+    let error = out.stderr.split("error: ").find(|e| e.contains("unknown field `sett`")).unwrap();
+    assert!(error.contains(&location), "the unknown key should be shown at {location}:\n{}", out.all());
     assert_eq!(snapshot(&app.dir), before);
     assert!(app.backups().is_empty());
 }

@@ -11,7 +11,9 @@ import {
   StepError,
   checkpoint,
   defineStep,
+  encodeProblems,
   fs,
+  invalidConfig,
   log,
   parseConfig,
   resolveGuestPath,
@@ -56,6 +58,28 @@ test('parseConfig refuses unknown keys, missing keys and wrong types, all at onc
         'unknown field `sett`, expected one of `file`, `set`, `remove`, `create_missing`; missing field `file`; ' +
           '`create_missing` must be a boolean, not a string',
   );
+});
+
+test('config errors name their keys by JSON pointer on the wire', () => {
+  let caught;
+  try {
+    parseConfig('{"sett": {}, "create_missing": "yes"}', SCHEMA);
+  } catch (e) {
+    caught = e;
+  }
+  assert.deepEqual(toStepError(caught), {
+    tag: 'invalid-config',
+    val:
+      'missing field `file`; `#/sett`: unknown field `sett`, expected one of `file`, `set`, `remove`, `create_missing`; ' +
+      '`#/create_missing`: `create_missing` must be a boolean, not a string',
+  });
+  assert.deepEqual(toStepError(invalidConfig('`url` is bad', '/checks/1/url')), {
+    tag: 'invalid-config',
+    val: '`#/checks/1/url`: `url` is bad',
+  });
+  assert.equal(encodeProblems([{ pointer: '/set/A `B`', message: 'm' }]), '`#/set/A%20%60B%60`: m');
+  assert.equal(encodeProblems([{ pointer: '/a~1b/é', message: 'm' }]), '`#/a~1b/%C3%A9`: m');
+  assert.deepEqual(toStepError(invalidConfig('whole')), { tag: 'invalid-config', val: 'whole' });
 });
 
 test('parseConfig refuses a config that is not a table or not JSON', () => {
@@ -121,7 +145,7 @@ test('defineStep turns thrown errors into step errors instead of trapping', asyn
   assert.deepEqual(await step.run('{"file": "/a"}'), { tag: 'err', val: { tag: 'failed', val: 'unexpected error in the plugin: bug' } });
   assert.deepEqual(await step.plan('{"fil": "/a"}'), {
     tag: 'err',
-    val: { tag: 'invalid-config', val: 'unknown field `fil`, expected one of `file`, `set`, `remove`, `create_missing`; missing field `file`' },
+    val: { tag: 'invalid-config', val: 'missing field `file`; `#/fil`: unknown field `fil`, expected one of `file`, `set`, `remove`, `create_missing`' },
   });
   assert.deepEqual(await step.verify('{"file": "/a"}', '[]'), {
     tag: 'err',

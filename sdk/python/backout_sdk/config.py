@@ -41,11 +41,42 @@ import types as _types
 import typing
 from typing import Any, Dict, List
 
-__all__ = ["ConfigError", "Duration", "Size", "parse", "from_json", "to_json_value"]
+__all__ = ["ConfigError", "Duration", "KeyPath", "Size", "parse", "from_json", "to_json_value"]
+
+
+class KeyPath(str):
+    """A key's path as a runbook reads it (`checks[0].retry.attempts`), which
+    also knows its JSON pointer into the `with` table (`/checks/0/retry/attempts`):
+    the `path` a `from_config` classmethod receives. It is a `str`, so
+    messages can show it as they always did."""
+
+    def __new__(cls, text="", tokens=()):
+        self = super().__new__(cls, text)
+        self.tokens = tuple(tokens)
+        return self
+
+    def key(self, key):
+        return KeyPath(_join(str(self), key), self.tokens + (key,))
+
+    def index(self, i):
+        return KeyPath(f"{self}[{i}]", self.tokens + (str(i),))
+
+    @property
+    def pointer(self):
+        """The JSON pointer (RFC 6901): `/checks/0/url`; `""` for the whole table."""
+        return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in self.tokens)
 
 
 class ConfigError(ValueError):
-    """The JSON does not fit the declared types; the message names the key."""
+    """The JSON does not fit the declared types; the message names the key.
+
+    `pointer` is the JSON pointer of the key it is about (when `path` is a
+    `KeyPath`, as the SDK passes it), so the host can show the error at that
+    key's line in the runbook."""
+
+    def __init__(self, message, path=None):
+        super().__init__(message)
+        self.pointer = path.pointer if isinstance(path, KeyPath) and path.tokens else None
 
 
 def _where(path):
@@ -124,12 +155,12 @@ def _decode(tp, value, path, strict):
                     deeper = e
         if deeper is not None:
             raise deeper
-        raise ConfigError(f"{_where(path)}expected {_expected(tp)}, got {_show(value)}")
+        raise ConfigError(f"{_where(path)}expected {_expected(tp)}, got {_show(value)}", path)
     if origin is typing.Literal:
         for allowed in args:
             if value == allowed and type(value) is type(allowed):
                 return value
-        raise ConfigError(f"{_where(path)}expected {_expected(tp)}, got {_show(value)}")
+        raise ConfigError(f"{_where(path)}expected {_expected(tp)}, got {_show(value)}", path)
     if tp is str:
         if isinstance(value, str):
             return value
@@ -147,11 +178,11 @@ def _decode(tp, value, path, strict):
     elif origin in (list, List) or tp is list:
         if isinstance(value, list):
             item = args[0] if args else Any
-            return [_decode(item, v, f"{path}[{i}]", strict) for i, v in enumerate(value)]
+            return [_decode(item, v, _index(path, i), strict) for i, v in enumerate(value)]
     elif origin in (dict, Dict) or tp is dict:
         if isinstance(value, dict):
             item = args[1] if len(args) == 2 else Any
-            return {k: _decode(item, v, _join(path, k), strict) for k, v in value.items()}
+            return {k: _decode(item, v, _key(path, k), strict) for k, v in value.items()}
     elif dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if isinstance(value, dict):
             return _decode_dataclass(tp, value, path, strict)
@@ -160,10 +191,18 @@ def _decode(tp, value, path, strict):
             if member.value == value and type(member.value) is type(value):
                 return member
         allowed = ", ".join(f"`{m.value}`" for m in tp)
-        raise ConfigError(f"{_where(path)}expected one of {allowed}, got {_show(value)}")
+        raise ConfigError(f"{_where(path)}expected one of {allowed}, got {_show(value)}", path)
     else:
         raise TypeError(f"backout_sdk.config cannot decode the annotation {tp!r} (at `{path}`)")
-    raise ConfigError(f"{_where(path)}expected {_expected(tp)}, got {_show(value)}")
+    raise ConfigError(f"{_where(path)}expected {_expected(tp)}, got {_show(value)}", path)
+
+
+def _key(path, key):
+    return path.key(key) if isinstance(path, KeyPath) else _join(path, key)
+
+
+def _index(path, i):
+    return path.index(i) if isinstance(path, KeyPath) else f"{path}[{i}]"
 
 
 def _join(path, key):
@@ -182,14 +221,15 @@ def _decode_dataclass(cls, value, path, strict):
             expected = ", ".join(f"`{k}`" for k in by_key)
             raise ConfigError(
                 f"{_where(path)}unknown field `{unknown[0]}`, expected "
-                + (f"one of {expected}" if len(by_key) > 1 else expected or "no fields")
+                + (f"one of {expected}" if len(by_key) > 1 else expected or "no fields"),
+                _key(path, unknown[0]),
             )
     kwargs = {}
     for key, f in by_key.items():
         if key in value:
-            kwargs[f.name] = _decode(hints.get(f.name, Any), value[key], _join(path, key), strict)
+            kwargs[f.name] = _decode(hints.get(f.name, Any), value[key], _key(path, key), strict)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{_where(path)}missing field `{key}`")
+            raise ConfigError(f"{_where(path)}missing field `{key}`", path)
     return cls(**kwargs)
 
 
@@ -200,7 +240,7 @@ def parse(cls, value, *, strict=True):
     which an older or newer plugin version may have written). Raises
     `ConfigError` naming the offending key.
     """
-    return _decode(cls, value, "", strict)
+    return _decode(cls, value, KeyPath(), strict)
 
 
 def from_json(cls, text, *, strict=True):
@@ -267,11 +307,11 @@ class Duration:
     @classmethod
     def from_config(cls, value, path):
         if not isinstance(value, str):
-            raise ConfigError(f"{_where(path)}expected {cls.expected}, got {_show(value)}")
+            raise ConfigError(f"{_where(path)}expected {cls.expected}, got {_show(value)}", path)
         try:
             return cls.parse(value)
         except ValueError as e:
-            raise ConfigError(f"{_where(path)}{e}") from None
+            raise ConfigError(f"{_where(path)}{e}", path) from None
 
     @classmethod
     def of_seconds(cls, seconds):
@@ -319,11 +359,11 @@ class Size:
     @classmethod
     def from_config(cls, value, path):
         if not isinstance(value, str):
-            raise ConfigError(f"{_where(path)}expected {cls.expected}, got {_show(value)}")
+            raise ConfigError(f"{_where(path)}expected {cls.expected}, got {_show(value)}", path)
         try:
             return cls.parse(value)
         except ValueError as e:
-            raise ConfigError(f"{_where(path)}{e}") from None
+            raise ConfigError(f"{_where(path)}{e}", path) from None
 
     def __str__(self):
         for size, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):

@@ -31,12 +31,51 @@ class StepError(Exception):
     def __hash__(self):
         return hash((type(self), self.message))
 
+    def wire(self):
+        """The text the contract's variant carries."""
+        return self.message
+
 
 class InvalidConfig(StepError):
-    """The config is wrong: a missing field, a bad value, an unknown key. Nothing was changed."""
+    """The config is wrong: a missing field, a bad value, an unknown key. Nothing was changed.
+
+    `pointer`, a JSON pointer into the `with` table (`"/checks/1/url"`),
+    names the offending key: the host then shows the error at that key's
+    line in the runbook instead of at `[step.with]`. The message names the
+    key in words too (it is shown without the pointer)."""
 
     kind = "invalid-config"
     label = "invalid config"
+
+    def __init__(self, message, pointer=None):
+        super().__init__(message)
+        self.pointer = pointer or None
+
+    def __eq__(self, other):
+        return super().__eq__(other) and self.pointer == other.pointer
+
+    def __hash__(self):
+        return hash((type(self), self.message, self.pointer))
+
+    def __repr__(self):
+        if self.pointer:
+            return f"InvalidConfig({self.message!r}, pointer={self.pointer!r})"
+        return super().__repr__()
+
+    def wire(self):
+        """`` `#/checks/1/url`: message `` when a key is named: the pointer in
+        URI-fragment form, as `wit/step.wit` describes for `invalid-config`."""
+        if not self.pointer:
+            return self.message
+        return f"`#{_fragment(self.pointer)}`: {self.message}"
+
+
+_FRAGMENT_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/")
+
+
+def _fragment(pointer):
+    """RFC 3986 fragment characters as they are, every other byte as `%XX`."""
+    return "".join(chr(b) if b in _FRAGMENT_SAFE else f"%{b:02X}" for b in pointer.encode("utf-8"))
 
 
 class Precondition(StepError):

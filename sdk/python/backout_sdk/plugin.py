@@ -82,7 +82,7 @@ def _decode_config(plugin, text):
     try:
         return from_json(plugin.Config, text)
     except ConfigError as e:
-        raise InvalidConfig(str(e)) from None
+        raise InvalidConfig(str(e), pointer=e.pointer) from None
 
 
 def _decode_outputs(plugin, text):
@@ -186,7 +186,7 @@ def export(plugin_class):
         try:
             return fn(*args)
         except StepError as e:
-            raise _bindings.Err(variants[e.kind](e.message)) from None
+            raise _bindings.Err(variants[e.kind](e.wire())) from None
         except Exception as e:  # noqa: BLE001 - a bug must not trap the host call
             failure = _unexpected(name, e)
             raise _bindings.Err(wit.StepError_Failed(failure.message)) from None

@@ -49,6 +49,21 @@ class ParseTest(unittest.TestCase):
             parse(Config, {"url": "u", "timeout": "1s"})
         self.assertIn("unknown field `timeout`", str(e.exception))
 
+    def test_errors_carry_the_json_pointer_of_their_key(self):
+        cases = [
+            ({"url": "x", "retry": {"attempts": 1, "atempts": 2}}, "/retry/atempts", "`retry`: unknown field `atempts`"),
+            ({"url": "x", "retry": {"attempts": "3"}}, "/retry/attempts", "`retry.attempts`: expected an integer"),
+            ({"url": "x", "tags": ["a", 7]}, "/tags/1", "`tags[1]`: expected a string"),
+            ({"url": "x", "headers": {"a/b": 1}}, "/headers/a~1b", '`headers."a/b"`: expected a string'),
+            ({"url": "x", "retry": {"interval": "3"}}, "/retry/interval", "`retry.interval`: `3` has no unit"),
+            ({}, None, "missing field `url`"),
+        ]
+        for value, pointer, start in cases:
+            with self.assertRaises(ConfigError) as caught:
+                parse(Config, value)
+            self.assertEqual(caught.exception.pointer, pointer, value)
+            self.assertTrue(str(caught.exception).startswith(start), str(caught.exception))
+
     def test_lenient_parsing_ignores_unknown_keys(self):
         self.assertEqual(parse(Retry, {"attempts": 2, "new": True}, strict=False).attempts, 2)
 

@@ -64,6 +64,15 @@ class CallsTest(unittest.TestCase):
             calls.undo('{"name": "ada"}', '{"greeted": "ada"}')
         self.assertIn("cannot encode outputs", e.exception.message)
 
+    def test_a_config_error_names_its_key_by_pointer_on_the_wire(self):
+        with self.assertRaises(InvalidConfig) as caught:
+            Calls(Greet).plan(json.dumps({"name": 3}))
+        self.assertEqual(caught.exception.pointer, "/name")
+        self.assertEqual(caught.exception.wire(), "`#/name`: " + caught.exception.message)
+        spaced = InvalidConfig("`set.\"A B\"` is not a valid key", pointer="/set/A B")
+        self.assertEqual(spaced.wire(), "`#/set/A%20B`: `set.\"A B\"` is not a valid key")
+        self.assertEqual(InvalidConfig("whole").wire(), "whole")
+
     def test_export_outside_a_component_is_the_calls(self):
         self.assertEqual(export(Greet)().plan('{"name": "x"}'), [Action("greet x")])
 

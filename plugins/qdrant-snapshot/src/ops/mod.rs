@@ -239,22 +239,33 @@ pub fn undo(valid: &Valid, outputs: Outputs, env: &mut dyn Env) -> Result<Outcom
 /// returns a client.
 fn connect<'e>(valid: &Valid, env: &'e mut dyn Env) -> Result<Client<'e>, StepError> {
     if let Err(reason) = env.check("GET", &format!("{}/", valid.base)) {
-        return Err(StepError::invalid_config(format!(
-            "`url` {} is not allowed by the step's `net` grant: {reason}; grant Qdrant's origin with \
+        return Err(StepError::invalid_config_at(
+            "/url",
+            format!(
+                "`url` {} is not allowed by the step's `net` grant: {reason}; grant Qdrant's origin with \
              `net = [\"{}\"]` in `[step.grants]`",
-            valid.base, valid.origin
-        )));
+                valid.base, valid.origin
+            ),
+        ));
     }
     let key = match &valid.api_key_env {
         None => None,
         Some(name) => match env.var(name) {
             Some(value) if !value.is_empty() => Some(value),
-            Some(_) => return Err(StepError::invalid_config(format!("`api_key_env` names `{name}`, which is empty"))),
+            Some(_) => {
+                return Err(StepError::invalid_config_at(
+                    "/api_key_env",
+                    format!("`api_key_env` names `{name}`, which is empty"),
+                ));
+            }
             None => {
-                return Err(StepError::invalid_config(format!(
-                    "`api_key_env` names `{name}`, which is not set on the host or not granted to the step: add \
-                     `env = [\"{name}\"]` to `[step.grants]`"
-                )));
+                return Err(StepError::invalid_config_at(
+                    "/api_key_env",
+                    format!(
+                        "`api_key_env` names `{name}`, which is not set on the host or not granted to the step: add \
+                         `env = [\"{name}\"]` to `[step.grants]`"
+                    ),
+                ));
             }
         },
     };
