@@ -92,7 +92,7 @@ fn the_text_report_names_the_safety_copy_on_the_host() {
     assert_eq!(out.code, 0, "{}", out.all());
     let backup = &app.backups()[0];
     assert!(out.stdout.contains(&format!("(host: {})", backup.display())), "{}", out.all());
-    assert!(out.stdout.contains("Run succeeded: 1 of 1 steps completed."), "{}", out.all());
+    assert!(out.stdout.contains("Run succeeded: 1 of 1 step completed."), "{}", out.all());
 }
 
 #[test]

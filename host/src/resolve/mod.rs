@@ -449,10 +449,10 @@ impl Planner<'_> {
                         if worst > std::time::Duration::from_secs(3600) {
                             self.problems.push(
                                 Diagnostic::warning(format!(
-                                    "with its retries this step can take up to {} ({} attempts of up to {} each, \
+                                    "with its retries this step can take up to {} ({} of up to {} each, \
                                      plus {} of waits)",
                                     format_duration(worst),
-                                    r.attempts,
+                                    crate::text::count(r.attempts as usize, "attempt"),
                                     format_duration(limits.timeout),
                                     format_duration(r.total_wait())
                                 ))

@@ -349,7 +349,7 @@ async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Exit {
         })),
         Output::Text => {
             outln!("plugin    {} {} — {}", info.name, info.version, info.summary);
-            outln!("digest    {digest} ({} bytes)", bytes.len());
+            outln!("digest    {digest} ({})", backout::text::count(bytes.len(), "byte"));
             outln!("source    {source}");
             outln!("world     {WORLD}");
             // Interface names come from the component: shown inert, like all plugin text.

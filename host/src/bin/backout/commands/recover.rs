@@ -73,7 +73,7 @@ pub async fn undo(ctx: &Ctx, args: &RecoverArgs) -> Exit {
         }
     }
     err!("{text}\n");
-    if !go_ahead(args, &format!("Undo {} step{}?", to_undo.len(), if to_undo.len() == 1 { "" } else { "s" })) {
+    if !go_ahead(args, &format!("Undo {}?", backout::text::count(to_undo.len(), "step"))) {
         return Exit::Declined;
     }
     let run_id = record.id.clone();

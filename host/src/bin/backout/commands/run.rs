@@ -47,8 +47,7 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
     for warning in earlier_runs(ctx, &plan) {
         errln!("warning: {warning}");
     }
-    let n = plan.steps.len();
-    if !args.yes && !confirm(&format!("Run {n} step{}?", if n == 1 { "" } else { "s" })) {
+    if !args.yes && !confirm(&format!("Run {}?", backout::text::count(plan.steps.len(), "step"))) {
         errln!("aborted: nothing was run");
         return Exit::Declined;
     }
