@@ -81,6 +81,55 @@ fn help_teaches_the_commands_and_documents_exit_codes() {
 }
 
 #[test]
+fn every_command_help_ends_with_examples_and_names_the_global_options_once() {
+    let sb = Sandbox::new(bin());
+    let top = sb.run(&["--help"]).stdout;
+    assert_eq!(top.matches("--state-dir <DIR>").count(), 1, "{top}");
+    for command in [&["plan"][..], &["run"], &["show"], &["registry"], &["registry", "add"], &["cache", "gc"], &["man"]]
+    {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = sb.run(&args);
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert!(out.stdout.contains("\nExamples:\n  backout "), "{command:?}:\n{}", out.stdout);
+        assert!(!out.stdout.contains("--state-dir <DIR>"), "{command:?} repeats the global options:\n{}", out.stdout);
+        assert!(
+            out.stdout.trim_end().ends_with("work here too; `backout --help` lists them."),
+            "{command:?}:\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn usage_lines_show_no_option_that_an_environment_variable_set() {
+    // The sandbox sets BACKOUT_REGISTRY, BACKOUT_STATE_DIR and BACKOUT_CACHE_DIR.
+    let sb = Sandbox::new(bin());
+    let out = sb.run(&["plan"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("\nUsage: backout plan <RUNBOOK>\n"), "{}", out.all());
+    let out = sb.run_with_env(&["registry", "sign"], &[("BACKOUT_TRUST", &"/etc/backout/trust.toml")]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("\nUsage: backout registry sign --key <FILE>\n"), "{}", out.all());
+    // A mistyped global option after the subcommand still gets its suggestion.
+    let out = sb.run(&["plan", "--registyr", "/r", "r.toml"]);
+    assert!(out.stderr.contains("a similar argument exists: '--registry'"), "{}", out.all());
+}
+
+#[test]
+fn help_names_the_variable_behind_an_option_but_never_its_value() {
+    let sb = Sandbox::new(bin());
+    let out = sb.run_with_env(&["--help"], &[("BACKOUT_TRUST", &"/etc/backout/secret-path.toml")]);
+    for name in
+        ["BACKOUT_REGISTRY", "BACKOUT_TRUST", "BACKOUT_REQUIRE_SIGNED", "BACKOUT_STATE_DIR", "BACKOUT_CACHE_DIR"]
+    {
+        assert!(out.stdout.contains(&format!("[env: {name}]")), "{name}:\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("BACKOUT_TRUST=") && !out.stdout.contains("secret-path"), "{}", out.stdout);
+    assert!(!out.stdout.contains(&sb.registry().display().to_string()), "{}", out.stdout);
+}
+
+#[test]
 fn run_without_a_terminal_requires_yes() {
     let sb = sandbox();
     let runbook = three_steps(&sb, "echo");

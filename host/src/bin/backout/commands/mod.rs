@@ -1,8 +1,12 @@
 //! One function per subcommand; each returns the exit code. Runbook
 //! commands live here; `registry` and `key` commands in [`registry`];
-//! `cache` commands and the compile cache's messages in [`cache`].
+//! `cache` commands and the compile cache's messages in [`cache`];
+//! `completions` and `man`, generated from the command line's definition,
+//! in [`completions`] and [`man`].
 
 mod cache;
+mod completions;
+mod man;
 mod new;
 mod recover;
 mod registry;
@@ -61,6 +65,8 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Cache(command) => cache::dispatch(&ctx, command),
         Command::Key(KeyCommand::Generate { out }) => registry::key_generate(&ctx, &out),
         Command::New(args) => new::new(&ctx, &args),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => man::man(&ctx, &args),
     }
 }
 
