@@ -140,6 +140,30 @@ fn run_without_a_terminal_requires_yes() {
 }
 
 #[test]
+fn without_a_terminal_what_is_wrong_is_reported_before_asking_for_yes() {
+    let sb = sandbox();
+    let runbook =
+        sb.write("typo.toml", "version = 1\nname = \"typo\"\n\n[[step]]\nid = \"a\"\nuses = \"hostle@0.1.0\"\n");
+    let out = sb.run(&["run", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("no plugin named `hostle`"), "the runbook's problem first:\n{}", out.all());
+    assert!(out.stderr.contains("error: 1 problem found in"), "{}", out.all());
+    assert!(!out.stderr.contains("without confirmation"), "{}", out.all());
+    assert!(!sb.state().join("runs").exists(), "nothing ran");
+
+    for command in ["undo", "resume"] {
+        let out = sb.run(&[command, "nope"]);
+        assert_eq!(out.code, 2, "{}", out.all());
+        assert!(
+            out.stderr.contains("error: there are no runs in") || out.stderr.contains("no run `nope`"),
+            "{}",
+            out.all()
+        );
+        assert!(!out.stderr.contains("without confirmation"), "{}", out.all());
+    }
+}
+
+#[test]
 fn on_a_terminal_run_asks_first_and_no_means_nothing_runs() {
     let sb = sandbox();
     let runbook = three_steps(&sb, "echo");
