@@ -204,6 +204,56 @@ fn var_overrides_replace_declared_vars() {
 }
 
 #[test]
+fn a_relative_var_path_is_refused_with_the_absolute_path_it_would_have_been() {
+    let sb = sandbox();
+    sb.write("app/data/keep.txt", "keep\n");
+    let runbook = sb.write(
+        "rb.toml",
+        r#"version = 1
+name = "relative"
+
+[vars]
+root = "/srv"
+
+[[step]]
+id = "look"
+uses = "hostile@0.1.0"
+with = { attack = "echo", contents = "x" }
+
+[step.grants]
+dirs = [{ host = "${vars.root}/data", guest = "/data", mode = "rw" }]
+"#,
+    );
+    let before = backout_tests::cli::snapshot(sb.path());
+    let out = sb.run(&["run", "--yes", runbook.to_str().unwrap(), "--var", "root=app"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    // The sandbox is the current directory of the command.
+    let cwd = sb.path().canonicalize().unwrap();
+    let cwd = cwd.display();
+    assert!(
+        out.stderr.contains(&format!(
+            "error: step `look`: `--var root=app` makes host directory `app/data` a relative path; from the current \
+             directory it would be `{cwd}/app/data`"
+        )),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains(&format!("hint: grants take absolute paths: pass `--var root={cwd}/app`")),
+        "{}",
+        out.all()
+    );
+    assert_eq!(backout_tests::cli::snapshot(sb.path()), before, "nothing was run or written");
+
+    // The same path written in the runbook itself keeps its own message.
+    let literal = sb.write("literal.toml", std::fs::read_to_string(&runbook).unwrap().replace("${vars.root}", "app"));
+    let out = sb.run(&["validate", literal.to_str().unwrap(), "--var", "root=app"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("host directory `app/data` is not an absolute path"), "{}", out.all());
+    assert!(!out.stderr.contains("--var root"), "{}", out.all());
+}
+
+#[test]
 fn a_failing_step_stops_the_run_and_the_report_says_what_completed() {
     let sb = sandbox();
     let runbook = three_steps(&sb, "panic");

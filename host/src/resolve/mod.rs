@@ -578,7 +578,12 @@ impl Planner<'_> {
     fn grants(&mut self, def: &StepDef, vars: &BTreeMap<String, String>) -> Option<Grants> {
         let id = def.id.get_ref();
         let mut problems = Vec::new();
-        let cx = capability::CheckCx { vars, env: &*self.options.env, parsed: self.parsed };
+        let cx = capability::CheckCx {
+            vars,
+            overrides: &self.options.var_overrides,
+            env: &*self.options.env,
+            parsed: self.parsed,
+        };
         let grants = Grants::check(def.grants.as_ref().map(Spanned::get_ref), &cx, &mut problems);
         let ok = problems.is_empty();
         self.problems.extend(problems.into_iter().map(|d| d.in_step(id)));
