@@ -3,11 +3,13 @@
 # workspace (cargo builds the plugins for wasm32-wasip2 itself, in
 # tests/build.rs), runs the demo (tests/demo.sh), checks that the benchmarks
 # still run (tests/bench.sh --quick: small files, one pair, no figures kept),
-# then fuzzes every parser for a bounded time (tests/fuzz/run.sh: FUZZ_SECONDS
-# per target, 60 by default).
+# runs the fleet tests (tests/fleet/: a rolling rollback through the Ansible
+# collection across four network-namespace hosts, ansible-test sanity, the
+# Kubernetes manifests against their schemas), then fuzzes every parser for
+# a bounded time (tests/fuzz/run.sh: FUZZ_SECONDS per target, 60 by default).
 #
 #   ./tests/run.sh               everything, as CI runs it
-#   ./tests/run.sh -p backout    arguments go to `cargo test`; the demo, the bench check and the fuzz run are skipped
+#   ./tests/run.sh -p backout    arguments go to `cargo test`; the demo, the bench check, the fleet tests and the fuzz run are skipped
 #   FUZZ_SECONDS=0 ./tests/run.sh   every test, no fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,9 @@ if [ "$#" -eq 0 ]; then
   # The demo (a full rollback against a real local service) must keep working.
   tests/demo.sh
   tests/bench.sh --quick
+  tests/fleet/run.sh
+  tests/fleet/sanity.sh
+  tests/fleet/kubernetes.sh
   if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
     tests/fuzz/run.sh
   fi

@@ -65,6 +65,10 @@ if ! command -v zsh >/dev/null || ! command -v fish >/dev/null || ! command -v m
 fi
 
 bash tests/fuzz/setup.sh
+# The fleet tests (tests/fleet/): openssh-server, iproute2 and shellcheck
+# from Debian, ansible-core and kubernetes-validate from PyPI in a venv, and
+# ansible-test's sanity virtualenvs.
+bash integrations/ansible/setup.sh >/dev/null
 for lang_setup in sdk/*/setup.sh; do
   if [ -e "$lang_setup" ]; then
     bash "$lang_setup"

@@ -3,8 +3,9 @@
 //! sha256 it (the pin check), compile it (Cranelift), instantiate it in a
 //! fresh store and call `describe`. Warm: the same with the compile replaced
 //! by a compile cache hit (read the artifact, check its sha256 and owner,
-//! deserialize). Every `backout` command pays one of the two once per plugin
-//! it loads. Results are recorded in the README ("Benchmarks").
+//! deserialize) and `describe` answered from the answer kept beside the
+//! artifact (no instance). Every `backout` command pays one of the two once
+//! per plugin it loads. Results are recorded in the README ("Benchmarks").
 #![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
@@ -50,7 +51,7 @@ fn main() {
         ("json-config", "JavaScript", backout_tests::JSON_CONFIG),
     ];
     println!(
-        "{:<17} {:<11} {:>8} {:>9} {:>9} {:>10} {:>10} {:>13} {:>10} {:>10} {:>8}",
+        "{:<17} {:<11} {:>8} {:>9} {:>9} {:>10} {:>10} {:>13} {:>11} {:>10} {:>10} {:>8}",
         "plugin",
         "language",
         "size",
@@ -59,6 +60,7 @@ fn main() {
         "compile",
         "cache hit",
         "inst+describe",
+        "kept answer",
         "cold",
         "warm",
         "cold/warm"
@@ -69,13 +71,17 @@ fn main() {
         let path = cache_dir.path().join(format!("{name}.wasm"));
         std::fs::copy(original, &path).unwrap();
         let runs = 3;
-        let (mut hash, mut compile, mut hit, mut call, mut cold, mut warm) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut hash, mut compile, mut hit, mut call, mut kept, mut cold, mut warm) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         let bytes = std::fs::read(&path).unwrap();
         let digest = Digest::of(&bytes);
-        // Fill the cache (a miss that stores), outside the measurements.
+        // Fill the cache (a miss that stores), and keep `describe`'s answer
+        // there, outside the measurements.
         let (_, outcome) = cache.load_or_compile(runtime.engine(), &digest, &bytes).unwrap();
         assert!(matches!(outcome, CacheOutcome::Miss { stored: Ok(_) }), "{outcome:?}");
+        let plugin = cached.load_verified(&digest, &bytes).unwrap();
+        rt.block_on(plugin.describe(&ctx)).result.unwrap();
+        assert!(cache.cached_info(runtime.engine(), &digest).is_some(), "{name}: describe's answer was not kept");
         let artifact = std::fs::metadata(cache.artifact_path(runtime.engine(), &digest)).unwrap().len();
         for _ in 0..runs {
             // Cold: what every command paid before the cache.
@@ -99,18 +105,21 @@ fn main() {
             let t = Instant::now();
             let plugin = cached.load_verified(&digest, &bytes).unwrap();
             hit.push(t.elapsed());
+            let t = Instant::now();
             rt.block_on(plugin.describe(&ctx)).result.unwrap();
+            kept.push(t.elapsed());
             warm.push(start.elapsed());
         }
         let (cold, warm) = (median(cold), median(warm));
         println!(
-            "{name:<17} {language:<11} {:>6.1}MB {:>7.1}MB {:>9.1?} {:>10.1?} {:>10.1?} {:>13.1?} {:>10.1?} {:>10.1?} {:>7.0}x",
+            "{name:<17} {language:<11} {:>6.1}MB {:>7.1}MB {:>9.1?} {:>10.1?} {:>10.1?} {:>13.1?} {:>11.1?} {:>10.1?} {:>10.1?} {:>7.0}x",
             bytes.len() as f64 / 1e6,
             artifact as f64 / 1e6,
             median(hash),
             median(compile),
             median(hit),
             median(call),
+            median(kept),
             cold,
             warm,
             cold.as_secs_f64() / warm.as_secs_f64()

@@ -146,7 +146,11 @@ fn a_missing_file_is_a_precondition_error() {
     let out = app.cli(&["validate"], r#"set = { A = "2" }"#);
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("precondition failed"), "{}", out.all());
-    assert!(out.stderr.contains("/app/.env"), "{}", out.all());
+    // In the operator's terms: the host path beside the guest path, no WASI error number.
+    let host = format!("`/app/.env` (host: {})", app.env.display());
+    assert!(out.stderr.contains(&host), "{}", out.all());
+    assert!(out.stderr.contains("(not found)"), "{}", out.all());
+    assert!(!out.stderr.contains("os error"), "{}", out.all());
 }
 
 #[test]

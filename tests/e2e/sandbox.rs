@@ -120,6 +120,18 @@ fn a_read_only_grant_cannot_be_written() {
 }
 
 #[test]
+fn a_refused_write_is_explained_in_the_operators_terms() {
+    let a = Arena::new();
+    // No WASI error numbers; the reason is the sandbox's, and says so. (A
+    // write during `plan` is explained the same way: `host_terms` unit tests.)
+    let out = a.run(r#"attack = "write", path = "/data/inside.txt", contents = "x""#, Some("ro"), "");
+    assert_blocked(&out);
+    assert!(out.stdout.contains("(every directory this step was granted is read-only (`ro`))"), "{}", out.all());
+    assert!(!out.stdout.contains("os error"), "{}", out.all());
+    assert_eq!(std::fs::read_to_string(a.data.join("inside.txt")).unwrap(), "inside\n");
+}
+
+#[test]
 fn copy_permissions_cannot_reach_outside_the_grant_or_act_during_plan() {
     use std::os::unix::fs::PermissionsExt;
     let a = Arena::new();

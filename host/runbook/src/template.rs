@@ -152,7 +152,7 @@ impl Template {
             match segment {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Var { name, raw } => {
-                    out.push_str(vars.get(name).ok_or_else(|| format!("unknown var in `{raw}`"))?);
+                    out.push_str(vars.get(name).ok_or_else(|| unknown_var(name, raw, vars))?);
                 }
                 Segment::StepOutput { step, path, raw } => {
                     let value =
@@ -257,6 +257,15 @@ fn lookup(value: &serde_json::Value, path: &[String]) -> Result<String, String> 
     }
 }
 
+/// `unknown var `x` in `${vars.x}``, with the vars the runbook does declare.
+fn unknown_var(name: &str, raw: &str, vars: &BTreeMap<String, String>) -> String {
+    if vars.is_empty() {
+        return format!("unknown var `{name}` in `{raw}`; no vars are declared (add them under `[vars]`)");
+    }
+    let declared = vars.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    format!("unknown var `{name}` in `{raw}`; declared vars: {declared}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +326,15 @@ mod tests {
         assert!(Template::parse("${steps.a.path}").unwrap_err().contains("malformed reference"));
         assert!(Template::parse("${vars.a").unwrap_err().contains("unterminated"));
         assert!(Template::parse("${vars.a b}").unwrap_err().contains("malformed"));
+    }
+
+    #[test]
+    fn an_unknown_var_is_named_with_the_declared_ones() {
+        let vars = BTreeMap::from([("app".to_string(), "/srv/app".to_string()), ("db".to_string(), "x".into())]);
+        let e = Template::parse("${vars.appdir}/.env").unwrap().render(&vars, &BTreeMap::new()).unwrap_err();
+        assert_eq!(e, "unknown var `appdir` in `${vars.appdir}`; declared vars: `app`, `db`");
+        let e = Template::parse("${vars.appdir}").unwrap().render(&BTreeMap::new(), &BTreeMap::new()).unwrap_err();
+        assert_eq!(e, "unknown var `appdir` in `${vars.appdir}`; no vars are declared (add them under `[vars]`)");
     }
 
     #[test]

@@ -76,6 +76,12 @@ pub struct GrantChanged {
 }
 
 impl DirGrant {
+    /// A grant as a unit test needs it: no directory behind it.
+    #[cfg(test)]
+    pub(crate) fn for_test(host: &str, guest: &str, access: Access) -> Self {
+        DirGrant { host: PathBuf::from(host), guest: guest.to_string(), access, identity: Identity::default() }
+    }
+
     /// Mounts the directory into a WASI context. `read_only` forces a
     /// read-only mount whatever the grant says (used during plan and verify).
     /// Refused unless the directory is still the one the plan checked.

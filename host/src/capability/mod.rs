@@ -163,7 +163,7 @@ pub enum Denied {
 
 /// What a plugin says it needs, from `describe`. Compared with the grants
 /// at plan time ([`Capability::match_needs`]).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Needs {
     pub files: FileNeed,
     pub env: Vec<String>,
@@ -180,7 +180,7 @@ pub struct Needs {
 }
 
 /// How much of the file system a plugin needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileNeed {
     None,

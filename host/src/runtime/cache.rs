@@ -15,6 +15,7 @@
 //!   <engine>/                                  0700; the engine key (below), 64 hex
 //!     <component-sha256>.cwasm                 0600; `Component::serialize` of the component
 //!     <component-sha256>.cwasm.sha256          0600; `<artifact sha256>  <component-sha256>.cwasm`
+//!     <component-sha256>.describe.json         0600; the plugin's `describe` answer (below)
 //!     .<name>.tmp.<pid>.<n>                    a write in progress (or a crashed one)
 //! ```
 //!
@@ -56,6 +57,21 @@
 //! the entry is written again. A failure to write is never an error; the
 //! caller goes on with the component it compiled.
 //!
+//! # `describe` answers
+//!
+//! `describe` takes no config, no grants and no environment, so its answer
+//! is a property of the component's bytes, like its compiled code: a plugin
+//! loaded through the cache keeps the answer (as the host understood it:
+//! name, version, summary, config schema, needs) in
+//! `<component-sha256>.describe.json`, and the next command reads it instead
+//! of instantiating the plugin to ask again. It is data, not code, and passes
+//! the same checks as a record (1 and 2 above, at most [`MAX_INFO`] bytes);
+//! it names the component it describes and the backout version that wrote
+//! it, and anything else (another component, another backout, a file that
+//! does not parse) is ignored, the plugin asked again, and the file
+//! rewritten. Its content decides no grant: the runbook's grants are what a
+//! step gets, whatever `needs` says.
+//!
 //! Not covered: a directory above the cache directory that someone else can
 //! write (`--cache-dir /tmp/x` under a world-writable parent without the
 //! sticky bit) lets them swap the whole cache directory; point the cache at a
@@ -73,6 +89,8 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::runtime::PluginInfo;
+
 /// Largest artifact the cache loads. A compiled 19 MB Python component is
 /// well under 100 MiB; anything past this is not something backout wrote.
 pub const MAX_ARTIFACT: u64 = 1 << 30;
@@ -82,6 +100,12 @@ const MAX_RECORD: u64 = 4096;
 const ARTIFACT_EXT: &str = ".cwasm";
 /// The extension of an artifact's record (after [`ARTIFACT_EXT`]).
 const RECORD_EXT: &str = ".cwasm.sha256";
+/// The extension of a component's kept `describe` answer.
+const INFO_EXT: &str = ".describe.json";
+/// Largest `describe` answer the cache reads back (config schemas are a few KiB).
+pub const MAX_INFO: u64 = 1 << 20;
+/// The layout of a `.describe.json` file; a file of another layout is ignored.
+const INFO_FORMAT: u32 = 1;
 /// Temporary files older than this are a crashed write; `gc` removes them.
 const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -144,6 +168,8 @@ pub enum Ignored {
     ArtifactMismatch { expected: String, computed: String },
     #[error("wasmtime refused the artifact: {0}")]
     Rejected(String),
+    #[error("`{}` was written for another component, format or backout version", .path.display())]
+    StaleInfo { path: PathBuf },
 }
 
 /// Why a compiled component could not be stored. Never fatal.
@@ -204,6 +230,20 @@ struct Entry {
     artifact_name: String,
     artifact: PathBuf,
     record: PathBuf,
+    /// `<hex>.describe.json`.
+    info: PathBuf,
+}
+
+/// A `.describe.json` file: the answer, and what it answers for.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeptInfo {
+    format: u32,
+    /// The backout version that wrote it: how the host reads a plugin's answer may change.
+    backout: String,
+    /// The digest of the component that gave the answer.
+    component: String,
+    info: PluginInfo,
 }
 
 /// What is on disk for an entry.
@@ -288,6 +328,7 @@ impl CompileCache {
         Entry {
             artifact: engine_dir.join(&artifact_name),
             record: engine_dir.join(format!("{}{RECORD_EXT}", digest.hex())),
+            info: engine_dir.join(format!("{}{INFO_EXT}", digest.hex())),
             engine_dir,
             artifact_name,
         }
@@ -339,11 +380,7 @@ impl CompileCache {
     fn store(&self, entry: &Entry, component: &Component) -> Result<PathBuf, StoreError> {
         let artifact =
             component.serialize().map_err(|e| StoreError::Serialize(format!("{:#}", anyhow::Error::from(e))))?;
-        let uid = current_uid().map_err(StoreError::Unsafe)?;
-        create_private_dir(&self.dir, true)?;
-        check_dir(&self.dir, uid, true).map_err(StoreError::Unsafe)?;
-        create_private_dir(&entry.engine_dir, false)?;
-        check_dir(&entry.engine_dir, uid, false).map_err(StoreError::Unsafe)?;
+        self.prepare(entry)?;
         let record = format!("{}  {}\n", hex::encode(Sha256::digest(&artifact)), entry.artifact_name);
         write_private(&entry.record, record.as_bytes())?;
         write_private(&entry.artifact, &artifact)?;
@@ -351,6 +388,51 @@ impl CompileCache {
             .and_then(|d| d.sync_all())
             .map_err(|source| StoreError::Io { path: entry.engine_dir.clone(), source })?;
         Ok(entry.artifact.clone())
+    }
+
+    /// Creates the cache and engine directories (0700) if they are missing,
+    /// and checks that they are safe to write into.
+    fn prepare(&self, entry: &Entry) -> Result<(), StoreError> {
+        let uid = current_uid().map_err(StoreError::Unsafe)?;
+        create_private_dir(&self.dir, true)?;
+        check_dir(&self.dir, uid, true).map_err(StoreError::Unsafe)?;
+        create_private_dir(&entry.engine_dir, false)?;
+        check_dir(&entry.engine_dir, uid, false).map_err(StoreError::Unsafe)
+    }
+
+    /// The `describe` answer kept for `digest`, if there is one that passes
+    /// every check (module documentation); `None` means "ask the plugin".
+    pub fn cached_info(&self, engine: &Engine, digest: &Digest) -> Option<PluginInfo> {
+        self.check_info(&self.entry(engine, digest), digest).ok()
+    }
+
+    fn check_info(&self, entry: &Entry, digest: &Digest) -> Result<PluginInfo, Ignored> {
+        let uid = current_uid()?;
+        check_dir(&self.dir, uid, true)?;
+        check_dir(&entry.engine_dir, uid, false)?;
+        let bytes = read_checked(&entry.info, uid, MAX_INFO)?;
+        let kept: KeptInfo = serde_json::from_slice(&bytes)
+            .map_err(|e| Ignored::Unreadable { path: entry.info.clone(), error: e.to_string() })?;
+        if kept.format != INFO_FORMAT || kept.backout != env!("CARGO_PKG_VERSION") || kept.component != digest.hex() {
+            return Err(Ignored::StaleInfo { path: entry.info.clone() });
+        }
+        Ok(kept.info)
+    }
+
+    /// Keeps `info`, the answer of the component with `digest` to
+    /// `describe`, for [`CompileCache::cached_info`]. Written like an
+    /// artifact: a 0600 temporary file, fsync'd, renamed.
+    pub fn store_info(&self, engine: &Engine, digest: &Digest, info: &PluginInfo) -> Result<(), StoreError> {
+        let entry = self.entry(engine, digest);
+        let kept = KeptInfo {
+            format: INFO_FORMAT,
+            backout: env!("CARGO_PKG_VERSION").to_string(),
+            component: digest.hex(),
+            info: info.clone(),
+        };
+        let bytes = serde_json::to_vec(&kept).map_err(|e| StoreError::Serialize(e.to_string()))?;
+        self.prepare(&entry)?;
+        write_private(&entry.info, &bytes)
     }
 
     /// Removes every entry and temporary file (`backout cache clear`).
@@ -417,8 +499,12 @@ impl CompileCache {
                     }
                     continue;
                 }
-                // One decision per component: on its artifact, or on a lone record.
-                let Some(hex_part) = name.strip_suffix(ARTIFACT_EXT).or_else(|| name.strip_suffix(RECORD_EXT)) else {
+                // One decision per component: on its artifact, or on a lone record or answer.
+                let Some(hex_part) = name
+                    .strip_suffix(ARTIFACT_EXT)
+                    .or_else(|| name.strip_suffix(RECORD_EXT))
+                    .or_else(|| name.strip_suffix(INFO_EXT))
+                else {
                     continue;
                 };
                 if !is_hex64(hex_part) || !path_exists(&path) {
@@ -433,7 +519,11 @@ impl CompileCache {
                     bytes: 0,
                     reason,
                 };
-                for file in [format!("{hex_part}{ARTIFACT_EXT}"), format!("{hex_part}{RECORD_EXT}")] {
+                for file in [
+                    format!("{hex_part}{ARTIFACT_EXT}"),
+                    format!("{hex_part}{RECORD_EXT}"),
+                    format!("{hex_part}{INFO_EXT}"),
+                ] {
                     let file = engine_dir.join(file);
                     match remove_file(&file) {
                         Ok(bytes) => {
@@ -655,6 +745,22 @@ mod tests {
         fn record(&self) -> PathBuf {
             PathBuf::from(format!("{}.sha256", self.artifact().display()))
         }
+        fn info_path(&self) -> PathBuf {
+            self.artifact().with_file_name(format!("{}.describe.json", self.digest.hex()))
+        }
+        /// A runtime with this cache: plugins it loads keep `describe`'s answer.
+        fn cached_runtime(&self) -> Runtime {
+            Runtime::new().unwrap().with_cache(self.cache.clone(), Arc::new(|_, _| {}))
+        }
+        /// `describe` of a plugin loaded through the cache.
+        fn describe(&self) -> PluginInfo {
+            let plugin = self.cached_runtime().load_verified(&self.digest, &self.bytes).unwrap();
+            block_on_describe(&plugin)
+        }
+        /// `describe`, asking the plugin itself (no cache involved).
+        fn describe_uncached(&self) -> PluginInfo {
+            block_on_describe(&self.runtime.load(&self.bytes).unwrap())
+        }
         /// Stores the entry; panics unless it was a miss that stored.
         fn stored(&self) -> PathBuf {
             match self.load() {
@@ -670,6 +776,13 @@ mod tests {
             CacheOutcome::Ignored { reason, stored: Ok(_) } if check(reason) => {}
             other => panic!("unexpected outcome: {other:?}"),
         }
+    }
+
+    fn block_on_describe(plugin: &crate::runtime::Plugin) -> PluginInfo {
+        let grants = crate::capability::Grants::default();
+        let ctx = crate::runtime::CallContext::new("t", &grants, Default::default(), crate::runtime::host_api::quiet());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(plugin.describe(&ctx)).result.unwrap()
     }
 
     fn mode(path: &Path) -> u32 {
@@ -874,11 +987,14 @@ mod tests {
         assert_eq!(reasons, [Removal::Temporary.as_str(), Removal::OtherEngine.as_str()], "{removed:?}");
         assert!(!other_engine.exists() && !stale.exists() && fresh.exists() && artifact.exists());
 
+        let info = f.info_path();
+        f.cache.store_info(f.runtime.engine(), &f.digest, &f.describe_uncached()).unwrap();
         let removed = f.cache.gc(f.runtime.engine(), |_| false).unwrap();
         assert_eq!(removed.len(), 1, "{removed:?}");
         assert_eq!(removed[0].reason, Removal::NotInRegistry);
         assert_eq!(removed[0].component, Some(f.digest));
-        assert_eq!(removed[0].files, [artifact.clone(), f.record()]);
+        assert_eq!(removed[0].files, [artifact.clone(), f.record(), info.clone()]);
+        assert!(!info.exists());
         assert!(!artifact.exists() && fresh.exists());
 
         f.stored();
@@ -887,5 +1003,109 @@ mod tests {
         assert!(!engine_dir.exists(), "an emptied engine directory goes too");
         assert_eq!(fs::read(&unrelated).unwrap(), b"mine", "files the cache did not write stay");
         assert!(f.cache.clear().unwrap().is_empty());
+    }
+    #[test]
+    fn a_describe_answer_is_kept_and_read_back_instead_of_asking() {
+        let f = fixture();
+        let asked = f.describe();
+        assert_eq!(asked.name, "env-toggle");
+        let info = f.info_path();
+        assert_eq!(mode(&info), 0o600);
+        let kept: serde_json::Value = serde_json::from_slice(&fs::read(&info).unwrap()).unwrap();
+        assert_eq!(kept["component"], f.digest.hex());
+        assert_eq!(kept["backout"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(kept["info"]["summary"], asked.summary);
+
+        // Proof that the next load reads the file and does not ask the
+        // plugin: an answer edited (by its owner) is the answer given.
+        let mut edited = kept.clone();
+        edited["info"]["summary"] = "kept, not asked".into();
+        fs::write(&info, serde_json::to_vec(&edited).unwrap()).unwrap();
+        let read = f.describe();
+        assert_eq!(read.summary, "kept, not asked");
+        assert_eq!(read.name, asked.name);
+        assert_eq!(read.config_schema, asked.config_schema);
+        assert_eq!(read.needs.files, asked.needs.files);
+        assert_eq!(read.needs.env, asked.needs.env);
+        // Needs known from the imports are the component's, not the file's.
+        assert_eq!(read.needs.commands, asked.needs.commands);
+
+        // A plugin loaded without the cache always asks.
+        assert_eq!(f.describe_uncached().summary, asked.summary);
+    }
+
+    #[test]
+    fn a_kept_answer_that_fails_a_check_is_ignored_and_asked_again() {
+        let f = fixture();
+        let asked = f.describe();
+        let info = f.info_path();
+        let kept: serde_json::Value = serde_json::from_slice(&fs::read(&info).unwrap()).unwrap();
+        let edited = |field: &str, value: serde_json::Value| {
+            let mut edited = kept.clone();
+            edited["info"]["summary"] = "must not be used".into();
+            edited[field] = value;
+            serde_json::to_vec(&edited).unwrap()
+        };
+        type Spoil<'a> = Box<dyn Fn() + 'a>;
+        let bad: Vec<(&str, Spoil)> = vec![
+            (
+                "another component's answer",
+                Box::new(|| fs::write(&info, edited("component", "0".repeat(64).into())).unwrap()),
+            ),
+            (
+                "another backout's answer",
+                Box::new(|| fs::write(&info, edited("backout", "0.0.0-other".into())).unwrap()),
+            ),
+            ("another format", Box::new(|| fs::write(&info, edited("format", 2.into())).unwrap())),
+            ("an unknown field", Box::new(|| fs::write(&info, edited("extra", true.into())).unwrap())),
+            ("not JSON", Box::new(|| fs::write(&info, b"{\"format\": 1, \"info\": {").unwrap())),
+            ("empty", Box::new(|| fs::write(&info, b"").unwrap())),
+            (
+                "writable by others",
+                Box::new(|| {
+                    let mut edited = kept.clone();
+                    edited["info"]["summary"] = "must not be used".into();
+                    fs::write(&info, serde_json::to_vec(&edited).unwrap()).unwrap();
+                    fs::set_permissions(&info, fs::Permissions::from_mode(0o666)).unwrap();
+                }),
+            ),
+            (
+                "a symlink",
+                Box::new(|| {
+                    let mut edited = kept.clone();
+                    edited["info"]["summary"] = "must not be used".into();
+                    let elsewhere = info.with_extension("elsewhere");
+                    fs::write(&elsewhere, serde_json::to_vec(&edited).unwrap()).unwrap();
+                    fs::remove_file(&info).unwrap();
+                    std::os::unix::fs::symlink(&elsewhere, &info).unwrap();
+                }),
+            ),
+        ];
+        for (what, spoil) in bad {
+            spoil();
+            assert_eq!(f.describe().summary, asked.summary, "{what}: the kept answer was used");
+            // Asked again, and kept again: a regular 0600 file with the right key.
+            assert!(fs::symlink_metadata(&info).unwrap().file_type().is_file(), "{what}");
+            assert_eq!(mode(&info), 0o600, "{what}");
+            let rewritten: serde_json::Value = serde_json::from_slice(&fs::read(&info).unwrap()).unwrap();
+            assert_eq!(rewritten, kept, "{what}: not rewritten");
+        }
+    }
+
+    #[test]
+    #[allow(clippy::print_stderr)]
+    fn a_kept_answer_owned_by_another_user_is_ignored() {
+        let f = fixture();
+        let asked = f.describe();
+        let info = f.info_path();
+        let mut edited: serde_json::Value = serde_json::from_slice(&fs::read(&info).unwrap()).unwrap();
+        edited["info"]["summary"] = "must not be used".into();
+        fs::write(&info, serde_json::to_vec(&edited).unwrap()).unwrap();
+        if std::os::unix::fs::chown(&info, Some(65534), None).is_err() {
+            eprintln!("skipped: changing a file's owner needs root");
+            return;
+        }
+        assert_eq!(f.describe().summary, asked.summary);
+        assert_eq!(fs::metadata(&info).unwrap().uid(), current_uid().unwrap());
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod cache;
 pub mod host_api;
+pub mod host_terms;
 pub mod http;
 pub mod interrupt;
 pub mod limits;
@@ -205,7 +206,9 @@ impl Runtime {
         }
         let (component, outcome) = cache.load_or_compile(&self.engine, digest, bytes).map_err(compile_error)?;
         observer(digest, &outcome);
-        self.link(component)
+        let mut plugin = self.link(component)?;
+        plugin.cached = Some((cache.clone(), *digest));
+        Ok(plugin)
     }
 
     /// Checks a compiled component's exports and imports and pre-instantiates it.
@@ -226,7 +229,7 @@ impl Runtime {
             .map_err(|e| LoadError::Link(format!("{:#}", anyhow::Error::from(e))))?;
         let pre =
             bindings::PluginPre::new(pre).map_err(|e| LoadError::Link(format!("{:#}", anyhow::Error::from(e))))?;
-        Ok(Plugin { engine: self.engine.clone(), pre, imports, exports })
+        Ok(Plugin { engine: self.engine.clone(), pre, imports, exports, cached: None })
     }
 }
 
@@ -288,6 +291,10 @@ fn list(items: &[String]) -> String {
 pub struct Plugin {
     engine: Engine,
     pre: bindings::PluginPre<StepState>,
+    /// Where `describe`'s answer is kept beside the compiled artifact, and
+    /// the component's digest: set when loaded by [`Runtime::load_verified`]
+    /// through a compile cache.
+    cached: Option<(cache::CompileCache, backout_registry::Digest)>,
     /// Interfaces the component imports, e.g. `wasi:filesystem/types@0.2.3`.
     pub imports: Vec<String>,
     /// Interfaces the component exports.
@@ -301,7 +308,7 @@ impl std::fmt::Debug for Plugin {
 }
 
 /// Who a step is, per its own `describe`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PluginInfo {
     pub name: String,
     pub version: String,
@@ -485,16 +492,34 @@ enum Reply {
 }
 
 impl Plugin {
-    /// `describe`, with no grants at all.
+    /// `describe`, with no grants at all. A plugin loaded through the
+    /// compile cache answers from the cache when its answer is kept there
+    /// (no instance is made), and its answer is kept there after it is
+    /// asked: `describe` takes no config, grants or environment, so its
+    /// answer is a property of the component's bytes, like the compiled code
+    /// (see the README's plugin contract). What it logs is not kept.
     pub async fn describe(&self, ctx: &CallContext<'_>) -> Called<PluginInfo> {
-        self.call(Phase::Describe, ctx, Call::Describe).await.map(|reply| match reply {
-            Reply::Info(info) => convert_info(info).map(|mut info| {
-                info.needs.commands = self.imports.iter().any(|i| i.starts_with(EXEC_INTERFACE));
-                info.needs.may_use_network = self.imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@"));
-                info
-            }),
+        if let Some((cache, digest)) = &self.cached
+            && let Some(info) = cache.cached_info(&self.engine, digest)
+        {
+            return Called::answered(self.with_import_needs(info));
+        }
+        let called = self.call(Phase::Describe, ctx, Call::Describe).await.map(|reply| match reply {
+            Reply::Info(info) => convert_info(info).map(|info| self.with_import_needs(info)),
             _ => Err(Failure::host("unexpected reply to describe")),
-        })
+        });
+        if let (Some((cache, digest)), Ok(info)) = (&self.cached, &called.result) {
+            // Like a compiled artifact that cannot be stored: asked again next time.
+            let _ = cache.store_info(&self.engine, digest, info);
+        }
+        called
+    }
+
+    /// The needs known from the component's imports rather than from `describe`.
+    fn with_import_needs(&self, mut info: PluginInfo) -> PluginInfo {
+        info.needs.commands = self.imports.iter().any(|i| i.starts_with(EXEC_INTERFACE));
+        info.needs.may_use_network = self.imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@"));
+        info
     }
 
     /// `plan`, with every directory read-only.
@@ -617,7 +642,7 @@ impl Plugin {
         };
 
         let state = store.data_mut();
-        let result = result.map_err(|failure| clean_failure(failure, &state.log));
+        let result = result.map_err(|failure| clean_failure(failure, &state.log, &state.dirs, phase));
         state.drain_http_notes();
         let removed = sweep_temporaries(state);
         for (level, capture) in [(LogLevel::Stdout, &stdout), (LogLevel::Stderr, &stderr)] {
@@ -699,11 +724,19 @@ fn clean_reply(reply: Reply, log: &CallLog) -> Reply {
     }
 }
 
-/// A failure's plugin text, masked and on one line.
-fn clean_failure(failure: Failure, log: &CallLog) -> Failure {
+/// A failure's plugin text, masked, on one line, and in the operator's
+/// terms ([`host_terms`]: WASI error numbers in words, guest paths with
+/// their host paths).
+fn clean_failure(
+    failure: Failure,
+    log: &CallLog,
+    dirs: &[crate::capability::files::DirGrant],
+    phase: Phase,
+) -> Failure {
+    let explain = |message: String| host_terms::explain(&log.clean(&message), dirs, phase);
     match failure {
-        Failure::Step { error, message } => Failure::Step { error, message: log.clean(&message) },
-        Failure::Trap { message } => Failure::Trap { message: log.clean(&message) },
+        Failure::Step { error, message } => Failure::Step { error, message: explain(message) },
+        Failure::Trap { message } => Failure::Trap { message: explain(message) },
         other => other,
     }
 }
@@ -790,6 +823,11 @@ fn classify(error: wasmtime::Error, state: &StepState, limits: Limits, bounds: B
 }
 
 impl<T> Called<T> {
+    /// An answer the host had without calling the plugin: nothing logged, no time spent in it.
+    fn answered(value: T) -> Self {
+        Called { result: Ok(value), log: Vec::new(), dropped: 0, elapsed: Duration::ZERO, removed: Vec::new() }
+    }
+
     fn map<U>(self, f: impl FnOnce(T) -> Result<U, Failure>) -> Called<U> {
         Called {
             result: self.result.and_then(f),
