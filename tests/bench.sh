@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the README's benchmark tables on this machine: backout against
 # the shell scripts it replaces (tests/bench/run.py, side by side), then the
-# cold/warm start of every plugin and `registry verify` against openssl
-# (the bench binaries in host/benches and registry/benches).
+# cold/warm start of every plugin, `registry verify` against openssl (the
+# bench binaries in host/benches and registry/benches), and instantiation
+# under wasmtime's on-demand and pooling allocators (tests/bench/pooling, a
+# crate of its own so the workspace's wasmtime keeps its features).
 #
 #   tests/bench.sh            release build, 273 MiB and 1 GiB databases, 5 pairs (about 10 minutes)
 #   tests/bench.sh --quick    the debug build and the test build's plugins, small
@@ -41,3 +43,9 @@ echo "== cold and warm start of every plugin (host/benches/cold_start.rs)"
 cargo bench --locked -p backout --bench cold_start
 echo "== registry verify against openssl dgst -sha256 (registry/benches/verify.rs)"
 cargo bench --locked -p backout-registry
+echo "== instantiation: on-demand against the pooling allocator (tests/bench/pooling)"
+cargo build --release --locked --manifest-path tests/bench/pooling/Cargo.toml --target-dir target/bench-pooling
+guests=target/guests/wasm32-wasip2/release
+target/bench-pooling/release/pooling-bench \
+  "$guests"/{env_toggle,smoke_test,sqlite_restore,qdrant_snapshot,file_restore,release_switch,service_control}.wasm \
+  target/guests/foreign/{maintenance_flag,webhook_notify,json_config}.wasm

@@ -231,7 +231,8 @@ fn a_flag_that_is_a_directory_or_a_symlink_is_refused() {
     let out = site.cli(&["validate"], &format!("file = \"{FLAG}\""));
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(
-        out.stderr.contains("precondition failed: `/www/maintenance.flag` exists and is not a regular file"),
+        out.stderr_in_guest_terms()
+            .contains("precondition failed: `/www/maintenance.flag` exists and is not a regular file"),
         "{}",
         out.all()
     );

@@ -233,7 +233,7 @@ fn unparseable_backups_are_refused_and_the_live_file_is_byte_identical() {
         let out = site.cli(&["run", "--yes"], &with);
         assert_eq!(out.code, 2, "{format}: refused before anything runs:\n{}", out.all());
         assert!(out.stderr.contains("plan refused"), "{format}: {}", out.all());
-        assert!(out.stderr.contains(&format!("`/backups/{name}` {says}")), "{format}: {}", out.all());
+        assert!(out.stderr_in_guest_terms().contains(&format!("`/backups/{name}` {says}")), "{format}: {}", out.all());
         assert!(out.stderr.contains("nothing was changed"), "{format}: {}", out.all());
         assert_eq!(site.files(), before, "{format}: files changed");
         assert_eq!(std::fs::read(&live).unwrap(), live_text.as_bytes());
@@ -253,7 +253,8 @@ fn a_missing_required_key_is_refused_and_nothing_changes() {
     );
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(
-        out.stderr.contains("`/backups/cortex.toml` is valid TOML but lacks the required key `database.url`"),
+        out.stderr_in_guest_terms()
+            .contains("`/backups/cortex.toml` is valid TOML but lacks the required key `database.url`"),
         "{}",
         out.all()
     );
@@ -310,7 +311,7 @@ fn a_directory_is_swapped_in_and_undone() {
     let before = site.files();
     let out = site.cli(&["plan"], r#"target = "/app", source = "/backups/conf.d", validate = "toml""#);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("`/app` is a granted directory itself"), "{}", out.all());
+    assert!(out.stderr_in_guest_terms().contains("`/app` is a granted directory itself"), "{}", out.all());
     assert_eq!(site.files(), before);
 }
 
@@ -324,7 +325,7 @@ fn undo_is_refused_when_the_file_changed_after_the_run() {
     let before = site.files();
     let undo = site.undo();
     assert_eq!(undo.code, EXIT_NEEDS_ATTENTION, "{}", undo.all());
-    assert!(undo.all().contains("`/app/cortex.toml` changed since the run"), "{}", undo.all());
+    assert!(undo.all_in_guest_terms().contains("`/app/cortex.toml` changed since the run"), "{}", undo.all());
     assert!(undo.all().contains("nothing was restored"), "{}", undo.all());
     assert!(
         undo.all().contains("its content from before the run is in the safety copy `/app/cortex.toml.backout-"),

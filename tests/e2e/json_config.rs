@@ -297,7 +297,7 @@ fn refused_edits_leave_every_file_untouched_and_make_no_copy() {
         "unknown field `sett`, expected one of `file`, `set`, `remove`, `create_missing`",
         "`/app/nope.json` does not exist",
     ] {
-        assert!(out.stderr.contains(expected), "stderr should say `{expected}`:\n{}", out.all());
+        assert!(out.stderr_in_guest_terms().contains(expected), "stderr should say `{expected}`:\n{}", out.all());
     }
     assert_eq!(snapshot(&app.dir), before);
     assert!(app.backups().is_empty());

@@ -23,6 +23,7 @@ mod new;
 mod pins;
 mod policy;
 mod qdrant;
+mod readme;
 mod recover;
 mod registry;
 mod registry_workflows;

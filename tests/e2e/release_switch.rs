@@ -98,7 +98,7 @@ impl Deploy {
         assert_eq!(out.code, 2, "must be refused before anything runs:\n{}", out.all());
         assert!(out.stderr.contains("nothing was run"), "{}", out.all());
         for part in says {
-            assert!(out.stderr.contains(part), "the refusal should say `{part}`:\n{}", out.all());
+            assert!(out.stderr_in_guest_terms().contains(part), "the refusal should say `{part}`:\n{}", out.all());
         }
         assert_eq!(self.tree(), before, "a refused run changed files or links:\n{}", out.all());
     }
@@ -336,7 +336,7 @@ fn undo_is_refused_when_someone_moved_the_link_meanwhile() {
     let undo = d.sb.run(&["undo", "last", "--yes"]);
     assert_eq!(undo.code, EXIT_NEEDS_ATTENTION, "{}", undo.all());
     assert!(
-        undo.all().contains(
+        undo.all_in_guest_terms().contains(
             "`/app/current` points to `releases/3.0.0`: neither where the run put it (`releases/1.0.0`) nor where \
              it pointed before (`releases/2.0.0`); it was changed since the run, so undo leaves it alone; nothing \
              was changed"
@@ -365,7 +365,7 @@ fn a_read_only_grant_fails_cleanly() {
     let out = d.cli(&["run", "--yes"], &d.runbook_at("/app/releases", r#"to = "1.0.0""#, &dirs));
     assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
     assert!(
-        out.stdout.contains(
+        out.stdout_in_guest_terms().contains(
             "FAILED   switch  in run: could not make the new link beside `/app/current`: the host did not accept a \
              temporary file: `/app/.current.backout-tmp-"
         ),

@@ -446,5 +446,9 @@ fn a_missing_safety_dir_is_refused_at_plan_time() {
     make_db(&site.backups.join("app.db"), 10);
     let out = site.cli(&["plan"], r#"backup = "/backups/app.db", safety_dir = "/keep/missing""#);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("the safety directory `/keep/missing` does not exist"), "{}", out.all());
+    assert!(
+        out.stderr_in_guest_terms().contains("the safety directory `/keep/missing` does not exist"),
+        "{}",
+        out.all()
+    );
 }

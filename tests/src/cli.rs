@@ -41,6 +41,41 @@ impl Output {
     pub fn all(&self) -> String {
         format!("exit code {}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
     }
+
+    /// stdout as the plugin wrote its messages, without the host paths the
+    /// host adds after guest paths (`runtime::host_terms`): for tests of
+    /// what a plugin says, not of how the host annotates it.
+    pub fn stdout_in_guest_terms(&self) -> String {
+        without_host_paths(&self.stdout)
+    }
+
+    /// stderr, likewise.
+    pub fn stderr_in_guest_terms(&self) -> String {
+        without_host_paths(&self.stderr)
+    }
+
+    /// Both streams, likewise.
+    pub fn all_in_guest_terms(&self) -> String {
+        without_host_paths(&self.all())
+    }
+}
+
+/// `text` without the ` (host: /…)` notes the host adds after guest paths.
+pub fn without_host_paths(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" (host: /") {
+        out.push_str(&rest[..at]);
+        match rest[at..].find(')') {
+            Some(end) => rest = &rest[at + end + 1..],
+            None => {
+                rest = &rest[at..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Sandbox {
