@@ -265,6 +265,7 @@ impl Planner<'_> {
         }
         let (limits, grants, config, policy, expected) = (limits?, grants?, config?, policy?, expected?);
         self.check_needs(&id, def, &info, &grants);
+        self.check_host_paths(def, vars, &grants);
         let ctx = CallContext::new(&id, &grants, limits, self.options.observer.clone()).secrets(self.secrets.clone());
         let preview = if !self.options.plan_steps {
             Preview::Unplanned
