@@ -53,6 +53,17 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
 fi
+# `backout completions` and `backout man` are tested in the real programs
+# (tests/e2e/completions.rs): bash loads the completion script, zsh and fish
+# check theirs, and man-db renders the manual pages with groff. Debian's
+# packages, a few MB.
+if ! command -v zsh >/dev/null || ! command -v fish >/dev/null || ! command -v man >/dev/null || ! command -v groff >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends zsh fish man-db groff-base
+fi
+
 bash tests/fuzz/setup.sh
 # The fleet tests (tests/fleet/): openssh-server, iproute2 and shellcheck
 # from Debian, ansible-core and kubernetes-validate from PyPI in a venv, and

@@ -275,8 +275,10 @@ pub enum Error {
     /// A blob in a bundle (or one being exported) whose bytes or size do not
     /// match the index; `path` is the bundle (or the blob file).
     #[error(
-        "blob `{expected}` in `{}` is corrupt: computed `{computed}` over {size} bytes, expected {expected_size} bytes",
-        .path.display()
+        "blob `{expected}` in `{}` is corrupt: computed `{computed}` over {}, expected {}",
+        .path.display(),
+        crate::text::count(*.size as usize, "byte"),
+        crate::text::count(*.expected_size as usize, "byte")
     )]
     BundleBlobMismatch { path: PathBuf, expected: Digest, computed: Digest, size: u64, expected_size: u64 },
 

@@ -328,7 +328,9 @@ impl<'a> Fetcher<'a> {
         };
         match progress {
             Some((received, Some(expected))) => reason.push_str(&format!(" after {received} of {expected} bytes")),
-            Some((received, None)) => reason.push_str(&format!(" after {received} bytes")),
+            Some((received, None)) => {
+                reason.push_str(&format!(" after {}", crate::text::count(received as usize, "byte")))
+            }
             None => {}
         }
         Error::Fetch { url: url.to_string(), blob: blob.copied(), reason, source: Some(Box::new(error.without_url())) }

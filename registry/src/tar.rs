@@ -86,7 +86,7 @@ pub fn read_entries(file: &mut (impl Read + Seek), len: u64) -> Result<Vec<TarEn
     loop {
         if len - position < BLOCK as u64 {
             return Err(if position == len {
-                format!("truncated: no end-of-archive marker after {} entries", entries.len())
+                format!("truncated: no end-of-archive marker after {}", crate::text::count(entries.len(), "entry"))
             } else {
                 format!("truncated: the header at byte {position} is incomplete")
             });
@@ -111,8 +111,11 @@ pub fn read_entries(file: &mut (impl Read + Seek), len: u64) -> Result<Vec<TarEn
         let padded = entry.size + padding(entry.size) as u64;
         if padded > len - entry.offset {
             return Err(format!(
-                "truncated: `{}` claims {} bytes at byte {}, but the bundle has {} bytes",
-                entry.name, entry.size, entry.offset, len
+                "truncated: `{}` claims {} at byte {}, but the bundle has {}",
+                entry.name,
+                crate::text::count(entry.size as usize, "byte"),
+                entry.offset,
+                crate::text::count(len as usize, "byte")
             ));
         }
         position = entry.offset + padded;

@@ -64,14 +64,14 @@ impl fmt::Display for CorruptBlob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`{}@{}`: `{}` has digest `{}` and {} bytes, expected `{}` and {} bytes",
+            "`{}@{}`: `{}` has digest `{}` and {}, expected `{}` and {}",
             self.entry.name,
             self.entry.version,
             self.path.display(),
             self.computed,
-            self.size,
+            crate::text::count(self.size as usize, "byte"),
             self.entry.digest,
-            self.entry.size
+            crate::text::count(self.entry.size as usize, "byte")
         )
     }
 }

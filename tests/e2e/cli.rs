@@ -81,6 +81,55 @@ fn help_teaches_the_commands_and_documents_exit_codes() {
 }
 
 #[test]
+fn every_command_help_ends_with_examples_and_names_the_global_options_once() {
+    let sb = Sandbox::new(bin());
+    let top = sb.run(&["--help"]).stdout;
+    assert_eq!(top.matches("--state-dir <DIR>").count(), 1, "{top}");
+    for command in [&["plan"][..], &["run"], &["show"], &["registry"], &["registry", "add"], &["cache", "gc"], &["man"]]
+    {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = sb.run(&args);
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert!(out.stdout.contains("\nExamples:\n  backout "), "{command:?}:\n{}", out.stdout);
+        assert!(!out.stdout.contains("--state-dir <DIR>"), "{command:?} repeats the global options:\n{}", out.stdout);
+        assert!(
+            out.stdout.trim_end().ends_with("work here too; `backout --help` lists them."),
+            "{command:?}:\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn usage_lines_show_no_option_that_an_environment_variable_set() {
+    // The sandbox sets BACKOUT_REGISTRY, BACKOUT_STATE_DIR and BACKOUT_CACHE_DIR.
+    let sb = Sandbox::new(bin());
+    let out = sb.run(&["plan"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("\nUsage: backout plan <RUNBOOK>\n"), "{}", out.all());
+    let out = sb.run_with_env(&["registry", "sign"], &[("BACKOUT_TRUST", &"/etc/backout/trust.toml")]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("\nUsage: backout registry sign --key <FILE>\n"), "{}", out.all());
+    // A mistyped global option after the subcommand still gets its suggestion.
+    let out = sb.run(&["plan", "--registyr", "/r", "r.toml"]);
+    assert!(out.stderr.contains("a similar argument exists: '--registry'"), "{}", out.all());
+}
+
+#[test]
+fn help_names_the_variable_behind_an_option_but_never_its_value() {
+    let sb = Sandbox::new(bin());
+    let out = sb.run_with_env(&["--help"], &[("BACKOUT_TRUST", &"/etc/backout/secret-path.toml")]);
+    for name in
+        ["BACKOUT_REGISTRY", "BACKOUT_TRUST", "BACKOUT_REQUIRE_SIGNED", "BACKOUT_STATE_DIR", "BACKOUT_CACHE_DIR"]
+    {
+        assert!(out.stdout.contains(&format!("[env: {name}]")), "{name}:\n{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("BACKOUT_TRUST=") && !out.stdout.contains("secret-path"), "{}", out.stdout);
+    assert!(!out.stdout.contains(&sb.registry().display().to_string()), "{}", out.stdout);
+}
+
+#[test]
 fn run_without_a_terminal_requires_yes() {
     let sb = sandbox();
     let runbook = three_steps(&sb, "echo");
@@ -88,6 +137,30 @@ fn run_without_a_terminal_requires_yes() {
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("error: refusing to run without confirmation"), "{}", out.all());
     assert!(out.stderr.contains("hint: pass `--yes`"), "{}", out.all());
+}
+
+#[test]
+fn without_a_terminal_what_is_wrong_is_reported_before_asking_for_yes() {
+    let sb = sandbox();
+    let runbook =
+        sb.write("typo.toml", "version = 1\nname = \"typo\"\n\n[[step]]\nid = \"a\"\nuses = \"hostle@0.1.0\"\n");
+    let out = sb.run(&["run", runbook.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("no plugin named `hostle`"), "the runbook's problem first:\n{}", out.all());
+    assert!(out.stderr.contains("error: 1 problem found in"), "{}", out.all());
+    assert!(!out.stderr.contains("without confirmation"), "{}", out.all());
+    assert!(!sb.state().join("runs").exists(), "nothing ran");
+
+    for command in ["undo", "resume"] {
+        let out = sb.run(&[command, "nope"]);
+        assert_eq!(out.code, 2, "{}", out.all());
+        assert!(
+            out.stderr.contains("error: there are no runs in") || out.stderr.contains("no run `nope`"),
+            "{}",
+            out.all()
+        );
+        assert!(!out.stderr.contains("without confirmation"), "{}", out.all());
+    }
 }
 
 #[test]
@@ -128,6 +201,56 @@ fn var_overrides_replace_declared_vars() {
     assert_eq!(out.code, 0, "{}", out.all());
     let report = backout_tests::events::report(&out.stdout);
     assert_eq!(report["run"]["steps"][2]["outputs"]["value"], "goodbye world!");
+}
+
+#[test]
+fn a_relative_var_path_is_refused_with_the_absolute_path_it_would_have_been() {
+    let sb = sandbox();
+    sb.write("app/data/keep.txt", "keep\n");
+    let runbook = sb.write(
+        "rb.toml",
+        r#"version = 1
+name = "relative"
+
+[vars]
+root = "/srv"
+
+[[step]]
+id = "look"
+uses = "hostile@0.1.0"
+with = { attack = "echo", contents = "x" }
+
+[step.grants]
+dirs = [{ host = "${vars.root}/data", guest = "/data", mode = "rw" }]
+"#,
+    );
+    let before = backout_tests::cli::snapshot(sb.path());
+    let out = sb.run(&["run", "--yes", runbook.to_str().unwrap(), "--var", "root=app"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    // The sandbox is the current directory of the command.
+    let cwd = sb.path().canonicalize().unwrap();
+    let cwd = cwd.display();
+    assert!(
+        out.stderr.contains(&format!(
+            "error: step `look`: `--var root=app` makes host directory `app/data` a relative path; from the current \
+             directory it would be `{cwd}/app/data`"
+        )),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains(&format!("hint: grants take absolute paths: pass `--var root={cwd}/app`")),
+        "{}",
+        out.all()
+    );
+    assert_eq!(backout_tests::cli::snapshot(sb.path()), before, "nothing was run or written");
+
+    // The same path written in the runbook itself keeps its own message.
+    let literal = sb.write("literal.toml", std::fs::read_to_string(&runbook).unwrap().replace("${vars.root}", "app"));
+    let out = sb.run(&["validate", literal.to_str().unwrap(), "--var", "root=app"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("host directory `app/data` is not an absolute path"), "{}", out.all());
+    assert!(!out.stderr.contains("--var root"), "{}", out.all());
 }
 
 #[test]

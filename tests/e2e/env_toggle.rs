@@ -92,7 +92,7 @@ fn the_text_report_names_the_safety_copy_on_the_host() {
     assert_eq!(out.code, 0, "{}", out.all());
     let backup = &app.backups()[0];
     assert!(out.stdout.contains(&format!("(host: {})", backup.display())), "{}", out.all());
-    assert!(out.stdout.contains("Run succeeded: 1 of 1 steps completed."), "{}", out.all());
+    assert!(out.stdout.contains("Run succeeded: 1 of 1 step completed."), "{}", out.all());
 }
 
 #[test]
@@ -151,6 +151,31 @@ fn a_missing_file_is_a_precondition_error() {
     assert!(out.stderr.contains(&host), "{}", out.all());
     assert!(out.stderr.contains("(not found)"), "{}", out.all());
     assert!(!out.stderr.contains("os error"), "{}", out.all());
+}
+
+#[test]
+fn a_host_path_in_with_is_pointed_at_with_its_sandbox_path() {
+    let app = App::new("A=1\n");
+    for file in [format!("{}", app.env.display()), "${vars.app}/.env".to_string()] {
+        let runbook = app.sb.write(
+            "host-path.toml",
+            format!(
+                "version = 1\nname = \"toggle\"\n\n[vars]\napp = \"{dir}\"\n\n[[step]]\nid = \"toggle\"\n\
+                 uses = \"env-toggle@0.1.0\"\nwith = {{ file = \"{file}\", set = {{ A = \"2\" }} }}\n\n\
+                 [step.grants]\ndirs = [{{ host = \"${{vars.app}}\", guest = \"/app\", mode = \"rw\" }}]\n",
+                dir = app.dir.display()
+            ),
+        );
+        let out = app.sb.run(&["validate", runbook.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{}", out.all());
+        assert!(
+            out.stderr.contains(&format!("warning: step `toggle`: `{file}` is a path on the host")),
+            "{}",
+            out.all()
+        );
+        assert!(out.stderr.contains("inside the sandbox this is `/app/.env`"), "{}", out.all());
+        assert_eq!(app.contents(), "A=1\n");
+    }
 }
 
 #[test]

@@ -254,11 +254,20 @@ fn a_refused_run_writes_an_error_event() {
     assert_eq!(lines[0]["diagnostics"][0]["step"], "x");
     assert!(out.stderr.contains("error: 1 problem found"), "stderr still says it:\n{}", out.all());
 
-    // Refused before planning (stdin is not a terminal and no --yes): an error event too.
+    // Without a terminal and without --yes, the runbook's problems still come first.
     let out = sb.run(&["--output", "json", "run", rb.to_str().unwrap()]);
     assert_eq!(out.code, 2, "{}", out.all());
     assert_eq!(events::kinds(&out.stdout), ["error"], "{}", out.all());
+    assert_eq!(events::lines(&out.stdout)[0]["diagnostics"][0]["step"], "x", "{}", out.stdout);
+
+    // A valid runbook refused before running (no terminal, no --yes): an error event too.
+    let good = runbook(&sb, r#"attack = "echo", contents = "x""#, "undo");
+    let before = std::fs::read(sb.path().join("app/.env")).unwrap();
+    let out = sb.run(&["--output", "json", "run", &good]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert_eq!(events::kinds(&out.stdout), ["error"], "{}", out.all());
     assert!(events::lines(&out.stdout)[0]["hint"].as_str().unwrap().contains("--yes"));
+    assert_eq!(std::fs::read(sb.path().join("app/.env")).unwrap(), before, "nothing ran");
 }
 
 /// The schema must catch mistakes: a missing field, an unknown field, an

@@ -92,9 +92,10 @@ impl<'a> Transcript<'a> {
         Self { sb, text: String::new() }
     }
 
-    /// Runs `backout ARGS` and appends what it printed.
+    /// Runs `backout ARGS` and appends what it printed. Help is wrapped at
+    /// 100 columns whatever the machine's `COLUMNS` says.
     fn run(&mut self, args: &[&str]) -> i32 {
-        let out = self.sb.run(args);
+        let out = self.sb.run_with_env(args, &[("COLUMNS", &"100")]);
         let shown: Vec<String> = args.iter().map(|a| self.normalise(a)).collect();
         self.text.push_str(&format!("$ backout {}\n# exit code {}\n", shown.join(" "), out.code));
         for (name, stream) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
@@ -192,6 +193,14 @@ fn sessions() -> Vec<(&'static str, Session)> {
             t.run(&["registry", "verify"]);
             t.run(&["registry", "add", HOSTILE]);
             t.run(&["registry", "verify"]);
+        }),
+        ("help", |t| {
+            t.run(&["--help"]);
+            t.run(&["plan", "--help"]);
+            t.run(&["registry", "add", "-h"]);
+            t.run(&["completions", "--help"]);
+            t.run(&["plan"]);
+            t.run(&["registry", "ad"]);
         }),
         ("plan-run-lock-inspect", |t| {
             t.run(&["registry", "add", HOSTILE]);

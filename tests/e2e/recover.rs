@@ -146,8 +146,9 @@ fn undo_and_resume_refuse_a_changed_runbook_or_plugin_and_say_which() {
     let runbook = site.sb.path().join("rollback.toml");
     let original = std::fs::read_to_string(&runbook).unwrap();
     std::fs::write(&runbook, format!("{original}# edited after the run\n")).unwrap();
-    for command in ["undo", "resume"] {
-        let out = site.sb.run(&[command, &id, "--yes"]);
+    // With or without `--yes` (and no terminal): the refusal comes before the question.
+    for args in [["undo", &id, "--yes"], ["resume", &id, "--yes"], ["undo", &id, "-q"], ["resume", &id, "-q"]] {
+        let out = site.sb.run(&args);
         assert_eq!(out.code, 2, "{}", out.all());
         assert!(
             out.stderr.contains(&format!("the runbook `{}` changed since run `{id}` started", runbook.display())),

@@ -412,7 +412,7 @@ fn run_reports_progress_and_verify_passes() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stderr.contains("[restore-db] run progress: 100%"), "{}", out.all());
     assert!(out.stderr.contains("quick_check: ok"), "{}", out.all());
-    assert!(out.stdout.contains("Run succeeded: 1 of 1 steps completed."), "{}", out.all());
+    assert!(out.stdout.contains("Run succeeded: 1 of 1 step completed."), "{}", out.all());
 }
 
 /// A safety directory in another grant: no hard link or rename reaches it

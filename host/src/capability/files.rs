@@ -17,7 +17,6 @@
 //! Inside the sandbox, wasmtime-wasi confines every path to the preopened
 //! directories (no `..` or symlink escapes) and enforces read-only mounts.
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
@@ -27,7 +26,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::{Capability, CheckCx, Denied, Effect, FileNeed, Finding, Needs, Phase, Sandbox};
 use crate::diagnostic::Diagnostic;
-use crate::runbook::{DirDef, GrantsDef, Parsed};
+use crate::runbook::{DirDef, GrantsDef};
 
 /// What a step may do in a granted directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,7 +139,7 @@ impl Capability for Files {
     type Grant = Vec<DirGrant>;
 
     fn check(def: &GrantsDef, cx: &CheckCx<'_>, problems: &mut Vec<Diagnostic>) -> Vec<DirGrant> {
-        check(&def.dirs, cx.vars, cx.parsed, problems)
+        check(&def.dirs, cx, problems)
     }
 
     fn match_needs(plugin: &str, needs: &Needs, grant: &Vec<DirGrant>) -> Vec<Finding> {
@@ -239,21 +238,23 @@ fn identity(handle: &OwnedFd) -> std::io::Result<Identity> {
 const KERNEL_INTERFACES: &[&str] = &["/proc", "/sys", "/dev"];
 
 /// Checks one step's directory grants; every problem becomes a diagnostic.
-pub fn check(
-    defs: &[Spanned<DirDef>],
-    vars: &BTreeMap<String, String>,
-    parsed: &Parsed,
-    problems: &mut Vec<Diagnostic>,
-) -> Vec<DirGrant> {
+pub fn check(defs: &[Spanned<DirDef>], cx: &CheckCx<'_>, problems: &mut Vec<Diagnostic>) -> Vec<DirGrant> {
+    let parsed = cx.parsed;
     let mut grants: Vec<DirGrant> = Vec::new();
     for def in defs {
         let def = def.get_ref();
         let host_at = parsed.locate(&def.host.span());
         let guest_at = parsed.locate(&def.guest.span());
-        let host = match super::render_grant(def.host.get_ref(), vars).and_then(|h| check_host(&h)) {
+        let host = match super::render_grant(def.host.get_ref(), cx.vars) {
+            Err(e) => Err(Diagnostic::error(e)),
+            Ok(h) => check_host(&h).map_err(|e| {
+                relative_override(def.host.get_ref(), &h, cx.overrides).unwrap_or_else(|| Diagnostic::error(e))
+            }),
+        };
+        let host = match host {
             Ok(h) => Some(h),
-            Err(e) => {
-                problems.push(Diagnostic::error(e).at(host_at));
+            Err(d) => {
+                problems.push(d.at(host_at));
                 None
             }
         };
@@ -472,6 +473,31 @@ pub(super) fn open_confined(grant: &DirGrant, rel: &Path, guest: &str) -> Result
         .map_err(|e| CallError::Failed(format!("failed to open `{guest}`: {e}")))
 }
 
+/// When `--var NAME=VALUE` starts a grant's host path (`${vars.NAME}/…`)
+/// and made it relative: still refused (a grant never depends on where
+/// backout was started), but said in the operator's terms, with the
+/// absolute path it would have been from the current directory and the
+/// `--var` that means it. `None` for any other host path.
+fn relative_override(template: &str, rendered: &str, overrides: &[(String, String)]) -> Option<Diagnostic> {
+    if Path::new(rendered).is_absolute() {
+        return None;
+    }
+    let parsed = crate::template::Template::parse(template).ok()?;
+    let Some(crate::template::Segment::Var { name, .. }) = parsed.0.first() else { return None };
+    // The last `--var` for a name is the one that counts.
+    let (_, value) = overrides.iter().rev().find(|(key, _)| key == name)?;
+    let would_be = std::path::absolute(rendered).ok()?;
+    let meant = std::path::absolute(value).ok()?;
+    Some(
+        Diagnostic::error(format!(
+            "`--var {name}={value}` makes host directory `{rendered}` a relative path; from the current directory \
+             it would be `{}`",
+            would_be.display()
+        ))
+        .hint(format!("grants take absolute paths: pass `--var {name}={}`", meant.display())),
+    )
+}
+
 /// Checks a grant's host path and returns it canonical, with its identity.
 fn check_host(text: &str) -> Result<(PathBuf, Identity), String> {
     let path = Path::new(text);
@@ -543,6 +569,30 @@ mod tests {
         assert!(check_guest("app").is_err());
         assert!(check_guest("/app/../etc").unwrap_err().to_string().contains("`..`"));
         assert!(check_guest("/").is_err());
+    }
+
+    #[test]
+    fn a_relative_path_from_a_var_override_names_the_override_and_the_absolute_path() {
+        let overrides = vec![("root".to_owned(), "old".to_owned()), ("root".to_owned(), "app".to_owned())];
+        let cwd = std::env::current_dir().unwrap();
+        let d = relative_override("${vars.root}/data", "app/data", &overrides).expect("the override made it relative");
+        assert_eq!(
+            d.message,
+            format!(
+                "`--var root=app` makes host directory `app/data` a relative path; from the current directory it \
+                 would be `{}`",
+                cwd.join("app/data").display()
+            ),
+            "the last --var counts"
+        );
+        assert_eq!(
+            d.hint.as_deref(),
+            Some(format!("grants take absolute paths: pass `--var root={}`", cwd.join("app").display()).as_str())
+        );
+        // Not from an override, not at the start, or not relative: the plain message stays.
+        assert!(relative_override("${vars.other}/data", "x/data", &overrides).is_none());
+        assert!(relative_override("data/${vars.root}", "data/app", &overrides).is_none());
+        assert!(relative_override("${vars.root}/data", "/srv/data", &overrides).is_none());
     }
 
     #[test]

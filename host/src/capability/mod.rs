@@ -199,6 +199,9 @@ pub enum Finding {
 /// What checking a grant needs besides its definition.
 pub struct CheckCx<'a> {
     pub vars: &'a BTreeMap<String, String>,
+    /// The `--var NAME=VALUE` overrides among `vars`, as given: a problem
+    /// an override caused is reported in the operator's terms.
+    pub overrides: &'a [(String, String)],
     /// Reads a host environment variable (the process environment outside tests).
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// Where the definitions are, for diagnostics.

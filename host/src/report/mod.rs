@@ -252,7 +252,7 @@ pub fn plan_text(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(out, "On failure: {}.", on_failure_words(plan.on_failure));
-    let _ = writeln!(out, "{n} step{}; nothing has been changed.", if n == 1 { "" } else { "s" });
+    let _ = writeln!(out, "{}; nothing has been changed.", crate::text::count(n, "step"));
     out
 }
 
@@ -281,8 +281,8 @@ fn policy_lines(step: &PlannedStep, runbook: OnFailure) -> Vec<String> {
     if p.retries.attempts > 1 {
         let waits: Vec<String> = (1..p.retries.attempts).map(|a| format_duration(p.retries.wait_after(a))).collect();
         lines.push(format!(
-            "{} attempts after transient errors, waiting {}; at most {} in all",
-            p.retries.attempts,
+            "{} after transient errors, waiting {}; at most {} in all",
+            crate::text::count(p.retries.attempts as usize, "attempt"),
             waits.join(", "),
             format_duration(p.retries.worst_case(step.limits.timeout))
         ));

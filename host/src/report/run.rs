@@ -204,7 +204,7 @@ pub fn step_result(s: &StepRecord) -> String {
     }
     outputs_text(&mut out, s);
     if s.log_dropped > 0 {
-        let _ = writeln!(out, "         ({} log lines or output bytes were dropped past the limits)", s.log_dropped);
+        let _ = writeln!(out, "         (log lines or output bytes dropped past the limits: {})", s.log_dropped);
     }
     out
 }
@@ -257,7 +257,8 @@ fn outputs_text(out: &mut String, s: &StepRecord) {
 /// The summary printed when a session ends.
 pub fn summary(record: &RunRecord, journal: Option<&Path>, journal_errors: &[String]) -> String {
     let mut out = String::new();
-    let total = record.steps.len();
+    // "2 of 3 steps", "1 of 1 step": the noun agrees with the total.
+    let total = crate::text::count(record.steps.len(), "step");
     let done: Vec<&str> = record.completed().map(StepRecord::id).collect();
     let names = |ids: &[&str]| {
         if ids.is_empty() {
@@ -275,24 +276,20 @@ pub fn summary(record: &RunRecord, journal: Option<&Path>, journal_errors: &[Str
         .collect();
     match (record.state, &record.failed_step) {
         (RunState::Succeeded, _) => {
-            let _ = writeln!(out, "Run succeeded: {total} of {total} steps completed.");
+            let _ = writeln!(out, "Run succeeded: {} of {total} completed.", record.steps.len());
         }
         (_, Some(failed)) if record.interrupted_by.is_some() => {
             let why = record.interrupted_by.as_deref().unwrap_or("a signal");
             let _ = writeln!(
                 out,
-                "Run stopped by {why} in step `{failed}`: {} of {total} steps completed ({}).",
+                "Run stopped by {why} in step `{failed}`: {} of {total} completed ({}).",
                 done.len(),
                 names(&done)
             );
         }
         (_, Some(failed)) if record.steps.iter().any(|s| s.id() == failed && s.progress == StepProgress::Failed) => {
-            let _ = writeln!(
-                out,
-                "Run failed at step `{failed}`: {} of {total} steps completed ({}).",
-                done.len(),
-                names(&done)
-            );
+            let _ =
+                writeln!(out, "Run failed at step `{failed}`: {} of {total} completed ({}).", done.len(), names(&done));
         }
         (RunState::Undone, None) if record.sessions.last().is_some_and(|s| s.command == "undo") => {
             let _ = writeln!(out, "Run undone by `backout undo`.");
@@ -304,7 +301,7 @@ pub fn summary(record: &RunRecord, journal: Option<&Path>, journal_errors: &[Str
         {
             let _ = writeln!(
                 out,
-                "Undo stopped at step `{step}`, whose undo failed: {} of {total} steps put back ({}); the changes \
+                "Undo stopped at step `{step}`, whose undo failed: {} of {total} put back ({}); the changes \
                  of the others are still in place.",
                 undone.len(),
                 names(&undone)
@@ -312,8 +309,7 @@ pub fn summary(record: &RunRecord, journal: Option<&Path>, journal_errors: &[Str
         }
         (_, _) => {
             let why = record.interrupted_by.as_deref().unwrap_or("a stop");
-            let _ =
-                writeln!(out, "Run stopped by {why}: {} of {total} steps completed ({}).", done.len(), names(&done));
+            let _ = writeln!(out, "Run stopped by {why}: {} of {total} completed ({}).", done.len(), names(&done));
         }
     }
     let not_run: Vec<&str> =
@@ -597,6 +593,27 @@ mod tests {
             elapsed_ms: 2,
         });
         RunRecord::from_records(&records(events), |_| false).unwrap()
+    }
+
+    #[test]
+    fn a_run_of_one_step_counts_it_in_the_singular() {
+        let Event::RunStarted(mut header) = started() else { unreachable!() };
+        header.steps.truncate(1);
+        let mut events = vec![Event::RunStarted(header)];
+        events.extend(ran("a"));
+        events.push(finished("a"));
+        events.push(Event::RunFinished { state: RunState::Succeeded, failed_step: None, elapsed_ms: 5 });
+        let record = RunRecord::from_records(&records(events), |_| false).unwrap();
+        let text = summary(&record, None, &[]);
+        assert_eq!(text.lines().next().unwrap(), "Run succeeded: 1 of 1 step completed.");
+    }
+
+    #[test]
+    fn a_log_that_lost_one_line_says_so_without_a_plural() {
+        let mut record = undo_failed_on_a();
+        record.steps[0].log_dropped = 1;
+        let text = step_result(&record.steps[0]);
+        assert!(text.contains("(log lines or output bytes dropped past the limits: 1)"), "{text}");
     }
 
     #[test]

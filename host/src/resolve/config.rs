@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use crate::capability::Grants;
+use crate::diagnostic::Diagnostic;
 use crate::plan::ConfigTemplate;
 use crate::problems::Problems;
 use crate::runbook::StepDef;
@@ -135,6 +137,49 @@ impl Planner<'_> {
         }
     }
 
+    /// Warns about each `with` string that is a host path inside a directory
+    /// grant (written out, or through a var): the plugin sees only the
+    /// sandbox, where that path does not exist, so its plan would fail with
+    /// "not found". A warning, not an error: a plugin may take a host path
+    /// on purpose (a command's argument, a message's text).
+    pub(super) fn check_host_paths(&mut self, def: &StepDef, vars: &BTreeMap<String, String>, grants: &Grants) {
+        let Some(with) = &def.with else { return };
+        let raw = toml_to_json(&toml::Value::Table(with.get_ref().clone()));
+        let mut strings = Vec::new();
+        every_string(&raw, &mut strings);
+        for text in strings {
+            // Only what is known now: text and `${vars.*}`.
+            let Ok(template) = Template::parse(&text) else { continue };
+            if template.references().any(|r| !matches!(r, Segment::Var { .. })) {
+                continue;
+            }
+            let Ok(rendered) = template.render(vars, &BTreeMap::new()) else { continue };
+            let Some(inside) = grants.dirs.iter().find_map(|d| {
+                let host = d.host.to_str()?;
+                let rest = rendered.strip_prefix(host)?;
+                let guest = if rest.is_empty() {
+                    d.guest.clone()
+                } else {
+                    let rest = rest.strip_prefix('/')?;
+                    if d.guest == "/" { format!("/{rest}") } else { format!("{}/{rest}", d.guest) }
+                };
+                (host != d.guest).then_some(guest)
+            }) else {
+                continue;
+            };
+            let span = self.span_of_text(&with.span(), &text);
+            let at = self.at(&span);
+            self.problems.push(
+                Diagnostic::warning(format!(
+                    "`{text}` is a path on the host; the plugin sees only the sandbox, where it does not exist"
+                ))
+                .in_step(def.id.get_ref())
+                .at(at)
+                .hint(format!("inside the sandbox this is `{inside}`")),
+            );
+        }
+    }
+
     /// The span of `text` inside a larger span, for pointing at a reference
     /// inside a `with` table (TOML values inside tables carry no spans).
     fn span_of_text(&self, outer: &Range<usize>, text: &str) -> Range<usize> {
@@ -165,6 +210,16 @@ fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
         serde_json::Value::String(s) if s.contains('$') => out.push(s.clone()),
         serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
         serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Every string in a JSON value (keys aside).
+fn every_string(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| every_string(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| every_string(v, out)),
         _ => {}
     }
 }

@@ -265,6 +265,7 @@ impl Planner<'_> {
         }
         let (limits, grants, config, policy, expected) = (limits?, grants?, config?, policy?, expected?);
         self.check_needs(&id, def, &info, &grants);
+        self.check_host_paths(def, vars, &grants);
         let ctx = CallContext::new(&id, &grants, limits, self.options.observer.clone()).secrets(self.secrets.clone());
         let preview = if !self.options.plan_steps {
             Preview::Unplanned
@@ -445,10 +446,10 @@ impl Planner<'_> {
                         if worst > std::time::Duration::from_secs(3600) {
                             self.problems.push(
                                 Diagnostic::warning(format!(
-                                    "with its retries this step can take up to {} ({} attempts of up to {} each, \
+                                    "with its retries this step can take up to {} ({} of up to {} each, \
                                      plus {} of waits)",
                                     format_duration(worst),
-                                    r.attempts,
+                                    crate::text::count(r.attempts as usize, "attempt"),
                                     format_duration(limits.timeout),
                                     format_duration(r.total_wait())
                                 ))
@@ -574,7 +575,12 @@ impl Planner<'_> {
     fn grants(&mut self, def: &StepDef, vars: &BTreeMap<String, String>) -> Option<Grants> {
         let id = def.id.get_ref();
         let mut problems = Vec::new();
-        let cx = capability::CheckCx { vars, env: &*self.options.env, parsed: self.parsed };
+        let cx = capability::CheckCx {
+            vars,
+            overrides: &self.options.var_overrides,
+            env: &*self.options.env,
+            parsed: self.parsed,
+        };
         let grants = Grants::check(def.grants.as_ref().map(Spanned::get_ref), &cx, &mut problems);
         let ok = problems.is_empty();
         self.problems.extend(problems.into_iter().map(|d| d.in_step(id)));

@@ -10,8 +10,6 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Documented exit codes (see `backout --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -43,7 +41,7 @@ impl Exit {
 }
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = args::parse();
     raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,

@@ -110,7 +110,7 @@ pub fn diagnostics(d: &Diagnostics, runbook: &std::path::Path) {
     let n = d.error_count();
     if n > 0 {
         let message =
-            format!("{n} problem{} found in `{}`; nothing was run", if n == 1 { "" } else { "s" }, runbook.display());
+            format!("{} found in `{}`; nothing was run", backout::text::count(n, "problem"), runbook.display());
         errln!("error: {message}");
         if error_events() {
             crate::live::error_event(&message, &[], None, Some(d));

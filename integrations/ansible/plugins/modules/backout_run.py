@@ -268,12 +268,15 @@ def main():
         run=run,
     )
     done = sum(1 for step in result["steps"] if step["status"] == "succeeded")
-    result["msg"] = "run %s of `%s`: %s (%d of %d steps completed)" % (
+    total = len(result["steps"])
+    # As backout's own summary words it: "1 of 1 step", "1 of 2 steps".
+    result["msg"] = "run %s of `%s`: %s (%d of %d %s completed)" % (
         run.get("id"),
         run.get("runbook"),
         run.get("state"),
         done,
-        len(result["steps"]),
+        total,
+        "step" if total == 1 else "steps",
     )
     if result["exit_code"] != 0:
         failed = [s for s in result["steps"] if s.get("failure")]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use backout::runtime::cache::{CacheObserver, CacheOutcome, CompileCache, Removed};
+use backout::text::count;
 use backout_registry::{Digest, ImportReport, Registry};
 use serde_json::json;
 
@@ -45,24 +46,25 @@ pub fn dispatch(ctx: &Ctx, command: CacheCommand) -> Exit {
             for r in &removed {
                 match &r.component {
                     Some(digest) => outln!(
-                        "removed {digest} (engine {}…, {} bytes): {}",
+                        "removed {digest} (engine {}…, {}): {}",
                         &r.engine[..12],
-                        r.bytes,
+                        count(r.bytes as usize, "byte"),
                         r.reason.as_str()
                     ),
                     None => {
                         for file in &r.files {
-                            outln!("removed `{}` ({} bytes): {}", file.display(), r.bytes, r.reason.as_str());
+                            outln!(
+                                "removed `{}` ({}): {}",
+                                file.display(),
+                                count(r.bytes as usize, "byte"),
+                                r.reason.as_str()
+                            );
                         }
                     }
                 }
             }
             let entries = removed.iter().filter(|r| r.component.is_some()).count();
-            outln!(
-                "{entries} entr{} removed ({bytes} bytes) from `{}`",
-                if entries == 1 { "y" } else { "ies" },
-                dir.display()
-            );
+            outln!("{} removed ({}) from `{}`", count(entries, "entry"), count(bytes as usize, "byte"), dir.display());
         }
     }
     Exit::Success

@@ -1,8 +1,12 @@
 //! One function per subcommand; each returns the exit code. Runbook
 //! commands live here; `registry` and `key` commands in [`registry`];
-//! `cache` commands and the compile cache's messages in [`cache`].
+//! `cache` commands and the compile cache's messages in [`cache`];
+//! `completions` and `man`, generated from the command line's definition,
+//! in [`completions`] and [`man`].
 
 mod cache;
+mod completions;
+mod man;
 mod new;
 mod recover;
 mod registry;
@@ -61,6 +65,8 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Cache(command) => cache::dispatch(&ctx, command),
         Command::Key(KeyCommand::Generate { out }) => registry::key_generate(&ctx, &out),
         Command::New(args) => new::new(&ctx, &args),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => man::man(&ctx, &args),
     }
 }
 
@@ -349,7 +355,7 @@ async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Exit {
         })),
         Output::Text => {
             outln!("plugin    {} {} — {}", info.name, info.version, info.summary);
-            outln!("digest    {digest} ({} bytes)", bytes.len());
+            outln!("digest    {digest} ({})", backout::text::count(bytes.len(), "byte"));
             outln!("source    {source}");
             outln!("world     {WORLD}");
             // Interface names come from the component: shown inert, like all plugin text.

@@ -5,7 +5,6 @@
 //! show what they will do, ask, take the locks (a stale lock of this very
 //! run is taken over), append to the run's journal and drive it.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use backout::execute::Driver;
@@ -18,7 +17,7 @@ use backout::run_lock::Takeover;
 use backout::runbook;
 use backout_registry::Digest;
 
-use super::run::{confirm, finish, journal_broken_locks, listen_for_signals, live, take_lock};
+use super::run::{can_ask, confirm, finish, journal_broken_locks, listen_for_signals, live, take_lock};
 use super::runs::load_run;
 use super::{Ctx, resolve_parsed};
 use crate::Exit;
@@ -27,7 +26,7 @@ use crate::output::{self, err, errln, outln};
 
 /// `backout undo RUN`.
 pub async fn undo(ctx: &Ctx, args: &RecoverArgs) -> Exit {
-    let (dir, record) = match prepare(ctx, args, "undo") {
+    let (dir, record) = match prepare(ctx, args) {
         Ok(found) => found,
         Err(exit) => return exit,
     };
@@ -44,6 +43,9 @@ pub async fn undo(ctx: &Ctx, args: &RecoverArgs) -> Exit {
         Ok(p) => p,
         Err(exit) => return exit,
     };
+    if !can_ask(args.yes, "undo", &format!("after reviewing `backout show {}`", args.run)) {
+        return Exit::Invalid;
+    }
     live(ctx).plan(&plan);
     if to_undo.is_empty() {
         // Nothing to put back: record that the run ends here, so it stops
@@ -73,7 +75,7 @@ pub async fn undo(ctx: &Ctx, args: &RecoverArgs) -> Exit {
         }
     }
     err!("{text}\n");
-    if !go_ahead(args, &format!("Undo {} step{}?", to_undo.len(), if to_undo.len() == 1 { "" } else { "s" })) {
+    if !go_ahead(args, &format!("Undo {}?", backout::text::count(to_undo.len(), "step"))) {
         return Exit::Declined;
     }
     let run_id = record.id.clone();
@@ -90,7 +92,7 @@ pub async fn undo(ctx: &Ctx, args: &RecoverArgs) -> Exit {
 
 /// `backout resume RUN`.
 pub async fn resume(ctx: &Ctx, args: &RecoverArgs) -> Exit {
-    let (dir, record) = match prepare(ctx, args, "resume") {
+    let (dir, record) = match prepare(ctx, args) {
         Ok(found) => found,
         Err(exit) => return exit,
     };
@@ -111,6 +113,9 @@ pub async fn resume(ctx: &Ctx, args: &RecoverArgs) -> Exit {
         Ok(p) => p,
         Err(exit) => return exit,
     };
+    if !can_ask(args.yes, "resume", &format!("after reviewing `backout show {}`", args.run)) {
+        return Exit::Invalid;
+    }
     live(ctx).plan(&plan);
     let mut text = format!("Resume run `{}` of `{}`:\n\n", record.id, record.header.runbook.name);
     let width = record.steps.iter().map(|s| s.id().len()).max().unwrap_or(0);
@@ -139,15 +144,9 @@ pub async fn resume(ctx: &Ctx, args: &RecoverArgs) -> Exit {
     finish(ctx, &record, &driver.recorder, Exit::of_run(record.state))
 }
 
-/// Checks the confirmation rule, finds the run and refuses a live one.
-fn prepare(ctx: &Ctx, args: &RecoverArgs, command: &str) -> Result<(PathBuf, RunRecord), Exit> {
-    if !args.yes && !std::io::stdin().is_terminal() {
-        output::error(
-            &anyhow::anyhow!("refusing to {command} without confirmation: stdin is not a terminal"),
-            Some(&format!("pass `--yes` to {command} non-interactively, after reviewing `backout show {}`", args.run)),
-        );
-        return Err(Exit::Invalid);
-    }
+/// Finds the run and refuses a live one. Whether there is a terminal to ask
+/// on is checked later, once the run and its runbook are known to be usable.
+fn prepare(ctx: &Ctx, args: &RecoverArgs) -> Result<(PathBuf, RunRecord), Exit> {
     let (dir, record) = load_run(ctx, &args.run).map_err(|e| {
         output::error(&e, Some("`backout runs` lists the runs this state directory holds"));
         Exit::Invalid

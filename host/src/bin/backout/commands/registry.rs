@@ -119,12 +119,12 @@ async fn add(
         }
         let component = backout_registry::oci::read_component(file, oci_ref)?;
         errln!(
-            "OCI image layout `{}`: manifest {}{}, layer {} ({} bytes), digests checked",
+            "OCI image layout `{}`: manifest {}{}, layer {} ({}), digests checked",
             file.display(),
             component.manifest,
             component.reference.as_deref().map(|r| format!(" (`{r}`)")).unwrap_or_default(),
             component.layer,
-            component.bytes.len()
+            count(component.bytes.len(), "byte")
         );
         component.bytes
     } else {
@@ -164,7 +164,9 @@ async fn add(
             let id = format!("{}@{}", entry.name, entry.version);
             let at = ctx.registry.display();
             match &report.outcome {
-                AddOutcome::Added => outln!("added {id} ({}, {} bytes) to `{at}`", entry.digest, entry.size),
+                AddOutcome::Added => {
+                    outln!("added {id} ({}, {}) to `{at}`", entry.digest, count(entry.size as usize, "byte"))
+                }
                 AddOutcome::AlreadyPinned => {
                     outln!("{id} is already pinned to {} in `{at}`; nothing changed", entry.digest)
                 }
@@ -260,7 +262,7 @@ fn show(ctx: &Ctx, plugin: &str) -> anyhow::Result<()> {
             outln!("name       {}", entry.name);
             outln!("version    {}", entry.version);
             outln!("digest     {}", entry.digest);
-            outln!("size       {} bytes", entry.size);
+            outln!("size       {}", count(entry.size as usize, "byte"));
             outln!("world      {}", entry.world);
             outln!("publisher  {}", entry.publisher);
             outln!("added      {}", entry.added);
@@ -555,10 +557,11 @@ fn admitted(ctx: &Ctx, report: &ImportReport, source: &str, verb: &str) -> anyho
             count(report.repaired_blobs.len(), "corrupt blob"),
         ),
         Output::Text => outln!(
-            "{verb} serial {} from `{source}`: {}, {} ({added_bytes} bytes){}, into `{}`",
+            "{verb} serial {} from `{source}`: {}, {} ({}){}, into `{}`",
             report.serial,
             count(report.entries.len(), "plugin"),
             count(report.added_blobs.len(), "new blob"),
+            count(added_bytes as usize, "byte"),
             match report.repaired_blobs.len() {
                 0 => String::new(),
                 n => format!(", {} replaced", count(n, "corrupt blob")),

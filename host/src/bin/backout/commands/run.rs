@@ -26,19 +26,15 @@ pub(super) fn live(ctx: &Ctx) -> Live {
 }
 
 pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
-    let interactive = std::io::stdin().is_terminal();
-    if !args.yes && !interactive {
-        output::error(
-            &anyhow::anyhow!("refusing to run without confirmation: stdin is not a terminal"),
-            Some("pass `--yes` to run non-interactively, after reviewing `backout plan`"),
-        );
-        return Exit::Invalid;
-    }
     let live = live(ctx);
     let plan = match load_plan(ctx, &args.runbook).await {
         Ok(p) => p,
         Err(exit) => return exit,
     };
+    // Only now: what is wrong with the runbook matters more than how to say yes.
+    if !can_ask(args.yes, "run", "after reviewing `backout plan`") {
+        return Exit::Invalid;
+    }
     live.plan(&plan);
     // `-q --yes`: results only; a question always comes with its plan.
     if (ctx.output == Output::Text && live.chatty()) || !args.yes {
@@ -47,8 +43,7 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
     for warning in earlier_runs(ctx, &plan) {
         errln!("warning: {warning}");
     }
-    let n = plan.steps.len();
-    if !args.yes && !confirm(&format!("Run {n} step{}?", if n == 1 { "" } else { "s" })) {
+    if !args.yes && !confirm(&format!("Run {}?", backout::text::count(plan.steps.len(), "step"))) {
         errln!("aborted: nothing was run");
         return Exit::Declined;
     }
@@ -174,6 +169,21 @@ pub(super) fn finish(ctx: &Ctx, record: &RunRecord, recorder: &Recorder, exit: E
     let journal = recorder.journal_path();
     live(ctx).finish(record, journal.as_deref(), &recorder.journal_errors(), exit);
     exit
+}
+
+/// Whether `command` may go on to its question: with `--yes`, or with a
+/// terminal to ask on; otherwise says so (naming what to review first,
+/// `review`) and returns false. Called after the runbook (or the run) was
+/// checked, so its problems are reported first.
+pub(super) fn can_ask(yes: bool, command: &str, review: &str) -> bool {
+    if yes || std::io::stdin().is_terminal() {
+        return true;
+    }
+    output::error(
+        &anyhow::anyhow!("refusing to {command} without confirmation: stdin is not a terminal"),
+        Some(&format!("pass `--yes` to {command} non-interactively, {review}")),
+    );
+    false
 }
 
 /// Asks `question [y/N]` on the terminal.
