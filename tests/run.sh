@@ -14,6 +14,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup.sh
+# The fuzz targets are a workspace of their own with their own Cargo.lock:
+# a dependency added to a crate they use must be locked there too. Checked
+# first, so a stale lock fails in seconds rather than after the tests.
+if ! cargo metadata --locked --format-version 1 --manifest-path tests/fuzz/Cargo.toml >/dev/null; then
+  echo "tests/fuzz/Cargo.lock is out of date: run \`cargo tree --manifest-path tests/fuzz/Cargo.toml\` and commit it" >&2
+  exit 1
+fi
 cargo test --workspace --locked "$@"
 if [ "$#" -eq 0 ]; then
   # The demo (a full rollback against a real local service) must keep working.
