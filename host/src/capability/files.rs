@@ -418,18 +418,7 @@ pub fn host_dir(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, Denied> {
     if !is_plain_guest_path(guest) && guest != "/" {
         return Err(refused("it is not a plain absolute guest path: no empty, `.` or `..` parts and no trailing `/`"));
     }
-    let (grant, rest) = dirs
-        .iter()
-        .filter_map(|d| {
-            if guest == d.guest {
-                return Some((d, ""));
-            }
-            let rest = guest.strip_prefix(&d.guest)?;
-            let rest = if d.guest == "/" { rest } else { rest.strip_prefix('/')? };
-            Some((d, rest))
-        })
-        .max_by_key(|(d, _)| d.guest.len())
-        .ok_or_else(|| not_granted(dirs, guest))?;
+    let (grant, rest) = grant_holding(dirs, guest).ok_or_else(|| not_granted(dirs, guest))?;
     grant.open_checked()?;
     let host = std::fs::canonicalize(grant.host.join(rest)).map_err(|e| refused(&e.to_string()))?;
     if !host.starts_with(&grant.host) {
@@ -439,6 +428,22 @@ pub fn host_dir(dirs: &[DirGrant], guest: &str) -> Result<PathBuf, Denied> {
         return Err(refused("it is not a directory"));
     }
     Ok(host)
+}
+
+/// The grant whose guest path holds `guest` (the grant itself included),
+/// the longest such, and the rest of the path after it (empty for the
+/// grant itself). Lexical: the caller checks the path is plain.
+pub fn grant_holding<'a>(dirs: &'a [DirGrant], guest: &'a str) -> Option<(&'a DirGrant, &'a str)> {
+    dirs.iter()
+        .filter_map(|d| {
+            if guest == d.guest {
+                return Some((d, ""));
+            }
+            let rest = guest.strip_prefix(&d.guest)?;
+            let rest = if d.guest == "/" { rest } else { rest.strip_prefix('/')? };
+            Some((d, rest))
+        })
+        .max_by_key(|(d, _)| d.guest.len())
 }
 
 /// `guest` is in none of the directory grants `dirs`.

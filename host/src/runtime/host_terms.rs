@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::capability::Phase;
-use crate::capability::files::{Access, DirGrant, is_plain_guest_path};
+use crate::capability::files::{Access, DirGrant, grant_holding, is_plain_guest_path};
 
 /// WASI error numbers (`wasi:filesystem` / wasi-libc's `errno`, as Rust's
 /// std and CPython report them in a component), the text wasi-libc's
@@ -156,23 +156,9 @@ fn host_path(dirs: &[DirGrant], guest: &str) -> Option<PathBuf> {
     if !is_plain_guest_path(guest) {
         return None;
     }
-    let (grant, rel) = grant_of(dirs, guest)?;
+    let (grant, rel) = grant_holding(dirs, guest)?;
     let host = if rel.is_empty() { grant.host.clone() } else { grant.host.join(rel) };
     (host.as_os_str() != guest).then_some(host)
-}
-
-/// The grant with the longest guest path that holds `guest`, and the rest of the path.
-fn grant_of<'a>(dirs: &'a [DirGrant], guest: &'a str) -> Option<(&'a DirGrant, &'a str)> {
-    dirs.iter()
-        .filter_map(|d| {
-            if guest == d.guest {
-                return Some((d, ""));
-            }
-            let rest = guest.strip_prefix(&d.guest)?;
-            let rest = if d.guest == "/" { rest } else { rest.strip_prefix('/')? };
-            Some((d, rest))
-        })
-        .max_by_key(|(d, _)| d.guest.len())
 }
 
 /// Why a write was refused, when the sandbox refused it: the phase mounts
@@ -186,7 +172,7 @@ fn read_only_reason(message: &str, dirs: &[DirGrant], phase: Phase) -> Option<St
         .split(ends_path)
         .map(|t| t.trim_end_matches(['.', ':']))
         .filter(|t| is_plain_guest_path(t))
-        .find_map(|t| grant_of(dirs, t).filter(|(g, _)| g.access == Access::ReadOnly))
+        .find_map(|t| grant_holding(dirs, t).filter(|(g, _)| g.access == Access::ReadOnly))
         .map(|(grant, _)| format!("`{}` is granted read-only (`ro`)", grant.guest));
     // Rust's and Python's errors often name no path; if every grant is
     // read-only, the sandbox refused whichever it was.
