@@ -31,7 +31,9 @@ impl Planner<'_> {
         };
         let raw = toml_to_json(&toml::Value::Table(with.get_ref().clone()));
         let mut strings = Vec::new();
-        collect_strings(&raw, &mut strings);
+        every_string(&raw, &mut strings);
+        // Only strings with a `$` can hold a reference.
+        strings.retain(|s| s.contains('$'));
         let mut needs_outputs_of: Vec<String> = Vec::new();
         let mut needs_run = false;
         let mut ok = true;
@@ -202,15 +204,6 @@ fn toml_to_json(value: &toml::Value) -> serde_json::Value {
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
         toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
-    }
-}
-
-fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::String(s) if s.contains('$') => out.push(s.clone()),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
-        _ => {}
     }
 }
 
