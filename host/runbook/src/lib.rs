@@ -4,6 +4,8 @@
 //!
 //! - [`runbook`] parses TOML into typed structs that keep byte spans;
 //! - [`template`] splits `${…}` references out of strings;
+//! - [`keys`] checks every table's keys by name (unknown and missing keys,
+//!   typed, with "did you mean");
 //! - [`diagnostic`] is how every problem is reported (file, line, column, hint);
 //! - [`lockfile`] reads and writes `RUNBOOK.lock`;
 //! - [`problems`] reads a plugin's `invalid-config` problems, each naming its
@@ -16,6 +18,7 @@
 
 pub mod diagnostic;
 pub mod key_span;
+pub mod keys;
 pub mod lockfile;
 /// A config's problems and the `invalid-config` convention that names their
 /// keys: the SDK's file, shared (one file, two crates).

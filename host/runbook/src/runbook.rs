@@ -13,8 +13,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::DeTable;
 
 use crate::diagnostic::{Diagnostic, Location, SourceFile};
+use crate::keys;
 
 /// The only runbook format this version reads.
 pub const FORMAT_VERSION: i64 = 1;
@@ -150,12 +152,18 @@ pub fn load(path: &Path) -> Result<Parsed, Diagnostic> {
     parse(SourceFile::new(path, text))
 }
 
-/// Parses runbook text.
+/// Parses runbook text. TOML syntax is checked first, then every table's
+/// keys ([`keys::check`], typed: "did you mean" and the keys allowed there),
+/// then the values' types.
 pub fn parse(source: SourceFile) -> Result<Parsed, Diagnostic> {
-    let runbook: Runbook = toml::from_str(&source.text).map_err(|e| {
-        let location = e.span().map(|span| source.locate(&span));
-        Diagnostic::error(first_line(e.message())).at_opt(location).hint(hint_for(e.message()))
-    })?;
+    let at = |span: Option<Range<usize>>| span.map(|span| source.locate(&span));
+    let parser_error =
+        |e: toml::de::Error| Diagnostic::error(first_line(e.message())).at_opt(at(e.span())).hint(GENERAL_HINT);
+    let document = DeTable::parse(&source.text).map_err(parser_error)?;
+    if let Some(problem) = keys::check(&document) {
+        return Err(Diagnostic::error(problem.to_string()).at(source.locate(&problem.span())).hint(problem.hint()));
+    }
+    let runbook = Runbook::deserialize(toml::de::Deserializer::from(document)).map_err(parser_error)?;
     if *runbook.version.get_ref() != FORMAT_VERSION {
         return Err(Diagnostic::error(format!(
             "unsupported runbook version `{}`; this backout reads version {FORMAT_VERSION}",
@@ -166,18 +174,13 @@ pub fn parse(source: SourceFile) -> Result<Parsed, Diagnostic> {
     Ok(Parsed { runbook, source })
 }
 
+/// The hint under an error in the parser's words (TOML syntax, a value of
+/// the wrong type): those words change between TOML versions, so no hint
+/// is chosen from them.
+const GENERAL_HINT: &str = "see the runbook reference in the README";
+
 fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or(message).trim_end_matches('.').to_string()
-}
-
-fn hint_for(message: &str) -> String {
-    if message.contains("unknown field") {
-        "check the spelling against the runbook reference in the README".to_string()
-    } else if message.contains("missing field") {
-        "every runbook needs `version = 1` and `name`; every step needs `id` and `uses`".to_string()
-    } else {
-        "see the runbook reference in the README".to_string()
-    }
 }
 
 #[cfg(test)]
@@ -195,13 +198,110 @@ mod tests {
         assert_eq!(p.runbook.steps[0].id.get_ref(), "a");
     }
 
+    const STEP: &str = "version = 1\nname = \"x\"\n[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\n";
+
+    /// The message, line, column and hint of the one diagnostic `text` gets.
+    fn refused(text: &str) -> (String, usize, usize, String) {
+        let e = parse_str(text).unwrap_err();
+        let loc = e.location.expect("a location");
+        (e.message, loc.line, loc.column, e.hint.expect("a hint"))
+    }
+
     #[test]
-    fn unknown_key_is_an_error_with_line_and_column() {
-        let e = parse_str("version = 1\nname = \"x\"\n[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\ntimeuot = \"3s\"\n")
-            .unwrap_err();
-        assert!(e.message.contains("unknown field `timeuot`"), "{}", e.message);
-        let loc = e.location.unwrap();
-        assert_eq!((loc.line, loc.column), (6, 1));
+    fn unknown_key_is_an_error_at_the_key_with_the_closest_allowed_one() {
+        let (message, line, column, hint) = refused(&format!("{STEP}timeuot = \"3s\"\n"));
+        assert_eq!(message, "unknown key `timeuot` in `[[step]]`; did you mean `timeout`?");
+        assert_eq!((line, column), (6, 1));
+        assert_eq!(
+            hint,
+            "the keys allowed in `[[step]]` are `id`, `uses`, `sha256`, `description`, `timeout`, `expected`, \
+             `memory`, `max_received`, `with`, `grants`, `on_failure`, `critical`, `always`, `retries`"
+        );
+    }
+
+    #[test]
+    fn unknown_key_with_nothing_close_lists_the_allowed_keys_only() {
+        let (message, line, column, hint) = refused(&format!("{STEP}[step.grants]\nfilesystem = []\n"));
+        assert_eq!(message, "unknown key `filesystem` in `[step.grants]`");
+        assert_eq!((line, column), (7, 1));
+        assert_eq!(hint, "the keys allowed in `[step.grants]` are `dirs`, `env`, `net`, `commands`");
+    }
+
+    #[test]
+    fn unknown_keys_are_found_in_every_table_however_it_is_written() {
+        let cases = [
+            ("on_falure = \"abort\"\n", "unknown key `on_falure` at the top level; did you mean `on_failure`?", (3, 1)),
+            (
+                "[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\nretries = { attempts = 2, intervall = \"1s\" }\n",
+                "unknown key `intervall` in `[step.retries]`; did you mean `interval`?",
+                (6, 27),
+            ),
+            (
+                "[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\ngrants.dirz = []\n",
+                "unknown key `dirz` in `[step.grants]`; did you mean `dirs`?",
+                (6, 8),
+            ),
+            (
+                "[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\ngrants = { dirs = [{ host = \"/a\", guest = \"/b\", modes = \"rw\" }] }\n",
+                "unknown key `modes` in `[[step.grants.dirs]]`; did you mean `mode`?",
+                (6, 49),
+            ),
+            (
+                "[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\n[[step]]\nid = \"b\"\n",
+                "missing key `uses` in `[[step]]`",
+                (6, 1),
+            ),
+            (
+                "[[step]]\nid = \"a\"\nuse = \"p@1.0.0\"\n",
+                "unknown key `use` in `[[step]]`; did you mean `uses`?",
+                (5, 1),
+            ),
+        ];
+        for (body, expected, at) in cases {
+            let text = format!("version = 1\nname = \"x\"\n{body}");
+            let (message, line, column, _) = refused(&text);
+            assert_eq!((message.as_str(), (line, column)), (expected, at), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_free_form_tables_take_any_key() {
+        let p = parse_str(
+            "version = 1\nname = \"x\"\n[vars]\nanything = \"1\"\n[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\n\
+             [step.with]\ntimeuot = 3\nnested = { whatever = true }\n",
+        )
+        .unwrap();
+        assert!(p.runbook.steps[0].with.as_ref().unwrap().get_ref().contains_key("timeuot"));
+    }
+
+    #[test]
+    fn missing_key_is_an_error_at_its_table_with_what_the_table_needs() {
+        let (message, line, column, hint) = refused("version = 1\nname = \"x\"\n\n[[step]]\nid = \"a\"\n");
+        assert_eq!(message, "missing key `uses` in `[[step]]`");
+        assert_eq!((line, column), (4, 1));
+        assert_eq!(hint, "every step needs `id` and `uses`");
+        let (message, _, _, hint) = refused(&format!("{STEP}retries = {{ interval = \"1s\" }}\n"));
+        assert_eq!(message, "missing key `attempts` in `[step.retries]`");
+        assert_eq!(hint, "`retries` needs `attempts` (every try, the first included)");
+        let (message, _, _, hint) = refused("name = \"x\"\n");
+        assert_eq!(message, "missing key `version` at the top level");
+        assert_eq!(hint, "every runbook needs `version = 1` and `name`");
+    }
+
+    #[test]
+    fn a_runbook_with_only_the_required_keys_of_every_table_parses() {
+        parse_str(&format!(
+            "{STEP}retries = {{ attempts = 2 }}\n[[step.grants.dirs]]\nhost = \"/a\"\nguest = \"/b\"\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn other_shape_errors_keep_the_parsers_words_and_a_general_hint() {
+        let (message, line, column, hint) = refused(&format!("{STEP}timeout = 30\n"));
+        assert!(message.starts_with("invalid type: integer `30`, expected a string"), "{message}");
+        assert_eq!((line, column), (6, 11));
+        assert_eq!(hint, "see the runbook reference in the README");
     }
 
     #[test]
