@@ -36,6 +36,7 @@ use crate::tar::{self, END, TarEntry};
 use crate::trust::check_policy;
 use crate::verify::CHUNK;
 use crate::{Digest, Entry, Error, Registry, TrustStore, Trusted};
+use crate::{FileError, StoreError, TrustError};
 
 /// The directory of blobs inside a bundle.
 const BLOB_PREFIX: &str = "blobs/sha256/";
@@ -70,8 +71,8 @@ impl Registry {
     ///
     /// Takes the write lock so the index and its signature are a matching
     /// pair. Every blob is rehashed while it is copied: a corrupt or missing
-    /// blob fails the export ([`Error::BundleBlobMismatch`],
-    /// [`Error::BlobMissing`]) instead of shipping it.
+    /// blob fails the export ([`BundleError::BundleBlobMismatch`](crate::BundleError::BundleBlobMismatch),
+    /// [`StoreError::BlobMissing`](crate::StoreError::BlobMissing)) instead of shipping it.
     pub fn export(&self, to: &Path) -> Result<(), Error> {
         let _lock = WriteLock::acquire(&self.root)?;
         let (index, raw) = read_index(&self.root)?;
@@ -83,7 +84,7 @@ impl Registry {
 
         let mut temp = TempFile::create(to)?;
         let temp_path = temp.path().to_owned();
-        let write_error = |source| Error::Write { path: temp_path.clone(), source };
+        let write_error = |source| Error::File(FileError::Write { path: temp_path.clone(), source });
         {
             let mut out = BufWriter::with_capacity(CHUNK, temp.file());
             append(&mut out, INDEX_FILE, &raw).map_err(write_error)?;
@@ -96,12 +97,12 @@ impl Registry {
                 let mut blob = match File::open(&path) {
                     Ok(blob) => blob,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        return Err(Error::BlobMissing { digest: *digest, path });
+                        return Err(StoreError::BlobMissing { digest: *digest, path }.into());
                     }
-                    Err(source) => return Err(Error::Read { path, source }),
+                    Err(source) => return Err(Error::File(FileError::Read { path, source })),
                 };
                 if expected_size > tar::MAX_SIZE {
-                    return Err(Error::BlobTooLarge { digest: *digest, size: expected_size });
+                    return Err(BundleError::BlobTooLarge { digest: *digest, size: expected_size }.into());
                 }
                 out.write_all(&tar::header(&format!("{BLOB_PREFIX}{}", digest.hex()), expected_size))
                     .map_err(write_error)?;
@@ -114,16 +115,24 @@ impl Registry {
                         Ok(0) => break,
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(source) => return Err(Error::Read { path, source }),
+                        Err(source) => return Err(Error::File(FileError::Read { path, source })),
                     };
                     hasher.update(&buffer[..n]);
                     out.write_all(&buffer[..n]).map_err(write_error)?;
                 }
-                let extra = blob.read(&mut buffer[..1]).map_err(|source| Error::Read { path: path.clone(), source })?;
+                let extra =
+                    blob.read(&mut buffer[..1]).map_err(|source| FileError::Read { path: path.clone(), source })?;
                 let (computed, size) = hasher.finish();
                 if computed != *digest || size != expected_size || extra != 0 {
                     let size = size + extra as u64;
-                    return Err(Error::BundleBlobMismatch { path, expected: *digest, computed, size, expected_size });
+                    return Err(BundleError::BundleBlobMismatch {
+                        path,
+                        expected: *digest,
+                        computed,
+                        size,
+                        expected_size,
+                    }
+                    .into());
                 }
                 out.write_all(&[0; tar::BLOCK][..tar::padding(size)]).map_err(write_error)?;
             }
@@ -132,7 +141,7 @@ impl Registry {
         }
         temp.sync()?;
         temp.rename()?;
-        sync_dir(to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+        Ok(sync_dir(to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?)
     }
 
     /// The key a bundle says it is signed with, without verifying anything:
@@ -147,6 +156,7 @@ impl Registry {
             .as_deref()
             .map(|bytes| crate::signing::IndexSignature::parse(bytes, &signature_display).map(|s| s.key))
             .transpose()
+            .map_err(Error::from)
     }
 
     /// Admits a bundle written by [`Registry::export`] into the registry at
@@ -158,9 +168,9 @@ impl Registry {
     /// index bytes pass the same policy as [`Registry::check_trust`]; every
     /// entry has its blob, every blob is referenced, and every blob's digest
     /// and size match; under the write lock, the bundle's serial is not
-    /// below the registry's ([`Error::Rollback`]). The same serial with the
+    /// below the registry's ([`TrustError::Rollback`](crate::TrustError::Rollback)). The same serial with the
     /// same index bytes is a no-op; with other bytes it is
-    /// [`Error::SerialReused`].
+    /// [`TrustError::SerialReused`](crate::TrustError::SerialReused).
     ///
     /// Then, under the lock: new blobs are written (temp + fsync + rename;
     /// each is hashed again while copied) and their directory flushed; the
@@ -170,7 +180,7 @@ impl Registry {
     /// it, the old index is intact and every blob it needs is still there.
     /// A crash between the two renames leaves the new signature beside the
     /// old index, which does not verify: a host with trusted keys refuses
-    /// it as [`Error::BadSignature`] (never a mix of the two) until the
+    /// it as [`TrustError::BadSignature`](crate::TrustError::BadSignature) (never a mix of the two) until the
     /// import is run again. On any error after writing began, the blobs
     /// this import added are removed and the old signature restored, so the
     /// registry is byte for byte unchanged. Blobs the new index no longer
@@ -259,8 +269,8 @@ impl Publication {
     /// Makes this publication the registry at `root` (created if missing),
     /// all or nothing; see [`Registry::import`] for the order of writes.
     ///
-    /// Under the write lock: refuses an older serial ([`Error::Rollback`])
-    /// or the same serial with other bytes ([`Error::SerialReused`]); the
+    /// Under the write lock: refuses an older serial ([`TrustError::Rollback`](crate::TrustError::Rollback))
+    /// or the same serial with other bytes ([`TrustError::SerialReused`](crate::TrustError::SerialReused)); the
     /// same index again is a no-op (nothing fetched, nothing written). Then
     /// `source` prepares the missing blobs, they are renamed into place, and
     /// the signature and the index follow. On any error, the blobs added are
@@ -270,7 +280,7 @@ impl Publication {
         let _lock = WriteLock::acquire(root)?;
         let current = match read_index(root) {
             Ok(current) => Some(current),
-            Err(Error::NotFound { .. }) => None,
+            Err(Error::Store(StoreError::NotFound { .. })) => None,
             Err(e) => return Err(e),
         };
         let report = |added_blobs, repaired_blobs, unchanged| ImportReport {
@@ -284,11 +294,11 @@ impl Publication {
         let mut same_index = false;
         if let Some((current, current_raw)) = &current {
             if self.index.serial < current.serial {
-                return Err(Error::Rollback { accepted: current.serial, found: self.index.serial });
+                return Err(TrustError::Rollback { accepted: current.serial, found: self.index.serial }.into());
             }
             if self.index.serial == current.serial {
                 if *current_raw != self.raw {
-                    return Err(Error::SerialReused { serial: self.index.serial });
+                    return Err(TrustError::SerialReused { serial: self.index.serial }.into());
                 }
                 same_index = true;
             }
@@ -364,7 +374,7 @@ impl Publication {
         match signature_temp {
             Some(temp) => temp.rename()?,
             None if old_signature.is_some() => fs::remove_file(&signature_path)
-                .map_err(|source| Error::Write { path: signature_path.clone(), source })?,
+                .map_err(|source| FileError::Write { path: signature_path.clone(), source })?,
             None => {}
         }
         if let Err(e) = index_temp.rename() {
@@ -372,12 +382,12 @@ impl Publication {
             let _ = match &old_signature {
                 Some(bytes) => write_atomic(&signature_path, bytes),
                 None => {
-                    fs::remove_file(&signature_path).map_err(|source| Error::Write { path: signature_path, source })
+                    fs::remove_file(&signature_path).map_err(|source| FileError::Write { path: signature_path, source })
                 }
             };
-            return Err(e);
+            return Err(e.into());
         }
-        sync_dir(root)
+        Ok(sync_dir(root)?)
     }
 }
 
@@ -421,9 +431,9 @@ impl BundleContents {
     /// Reads the archive's headers, checks the layout, and reads the index
     /// and signature (both size-limited) into memory.
     fn read(path: &Path) -> Result<BundleContents, Error> {
-        let invalid = |reason: String| Error::Bundle { path: path.to_owned(), reason };
-        let mut file = File::open(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
-        let len = file.metadata().map_err(|source| Error::Read { path: path.to_owned(), source })?.len();
+        let invalid = |reason: String| Error::Bundle(BundleError::Bundle { path: path.to_owned(), reason });
+        let mut file = File::open(path).map_err(|source| FileError::Read { path: path.to_owned(), source })?;
+        let len = file.metadata().map_err(|source| FileError::Read { path: path.to_owned(), source })?.len();
         let entries = tar::read_entries(&mut file, len).map_err(invalid)?;
 
         let mut entries = entries.into_iter().peekable();
@@ -458,12 +468,13 @@ impl BundleContents {
     /// The data of a small entry, refused if larger than `limit`.
     fn read_small(&mut self, entry: &TarEntry, limit: u64) -> Result<Vec<u8>, Error> {
         if entry.size > limit {
-            return Err(Error::Bundle {
+            return Err(BundleError::Bundle {
                 path: self.path.clone(),
                 reason: format!("`{}` is {} bytes, more than the {limit} allowed", entry.name, entry.size),
-            });
+            }
+            .into());
         }
-        let read_error = |source| Error::Read { path: self.path.clone(), source };
+        let read_error = |source| Error::File(FileError::Read { path: self.path.clone(), source });
         self.file.seek(SeekFrom::Start(entry.offset)).map_err(read_error)?;
         let mut bytes = vec![0u8; entry.size as usize];
         self.file.read_exact(&mut bytes).map_err(read_error)?;
@@ -473,7 +484,7 @@ impl BundleContents {
     /// Every entry has its blob, every blob is referenced, and every blob
     /// hashes to its digest with the size its entries say.
     fn check_blobs(&mut self, entries: &[Entry]) -> Result<(), Error> {
-        let invalid = |reason: String| Error::Bundle { path: self.path.clone(), reason };
+        let invalid = |reason: String| Error::Bundle(BundleError::Bundle { path: self.path.clone(), reason });
         for entry in entries {
             if !self.blobs.contains_key(&entry.digest) {
                 return Err(invalid(format!(
@@ -492,13 +503,14 @@ impl BundleContents {
             let computed = self.copy_blob(&tar_entry, &mut buffer, None)?;
             for entry in entries.iter().filter(|e| e.digest == digest) {
                 if computed != digest || tar_entry.size != entry.size {
-                    return Err(Error::BundleBlobMismatch {
+                    return Err(BundleError::BundleBlobMismatch {
                         path: self.path.clone(),
                         expected: digest,
                         computed,
                         size: tar_entry.size,
                         expected_size: entry.size,
-                    });
+                    }
+                    .into());
                 }
             }
         }
@@ -513,7 +525,7 @@ impl BundleContents {
         buffer: &mut [u8],
         mut to: Option<&mut TempFile>,
     ) -> Result<Digest, Error> {
-        let read_error = |source| Error::Read { path: self.path.clone(), source };
+        let read_error = |source| Error::File(FileError::Read { path: self.path.clone(), source });
         self.file.seek(SeekFrom::Start(entry.offset)).map_err(read_error)?;
         let mut hasher = Hasher::default();
         let mut left = entry.size;
@@ -539,24 +551,27 @@ impl BlobSource for BundleContents {
     /// Copies the blob out of the bundle, hashing it again: the bundle may
     /// have changed since it was checked.
     fn place(&mut self, digest: &Digest, path: &Path) -> Result<(), Error> {
-        let entry = self.blobs.get(digest).cloned().ok_or_else(|| Error::Bundle {
-            path: self.path.clone(),
-            reason: format!("blob `{digest}` is not in the bundle"),
+        let entry = self.blobs.get(digest).cloned().ok_or_else(|| {
+            Error::Bundle(BundleError::Bundle {
+                path: self.path.clone(),
+                reason: format!("blob `{digest}` is not in the bundle"),
+            })
         })?;
         let mut temp = TempFile::create(path)?;
         let mut buffer = vec![0u8; CHUNK];
         let computed = self.copy_blob(&entry, &mut buffer, Some(&mut temp))?;
         if computed != *digest {
-            return Err(Error::BundleBlobMismatch {
+            return Err(BundleError::BundleBlobMismatch {
                 path: self.path.clone(),
                 expected: *digest,
                 computed,
                 size: entry.size,
                 expected_size: entry.size,
-            });
+            }
+            .into());
         }
         temp.sync()?;
-        temp.rename()
+        Ok(temp.rename()?)
     }
 }
 
@@ -723,7 +738,7 @@ pub(crate) mod tests {
         let before = snapshot(&root);
         let err = Registry::import(&root, &bundle, &publisher.trust, None, now()).unwrap_err();
         match &err {
-            Error::BundleBlobMismatch { path, expected, size, expected_size, .. } => {
+            Error::Bundle(BundleError::BundleBlobMismatch { path, expected, size, expected_size, .. }) => {
                 assert_eq!(*path, bundle);
                 assert_eq!(*expected, Digest::of(&new_blob));
                 assert_eq!((*size, *expected_size), (5000, 5000));
@@ -744,7 +759,7 @@ pub(crate) mod tests {
             fs::write(&bundle, &bytes[..cut]).unwrap();
             let err = Registry::import(target.path(), &bundle, &publisher.trust, None, now()).unwrap_err();
             assert!(
-                matches!(&err, Error::Bundle { path, reason } if *path == bundle && (reason.contains("truncated") || reason.contains("empty"))),
+                matches!(&err, Error::Bundle(BundleError::Bundle { path, reason }) if *path == bundle && (reason.contains("truncated") || reason.contains("empty"))),
                 "cut at {cut}: {err:?}"
             );
         }
@@ -812,7 +827,7 @@ pub(crate) mod tests {
         // Even without any accepted serial on record, the registry's own serial counts.
         let err = Registry::import(target.path(), &old_bundle, &publisher.trust, None, now()).unwrap_err();
         assert!(
-            matches!(err, Error::Rollback { accepted, found } if accepted == report.serial && found == old_serial),
+            matches!(err, Error::Trust(TrustError::Rollback { accepted, found }) if accepted == report.serial && found == old_serial),
             "{err:?}"
         );
         // And with the host's memory, the policy refuses it before looking at the registry.
@@ -821,7 +836,7 @@ pub(crate) mod tests {
         accepted.record(other.path(), &publisher.key.public(), report.serial);
         let floor = accepted.floor(other.path(), &publisher.key.public());
         let err = Registry::import(other.path(), &old_bundle, &publisher.trust, floor, now()).unwrap_err();
-        assert!(matches!(err, Error::Rollback { .. }), "{err:?}");
+        assert!(matches!(err, Error::Trust(TrustError::Rollback { .. })), "{err:?}");
 
         // Same serial, other bytes: a fork.
         let fork_dir = tempfile::tempdir().unwrap();
@@ -832,7 +847,7 @@ pub(crate) mod tests {
         fork.sign(&publisher.key, None).unwrap();
         let (_fork_bundle_dir, fork_bundle) = export(&fork);
         let err = Registry::import(target.path(), &fork_bundle, &publisher.trust, None, now()).unwrap_err();
-        assert!(matches!(err, Error::SerialReused { serial } if serial == report.serial), "{err:?}");
+        assert!(matches!(err, Error::Trust(TrustError::SerialReused { serial }) if serial == report.serial), "{err:?}");
         assert_eq!(snapshot(target.path()), before);
     }
 
@@ -845,12 +860,15 @@ pub(crate) mod tests {
         let mut stranger = TrustStore::default();
         stranger.add("stranger", SigningKey::generate().unwrap().public()).unwrap();
         let err = Registry::import(target.path(), &bundle, &stranger, None, now()).unwrap_err();
-        assert!(matches!(err, Error::UntrustedKey { key } if key == publisher.key.public()), "{err:?}");
+        assert!(
+            matches!(err, Error::Trust(TrustError::UntrustedKey { key }) if key == publisher.key.public()),
+            "{err:?}"
+        );
 
         // Dropping the signature from the bundle makes it unsigned.
         let (_dir, unsigned) = hand_made_bundle(&[("index.toml", publisher.registry.index_bytes())]);
         let err = Registry::import(target.path(), &unsigned, &publisher.trust, None, now()).unwrap_err();
-        assert!(matches!(err, Error::Unsigned { .. }), "{err:?}");
+        assert!(matches!(err, Error::Trust(TrustError::Unsigned { .. })), "{err:?}");
 
         // An expired publication.
         let mut expiring = crate::bundle::tests::publisher();
@@ -858,7 +876,7 @@ pub(crate) mod tests {
         let (_dir, bundle) = export(&expiring.registry);
         let later = now() + Duration::from_secs(3600);
         let err = Registry::import(target.path(), &bundle, &expiring.trust, None, later).unwrap_err();
-        assert!(matches!(err, Error::Expired { .. }), "{err:?}");
+        assert!(matches!(err, Error::Trust(TrustError::Expired { .. })), "{err:?}");
         assert!(snapshot(target.path()).is_empty(), "nothing was written");
     }
 
@@ -870,7 +888,10 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let to = dir.path().join("bundle.tar");
         let err = publisher.registry.export(&to).unwrap_err();
-        assert!(matches!(err, Error::BundleBlobMismatch { size: 2999, expected_size: 3000, .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::Bundle(BundleError::BundleBlobMismatch { size: 2999, expected_size: 3000, .. })),
+            "{err:?}"
+        );
         assert!(snapshot(dir.path()).is_empty(), "no partial bundle is left");
     }
     #[test]
@@ -890,7 +911,33 @@ pub(crate) mod tests {
         let (_new_dir, bundle) = export(&publisher.registry);
         let before = snapshot(root);
         let err = Registry::import(root, &bundle, &publisher.trust, None, now()).unwrap_err();
-        assert!(matches!(&err, Error::Read { path, .. } if *path == root.join("index.toml.sig")), "{err:?}");
+        assert!(
+            matches!(&err, Error::File(FileError::Read { path, .. }) if *path == root.join("index.toml.sig")),
+            "{err:?}"
+        );
         assert_eq!(snapshot(root), before, "the new blob and every temporary were removed");
     }
+}
+
+/// What is wrong with a bundle, or with a blob on its way into one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// A bundle that is not exactly what [`Registry::export`] writes.
+    #[error("invalid bundle `{}`: {reason}", .path.display())]
+    Bundle { path: PathBuf, reason: String },
+
+    /// A blob in a bundle (or one being exported) whose bytes or size do not
+    /// match the index; `path` is the bundle (or the blob file).
+    #[error(
+        "blob `{expected}` in `{}` is corrupt: computed `{computed}` over {}, expected {}",
+        .path.display(),
+        crate::text::count(*.size as usize, "byte"),
+        crate::text::count(*.expected_size as usize, "byte")
+    )]
+    BundleBlobMismatch { path: PathBuf, expected: Digest, computed: Digest, size: u64, expected_size: u64 },
+
+    /// A blob too large for the bundle format (8 GiB).
+    #[error("blob `{digest}` is too large for a bundle: {size} bytes")]
+    BlobTooLarge { digest: Digest, size: u64 },
 }

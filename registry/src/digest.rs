@@ -7,8 +7,6 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
-use crate::Error;
-
 /// The one algorithm format 1 knows. Every textual digest is `sha256:<hex>`.
 pub(crate) const ALGORITHM: &str = "sha256";
 
@@ -50,8 +48,8 @@ impl Digest {
 
     /// Parses `sha256:<hex>` (prefixed) or `<hex>` (bare, only if
     /// `allow_bare`).
-    fn parse(value: &str, allow_bare: bool) -> Result<Digest, Error> {
-        let invalid = |reason| Error::InvalidDigest { value: value.to_owned(), reason };
+    fn parse(value: &str, allow_bare: bool) -> Result<Digest, InvalidDigest> {
+        let invalid = |reason| InvalidDigest { value: value.to_owned(), reason };
         let hex_part = match value.split_once(':') {
             Some(("", _)) => return Err(invalid(DigestError::MissingAlgorithm)),
             Some((algorithm, hex_part)) => {
@@ -101,10 +99,10 @@ impl fmt::Debug for Digest {
 }
 
 impl FromStr for Digest {
-    type Err = Error;
+    type Err = InvalidDigest;
 
     /// Accepts `sha256:<hex>` and bare `<hex>`, in either case.
-    fn from_str(value: &str) -> Result<Digest, Error> {
+    fn from_str(value: &str) -> Result<Digest, InvalidDigest> {
         Digest::parse(value, true)
     }
 }
@@ -136,7 +134,7 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
-/// Why a string is not a digest (the `reason` of [`Error::InvalidDigest`]).
+/// Why a string is not a digest (the `reason` of [`InvalidDigest`](crate::InvalidDigest)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DigestError {
@@ -150,6 +148,14 @@ pub enum DigestError {
     WrongLength { length: usize },
 }
 
+/// A string that is not a digest, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid digest `{}`: {reason}", .value.escape_debug())]
+pub struct InvalidDigest {
+    pub value: String,
+    pub reason: DigestError,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,7 +165,7 @@ mod tests {
 
     fn reason(value: &str) -> DigestError {
         match value.parse::<Digest>() {
-            Err(Error::InvalidDigest { value: v, reason }) => {
+            Err(InvalidDigest { value: v, reason }) => {
                 assert_eq!(v, value, "the error carries the offending input");
                 reason
             }

@@ -13,22 +13,20 @@ use std::path::{Path, PathBuf};
 use std::process;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::Error;
-
 /// Writes `bytes` to `path` atomically and durably: a temp file beside it,
 /// fsync, rename, fsync the directory; the temp file is removed on error.
 /// Public because the host writes its own files (lockfiles) the same way.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let dir = parent_dir(path);
     let (temp_path, mut file) = create_temp(dir, path.file_name().unwrap_or(OsStr::new("file")))?;
     let temp = RemoveOnDrop(Some(temp_path));
     let temp_path = temp.path();
 
-    file.write_all(bytes).map_err(|source| Error::Write { path: temp_path.to_owned(), source })?;
-    file.sync_all().map_err(|source| Error::Sync { path: temp_path.to_owned(), source })?;
+    file.write_all(bytes).map_err(|source| FileError::Write { path: temp_path.to_owned(), source })?;
+    file.sync_all().map_err(|source| FileError::Sync { path: temp_path.to_owned(), source })?;
     drop(file);
 
-    fs::rename(temp_path, path).map_err(|source| Error::Rename {
+    fs::rename(temp_path, path).map_err(|source| FileError::Rename {
         from: temp_path.to_owned(),
         to: path.to_owned(),
         source,
@@ -52,7 +50,7 @@ pub(crate) struct TempFile {
 }
 
 impl TempFile {
-    pub(crate) fn create(target: &Path) -> Result<TempFile, Error> {
+    pub(crate) fn create(target: &Path) -> Result<TempFile, FileError> {
         let (path, file) = create_temp(parent_dir(target), target.file_name().unwrap_or(OsStr::new("file")))?;
         Ok(TempFile { file, temp: RemoveOnDrop(Some(path)), target: target.to_owned() })
     }
@@ -66,18 +64,18 @@ impl TempFile {
     }
 
     /// Writes all of `bytes`.
-    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.file.write_all(bytes).map_err(|source| Error::Write { path: self.temp.path().to_owned(), source })
+    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> Result<(), FileError> {
+        self.file.write_all(bytes).map_err(|source| FileError::Write { path: self.temp.path().to_owned(), source })
     }
 
     /// Flushes the contents to disk.
-    pub(crate) fn sync(&mut self) -> Result<(), Error> {
-        self.file.sync_all().map_err(|source| Error::Sync { path: self.temp.path().to_owned(), source })
+    pub(crate) fn sync(&mut self) -> Result<(), FileError> {
+        self.file.sync_all().map_err(|source| FileError::Sync { path: self.temp.path().to_owned(), source })
     }
 
     /// Renames the (synced) file over its target. The directory is not
     /// flushed: call [`sync_dir`] once after the last rename.
-    pub(crate) fn rename(self) -> Result<(), Error> {
+    pub(crate) fn rename(self) -> Result<(), FileError> {
         let TempFile { file, temp, target } = self;
         drop(file);
         rename_temp(temp, &target)
@@ -86,7 +84,7 @@ impl TempFile {
     /// Flushes the contents to disk and closes the handle, keeping the file
     /// for a later [`ClosedTempFile::rename`]: many complete temporaries can
     /// wait for their rename without holding a file descriptor each.
-    pub(crate) fn close(mut self) -> Result<ClosedTempFile, Error> {
+    pub(crate) fn close(mut self) -> Result<ClosedTempFile, FileError> {
         self.sync()?;
         let TempFile { file, temp, target } = self;
         drop(file);
@@ -104,13 +102,13 @@ pub(crate) struct ClosedTempFile {
 
 impl ClosedTempFile {
     /// Renames the file over its target, like [`TempFile::rename`].
-    pub(crate) fn rename(self) -> Result<(), Error> {
+    pub(crate) fn rename(self) -> Result<(), FileError> {
         rename_temp(self.temp, &self.target)
     }
 }
 
-fn rename_temp(temp: RemoveOnDrop, target: &Path) -> Result<(), Error> {
-    fs::rename(temp.path(), target).map_err(|source| Error::Rename {
+fn rename_temp(temp: RemoveOnDrop, target: &Path) -> Result<(), FileError> {
+    fs::rename(temp.path(), target).map_err(|source| FileError::Rename {
         from: temp.path().to_owned(),
         to: target.to_owned(),
         source,
@@ -121,12 +119,12 @@ fn rename_temp(temp: RemoveOnDrop, target: &Path) -> Result<(), Error> {
 
 /// Creates `dir` and any missing parents, and makes the new directory entries
 /// durable.
-pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), Error> {
+pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), FileError> {
     let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    fs::create_dir_all(dir).map_err(|source| Error::CreateDir { path: dir.to_owned(), source })?;
+    fs::create_dir_all(dir).map_err(|source| FileError::CreateDir { path: dir.to_owned(), source })?;
     // Outermost first: each new directory is recorded in its parent.
     for created in missing.iter().rev() {
         sync_dir(parent_dir(created))?;
@@ -143,7 +141,7 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Creates a new, empty temporary file in `dir` for `name`.
-fn create_temp(dir: &Path, name: &OsStr) -> Result<(PathBuf, File), Error> {
+fn create_temp(dir: &Path, name: &OsStr) -> Result<(PathBuf, File), FileError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut attempts = 0;
     loop {
@@ -153,21 +151,21 @@ fn create_temp(dir: &Path, name: &OsStr) -> Result<(PathBuf, File), Error> {
             Ok(file) => return Ok((path, file)),
             // A stray from a crashed process that had our pid: try the next.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => attempts += 1,
-            Err(source) => return Err(Error::Write { path, source }),
+            Err(source) => return Err(FileError::Write { path, source }),
         }
     }
 }
 
 /// Flushes a directory's entries (renames, new files) to disk.
 #[cfg(unix)]
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Sync { path: dir.to_owned(), source })
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), FileError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| FileError::Sync { path: dir.to_owned(), source })
 }
 
 /// Elsewhere (Windows) std cannot open a directory as a `File`. The rename
 /// is still atomic; only its durability across a power loss is weaker.
 #[cfg(not(unix))]
-pub(crate) fn sync_dir(_dir: &Path) -> Result<(), Error> {
+pub(crate) fn sync_dir(_dir: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
@@ -193,6 +191,60 @@ impl Drop for RemoveOnDrop {
             let _ = fs::remove_file(path);
         }
     }
+}
+
+/// A file that could not be read, written, renamed, synced or locked: the
+/// path and the operating system's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    #[error("failed to read `{}`", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("failed to write `{}`", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("failed to create directory `{}`", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("failed to rename `{}` to `{}`", .from.display(), .to.display())]
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("failed to sync `{}` to disk", .path.display())]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("failed to lock `{}`", .path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A small file (a signature) larger than it may be: not read past
+    /// `limit`, and not parsed.
+    #[error("failed to parse `{}`: larger than {limit} bytes", .path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
 }
 
 #[cfg(test)]
@@ -229,7 +281,7 @@ mod tests {
         let blocked = dir.path().join("blocked");
         fs::create_dir_all(blocked.join("inner")).unwrap();
         let err = write_atomic(&blocked, b"new").unwrap_err();
-        assert!(matches!(&err, Error::Rename { to, .. } if *to == blocked), "{err:?}");
+        assert!(matches!(&err, FileError::Rename { to, .. } if *to == blocked), "{err:?}");
         assert!(err.to_string().starts_with("failed to rename `"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"old");
         let mut names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

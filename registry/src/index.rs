@@ -1,18 +1,19 @@
 //! `index.toml`: what is pinned, strictly parsed and deterministically written.
 
 use std::cmp::Ordering;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::time::validate_timestamp;
+use crate::validate::ValidateError;
 use crate::validate::{compare_versions, validate_label};
-use crate::{Error, validate_name, validate_version};
+use crate::{validate_name, validate_version};
 
 /// The on-disk format this crate reads and writes. Bumped whenever older
 /// readers must not use an index; they refuse it with
-/// [`Error::UnsupportedFormat`]. Unknown keys are refused as well, so nothing
+/// [`IndexError::UnsupportedFormat`](crate::IndexError::UnsupportedFormat). Unknown keys are refused as well, so nothing
 /// in an index is ever silently ignored.
 pub(crate) const FORMAT: i64 = 1;
 
@@ -49,7 +50,7 @@ impl Entry {
         self.name.cmp(&other.name).then_with(|| compare_versions(&self.version, &other.version))
     }
 
-    fn validate(&self) -> Result<(), Error> {
+    fn validate(&self) -> Result<(), ValidateError> {
         validate_name(&self.name)?;
         validate_version(&self.version)?;
         validate_label("world", &self.world)?;
@@ -97,14 +98,14 @@ struct FormatProbe {
 
 impl Index {
     /// Parses and validates the text of the index at `path` (used in errors).
-    pub fn parse(text: &str, path: &Path) -> Result<Index, Error> {
-        let parse_error = |e: toml::de::Error| Error::ParseIndex {
+    pub fn parse(text: &str, path: &Path) -> Result<Index, IndexError> {
+        let parse_error = |e: toml::de::Error| IndexError::ParseIndex {
             path: path.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         };
         let probe: FormatProbe = toml::from_str(text).map_err(parse_error)?;
         if let Some(found) = probe.format.filter(|&f| f != FORMAT) {
-            return Err(Error::UnsupportedFormat { path: path.to_owned(), found, supported: FORMAT });
+            return Err(IndexError::UnsupportedFormat { path: path.to_owned(), found, supported: FORMAT });
         }
         let file: IndexFile = toml::from_str(text).map_err(parse_error)?;
 
@@ -116,7 +117,7 @@ impl Index {
         }
         let mut entries = file.plugins;
         for entry in &entries {
-            entry.validate().map_err(|source| Error::InvalidEntry {
+            entry.validate().map_err(|source| IndexError::InvalidEntry {
                 path: path.to_owned(),
                 name: entry.name.clone(),
                 version: entry.version.clone(),
@@ -127,7 +128,7 @@ impl Index {
         if let Some(pair) =
             entries.windows(2).find(|pair| pair[0].name == pair[1].name && pair[0].version == pair[1].version)
         {
-            return Err(Error::DuplicateEntry {
+            return Err(IndexError::DuplicateEntry {
                 path: path.to_owned(),
                 name: pair[0].name.clone(),
                 version: pair[0].version.clone(),
@@ -137,7 +138,7 @@ impl Index {
     }
 
     /// The text of the index; `path` is only used in errors.
-    pub fn render(&self, path: &Path) -> Result<String, Error> {
+    pub fn render(&self, path: &Path) -> Result<String, IndexError> {
         let file = IndexFile {
             format: FORMAT,
             serial: self.serial,
@@ -145,7 +146,7 @@ impl Index {
             signed: self.signed.clone(),
             plugins: self.entries.clone(),
         };
-        toml::to_string(&file).map_err(|e| Error::SerializeIndex { path: path.to_owned(), message: e.to_string() })
+        toml::to_string(&file).map_err(|e| IndexError::SerializeIndex { path: path.to_owned(), message: e.to_string() })
     }
 
     pub(crate) fn find(&self, name: &str, version: &str) -> Option<&Entry> {
@@ -164,4 +165,51 @@ impl Index {
         let at = self.entries.partition_point(|e| e.order(&entry) == Ordering::Less);
         self.entries.insert(at, entry);
     }
+}
+
+/// What is wrong with an `index.toml`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    /// Not valid TOML or not the format; `message` is the TOML parser's,
+    /// with line and column.
+    #[error("failed to parse `{}`: {message}", .path.display())]
+    ParseIndex { path: PathBuf, message: String },
+
+    #[error("failed to serialize the index for `{}`: {message}", .path.display())]
+    SerializeIndex { path: PathBuf, message: String },
+
+    #[error(
+        "unsupported registry format `{found}` in `{}`: this version of backout supports format `{supported}`",
+        .path.display()
+    )]
+    UnsupportedFormat { path: PathBuf, found: i64, supported: i64 },
+
+    #[error(
+        "duplicate entry `{}@{}` in `{}`",
+        .name.escape_debug(),
+        .version.escape_debug(),
+        .path.display()
+    )]
+    DuplicateEntry { path: PathBuf, name: String, version: String },
+
+    /// An entry has a field that [`validate_name`], [`validate_version`] or
+    /// the other field checks refuse; `source` says which.
+    #[error(
+        "invalid entry `{}@{}` in `{}`",
+        .name.escape_debug(),
+        .version.escape_debug(),
+        .path.display()
+    )]
+    InvalidEntry {
+        path: PathBuf,
+        name: String,
+        version: String,
+        #[source]
+        source: Box<ValidateError>,
+    },
+
+    /// `expires` or `signed` is not a UTC timestamp.
+    #[error(transparent)]
+    Header(#[from] ValidateError),
 }

@@ -45,9 +45,9 @@
 //! - **What is hashed is what is compiled.** [`Registry::read_verified`]
 //!   reads a blob once and returns those very bytes only if they match.
 //! - **Pins are never replaced.** Adding other bytes under an existing
-//!   `name@version` is [`Error::Conflict`].
+//!   `name@version` is [`StoreError::Conflict`].
 //! - **A signature is never broken silently.** Adding to or removing from a
-//!   signed index is [`Error::SignedIndex`] unless the caller says to sign
+//!   signed index is [`StoreError::SignedIndex`] unless the caller says to sign
 //!   it again or to drop the signature ([`OnSigned`]).
 //! - **Damage heals from any copy of the bytes.** Adding the original
 //!   component again, or importing or mirroring an index that pins it,
@@ -126,22 +126,23 @@ mod validate;
 mod verify;
 mod version_req;
 
-pub use bundle::ImportReport;
-pub use digest::{Digest, DigestError};
-pub use error::Error;
-pub use fsio::write_atomic;
-pub use index::Entry;
+pub use bundle::{BundleError, ImportReport};
+pub use digest::{Digest, DigestError, InvalidDigest};
+pub use error::{Error, hint_of};
+pub use fsio::{FileError, write_atomic};
 /// The index parser and the tar reader, for the fuzz targets in
 /// `tests/fuzz` only: not part of the API, they may change at any time.
 #[doc(hidden)]
 pub use index::Index;
-pub use mirror::{MAX_REDIRECTS, MirrorOptions};
-pub use registry::{AddOutcome, AddReport, BlobDamage, OnSigned, Registry, SignatureChange};
-pub use signing::{PublicKey, SigningKey};
+pub use index::{Entry, IndexError};
+pub use mirror::{MAX_REDIRECTS, MirrorError, MirrorOptions};
+pub use oci::OciError;
+pub use registry::{AddOutcome, AddReport, BlobDamage, OnSigned, Registry, SignatureChange, StoreError};
+pub use signing::{PublicKey, SigningError, SigningKey};
 #[doc(hidden)]
 pub use tar::{TarEntry, read_entries as read_tar_entries};
 pub use time::{parse_utc, utc_timestamp};
-pub use trust::{AcceptedSerials, TrustStore, Trusted, TrustedKey};
-pub use validate::{validate_name, validate_version};
+pub use trust::{AcceptedSerials, TrustError, TrustFileError, TrustStore, Trusted, TrustedKey};
+pub use validate::{ValidateError, validate_name, validate_version};
 pub use verify::{CorruptBlob, IndexReport, SignatureState, VerifyReport};
-pub use version_req::VersionReq;
+pub use version_req::{InvalidVersionReq, VersionReq};

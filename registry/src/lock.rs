@@ -15,7 +15,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use crate::Error;
+use crate::FileError;
 
 /// The lock file, relative to the registry root.
 pub(crate) const LOCK_FILE: &str = ".lock";
@@ -29,15 +29,15 @@ pub(crate) struct WriteLock {
 impl WriteLock {
     /// Blocks until this process holds the exclusive lock of the registry
     /// at `root` (whose directory must exist).
-    pub(crate) fn acquire(root: &Path) -> Result<WriteLock, Error> {
+    pub(crate) fn acquire(root: &Path) -> Result<WriteLock, FileError> {
         let path: PathBuf = root.join(LOCK_FILE);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| Error::Lock { path: path.clone(), source })?;
-        file.lock().map_err(|source| Error::Lock { path, source })?;
+            .map_err(|source| FileError::Lock { path: path.clone(), source })?;
+        file.lock().map_err(|source| FileError::Lock { path, source })?;
         Ok(WriteLock { _file: file })
     }
 }
@@ -70,6 +70,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("absent");
         let err = WriteLock::acquire(&root).unwrap_err();
-        assert!(matches!(&err, Error::Lock { path, .. } if *path == root.join(".lock")), "{err:?}");
+        assert!(matches!(&err, FileError::Lock { path, .. } if *path == root.join(".lock")), "{err:?}");
     }
 }

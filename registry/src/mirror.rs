@@ -49,6 +49,7 @@ use crate::fsio::{ClosedTempFile, TempFile};
 use crate::registry::{INDEX_FILE, SIGNATURE_FILE};
 use crate::signing::{IndexSignature, MAX_SIGNATURE_FILE};
 use crate::{AcceptedSerials, Digest, Error, Registry, TrustStore};
+use crate::{IndexError, StoreError};
 
 /// Redirects followed in a row (within the mirror's origin) before giving up.
 pub const MAX_REDIRECTS: usize = 5;
@@ -83,23 +84,23 @@ impl Registry {
     /// most [`MAX_REDIRECTS`]); [`MirrorOptions`] bounds connecting and each
     /// wait for data, with no overall deadline.
     ///
-    /// 1. `url` must be `http://` or `https://` ([`Error::MirrorUrl`]); a
+    /// 1. `url` must be `http://` or `https://` ([`MirrorError::MirrorUrl`](crate::MirrorError::MirrorUrl)); a
     ///    trailing slash is optional.
     /// 2. `index.toml` (at most 64 MiB) and `index.toml.sig` (a 404 means
     ///    unsigned) are fetched and pass the signature policy of
     ///    [`Registry::check_trust`], with the serial `accepted` remembers for
     ///    the index's signing key.
     /// 3. Under the write lock, the registry's own serial is compared as
-    ///    for an import: older is [`Error::Rollback`], the same serial with
-    ///    other bytes [`Error::SerialReused`], the same index a no-op that
+    ///    for an import: older is [`TrustError::Rollback`](crate::TrustError::Rollback), the same serial with
+    ///    other bytes [`TrustError::SerialReused`](crate::TrustError::SerialReused), the same index a no-op that
     ///    fetches no blob (`unchanged` in the report).
     /// 4. Every blob the registry does not have yet is streamed into a
     ///    temporary file in the blob directory, hashed as it arrives, and
     ///    refused as soon as it grows past the index's `size`
-    ///    ([`Error::MirrorTooLarge`]), ends short or drops
-    ///    ([`Error::Fetch`]), is answered with another status than 200
-    ///    ([`Error::HttpStatus`]), or hashes to another digest
-    ///    ([`Error::MirrorBlobMismatch`]). Blobs already present are kept
+    ///    ([`MirrorError::MirrorTooLarge`](crate::MirrorError::MirrorTooLarge)), ends short or drops
+    ///    ([`MirrorError::Fetch`](crate::MirrorError::Fetch)), is answered with another status than 200
+    ///    ([`MirrorError::HttpStatus`](crate::MirrorError::HttpStatus)), or hashes to another digest
+    ///    ([`MirrorError::MirrorBlobMismatch`](crate::MirrorError::MirrorBlobMismatch)). Blobs already present are kept
     ///    as they are (`registry verify` checks them).
     /// 5. The verified blobs, then the signature, then the index are
     ///    renamed into place exactly as [`Registry::import`] does.
@@ -134,7 +135,8 @@ impl Registry {
 /// The mirror URL as the directory every file is fetched under: checked,
 /// with exactly one trailing slash.
 fn parse_base(url: &str) -> Result<Url, Error> {
-    let invalid = |reason: &str| Error::MirrorUrl { url: url.to_owned(), reason: reason.to_owned() };
+    let invalid =
+        |reason: &str| Error::Mirror(MirrorError::MirrorUrl { url: url.to_owned(), reason: reason.to_owned() });
     let mut base = Url::parse(url).map_err(|e| match e {
         url_error if !url.contains("://") => {
             invalid(&format!("{url_error}: give the whole URL, starting with `https://` or `http://`"))
@@ -168,11 +170,13 @@ struct Fetcher<'a> {
 
 impl<'a> Fetcher<'a> {
     fn new(base: &'a Url, options: &'a MirrorOptions) -> Result<Fetcher<'a>, Error> {
-        let setup_error = |what: &str, source: Box<dyn std::error::Error + Send + Sync>| Error::Fetch {
-            url: base.to_string(),
-            blob: None,
-            reason: format!("failed to set up {what}"),
-            source: Some(source),
+        let setup_error = |what: &str, source: Box<dyn std::error::Error + Send + Sync>| {
+            Error::Mirror(MirrorError::Fetch {
+                url: base.to_string(),
+                blob: None,
+                reason: format!("failed to set up {what}"),
+                source: Some(source),
+            })
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -200,10 +204,12 @@ impl<'a> Fetcher<'a> {
     ) -> Result<ImportReport, Error> {
         let index_url = self.url(INDEX_FILE);
         let signature_url = self.url(SIGNATURE_FILE);
-        let raw = self.small(&index_url, MAX_INDEX)?.ok_or_else(|| Error::HttpStatus {
-            url: index_url.to_string(),
-            blob: None,
-            status: StatusCode::NOT_FOUND.as_u16(),
+        let raw = self.small(&index_url, MAX_INDEX)?.ok_or_else(|| {
+            Error::Mirror(MirrorError::HttpStatus {
+                url: index_url.to_string(),
+                blob: None,
+                status: StatusCode::NOT_FOUND.as_u16(),
+            })
         })?;
         let signature = self.small(&signature_url, MAX_SIGNATURE_FILE)?;
 
@@ -221,13 +227,14 @@ impl<'a> Fetcher<'a> {
         let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
         for entry in &publication.index.entries {
             if let Some(&size) = sizes.get(&entry.digest).filter(|&&size| size != entry.size) {
-                return Err(Error::ParseIndex {
+                return Err(IndexError::ParseIndex {
                     path: index_display,
                     message: format!(
                         "`{}` is pinned with sizes {size} and {} by different entries",
                         entry.digest, entry.size
                     ),
-                });
+                }
+                .into());
             }
             sizes.insert(entry.digest, entry.size);
         }
@@ -249,7 +256,7 @@ impl<'a> Fetcher<'a> {
             let lost = |e, received: usize| self.fetch_error(url, None, e, Some((received as u64, None)));
             while let Some(chunk) = response.chunk().await.map_err(|e| lost(e, bytes.len()))? {
                 if (bytes.len() + chunk.len()) as u64 > limit {
-                    return Err(Error::MirrorTooLarge { url: url.to_string(), blob: None, limit });
+                    return Err(MirrorError::MirrorTooLarge { url: url.to_string(), blob: None, limit }.into());
                 }
                 bytes.extend_from_slice(&chunk);
             }
@@ -261,7 +268,8 @@ impl<'a> Fetcher<'a> {
     /// grows past `size`, and if it ends short or hashes to another digest.
     fn blob(&self, digest: &Digest, size: u64, temp: &mut TempFile) -> Result<(), Error> {
         let url = self.url(&format!("blobs/sha256/{}", digest.hex()));
-        let too_large = || Error::MirrorTooLarge { url: url.to_string(), blob: Some(*digest), limit: size };
+        let too_large =
+            || Error::Mirror(MirrorError::MirrorTooLarge { url: url.to_string(), blob: Some(*digest), limit: size });
         self.runtime.block_on(async {
             let mut response = self.get(&url, Some(digest), false).await?.expect("404 is an error for blobs");
             if response.content_length().is_some_and(|announced| announced > size) {
@@ -279,33 +287,40 @@ impl<'a> Fetcher<'a> {
                 temp.write_all(&chunk)?;
             }
             if received < size {
-                return Err(Error::Fetch {
+                return Err(MirrorError::Fetch {
                     url: url.to_string(),
                     blob: Some(*digest),
                     reason: format!("the transfer ended after {received} of {size} bytes"),
                     source: None,
-                });
+                }
+                .into());
             }
             let (computed, _) = hasher.finish();
             if computed != *digest {
-                return Err(Error::MirrorBlobMismatch { url: url.to_string(), expected: *digest, computed });
+                return Err(
+                    MirrorError::MirrorBlobMismatch { url: url.to_string(), expected: *digest, computed }.into()
+                );
             }
             Ok(())
         })
     }
 
     /// Sends a GET and checks the status: 200 is the answer, 404 is `None`
-    /// when `absent_ok`, anything else is [`Error::HttpStatus`].
+    /// when `absent_ok`, anything else is [`MirrorError::HttpStatus`](crate::MirrorError::HttpStatus).
     async fn get(&self, url: &Url, blob: Option<&Digest>, absent_ok: bool) -> Result<Option<reqwest::Response>, Error> {
         let response = self.client.get(url.clone()).send().await.map_err(|e| self.fetch_error(url, blob, e, None))?;
         match response.status() {
             StatusCode::OK => Ok(Some(response)),
             StatusCode::NOT_FOUND if absent_ok => Ok(None),
-            status => Err(Error::HttpStatus { url: url.to_string(), blob: blob.copied(), status: status.as_u16() }),
+            status => Err(Error::Mirror(MirrorError::HttpStatus {
+                url: url.to_string(),
+                blob: blob.copied(),
+                status: status.as_u16(),
+            })),
         }
     }
 
-    /// An [`Error::Fetch`] that says in words what went wrong.
+    /// An [`MirrorError::Fetch`](crate::MirrorError::Fetch) that says in words what went wrong.
     fn fetch_error(
         &self,
         url: &Url,
@@ -333,7 +348,12 @@ impl<'a> Fetcher<'a> {
             }
             None => {}
         }
-        Error::Fetch { url: url.to_string(), blob: blob.copied(), reason, source: Some(Box::new(error.without_url())) }
+        Error::Mirror(MirrorError::Fetch {
+            url: url.to_string(),
+            blob: blob.copied(),
+            reason,
+            source: Some(Box::new(error.without_url())),
+        })
     }
 }
 
@@ -382,16 +402,89 @@ impl BlobSource for MirrorBlobs<'_> {
 
     fn place(&mut self, digest: &Digest, path: &Path) -> Result<(), Error> {
         match self.staged.remove(digest) {
-            Some(temp) => temp.rename(),
-            None => Err(Error::BlobMissing { digest: *digest, path: path.to_owned() }),
+            Some(temp) => Ok(temp.rename()?),
+            None => Err(Error::Store(StoreError::BlobMissing { digest: *digest, path: path.to_owned() })),
         }
+    }
+}
+
+/// What went wrong fetching a registry from a mirror. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MirrorError {
+    /// [`Registry::mirror`] was given something other than an `http://` or
+    /// `https://` URL of a directory.
+    #[error("invalid mirror URL `{}`: {reason}", .url.escape_debug())]
+    MirrorUrl { url: String, reason: String },
+
+    /// A request to a mirror failed before its answer was complete: no
+    /// connection, a timeout, a connection dropped mid-transfer, a redirect
+    /// to another origin. `blob` is set when the file was a blob.
+    #[error("failed to fetch {}: {reason}; nothing was changed", fetched(.url, .blob))]
+    Fetch {
+        url: String,
+        blob: Option<Digest>,
+        reason: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
+    /// A mirror answered with another status than `200 OK` (a missing
+    /// `index.toml.sig` is an unsigned index, not an error).
+    #[error("{}", http_status_message(.url, .blob, *.status))]
+    HttpStatus { url: String, blob: Option<Digest>, status: u16 },
+
+    /// A mirror sent more than `limit` bytes: more than the index says for
+    /// a blob, or more than an index or signature may be. The transfer was
+    /// stopped there.
+    #[error("{} is larger than {limit} bytes{}; nothing was changed", fetched(.url, .blob), if .blob.is_some() { ", the size the index gives it" } else { ", more than allowed" })]
+    MirrorTooLarge { url: String, blob: Option<Digest>, limit: u64 },
+
+    /// A blob from a mirror whose bytes do not hash to the digest the
+    /// signed index pins.
+    #[error(
+        "blob `{expected}` from `{url}` has digest `{computed}`: the mirror is corrupt or was tampered with; nothing was changed"
+    )]
+    MirrorBlobMismatch { url: String, expected: Digest, computed: Digest },
+}
+
+impl MirrorError {
+    /// What the operator can do about this error, when there is one thing
+    /// to say: printed as `hint:` under the message.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            MirrorError::HttpStatus { blob: None, status: 404, .. } => Some(
+                "serve the registry directory itself: URL/index.toml, URL/index.toml.sig and URL/blobs/sha256/<hex>",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// "blob `sha256:…` from `URL`", or just "`URL`".
+fn fetched(url: &str, blob: &Option<Digest>) -> String {
+    match blob {
+        Some(digest) => format!("blob `{digest}` from `{url}`"),
+        None => format!("`{url}`"),
+    }
+}
+
+fn http_status_message(url: &str, blob: &Option<Digest>, status: u16) -> String {
+    match (blob, status) {
+        (Some(digest), 404) => format!(
+            "the mirror has no blob `{digest}`: `{url}` answered HTTP 404; the mirror is incomplete; nothing was changed"
+        ),
+        (None, 404) => format!(
+            "`{url}` answered HTTP 404: no registry is published there (the URL must be the directory holding `index.toml`); nothing was changed"
+        ),
+        _ => format!("{} answered HTTP {status}; nothing was changed", fetched(url, blob)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{OnSigned, SigningKey, Trusted};
+    use crate::{OnSigned, SigningKey, TrustError, Trusted};
     use std::collections::BTreeMap;
     use std::fs;
     use std::io::{BufRead, BufReader, Write};
@@ -606,7 +699,7 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let err = mirror(other.path(), &format!("{}/pub/registry", server.url), &trust).unwrap_err();
         assert!(
-            matches!(&err, Error::Unsigned { path } if path.to_str().unwrap().ends_with("/pub/registry/index.toml"))
+            matches!(&err, Error::Trust(TrustError::Unsigned { path }) if path.to_str().unwrap().ends_with("/pub/registry/index.toml"))
         );
         assert!(snapshot(other.path()).is_empty(), "nothing was written");
     }
@@ -632,7 +725,7 @@ mod tests {
         let url = format!("{}/pub/registry", server.url);
         let err = mirror(&root, &url, &publisher.trust).unwrap_err();
         match &err {
-            Error::MirrorBlobMismatch { url: blob_url, expected, .. } => {
+            Error::Mirror(MirrorError::MirrorBlobMismatch { url: blob_url, expected, .. }) => {
                 assert_eq!(*expected, new);
                 assert_eq!(*blob_url, format!("{url}/blobs/sha256/{}", new.hex()));
             }
@@ -671,7 +764,7 @@ mod tests {
         let (_server, url) =
             serve_with(&publisher, new, Answer { cut_after: Some(70_000), ..Answer::ok(blob.clone()) });
         let err = mirror(&root, &url, &publisher.trust).unwrap_err();
-        assert!(matches!(&err, Error::Fetch { blob: Some(d), .. } if *d == new), "{err:?}");
+        assert!(matches!(&err, Error::Mirror(MirrorError::Fetch { blob: Some(d), .. }) if *d == new), "{err:?}");
         let message = err.to_string();
         assert!(message.contains("the connection was lost after") && message.contains("of 200000 bytes"), "{message}");
         assert!(message.contains(&format!("blob `{new}` from `{url}/blobs/sha256/")), "{message}");
@@ -686,13 +779,16 @@ mod tests {
 
         let (_server, url) = serve_with(&publisher, new, Answer::status(404));
         let err = mirror(&root, &url, &publisher.trust).unwrap_err();
-        assert!(matches!(&err, Error::HttpStatus { status: 404, blob: Some(d), .. } if *d == new), "{err:?}");
+        assert!(
+            matches!(&err, Error::Mirror(MirrorError::HttpStatus { status: 404, blob: Some(d), .. }) if *d == new),
+            "{err:?}"
+        );
         assert!(err.to_string().starts_with(&format!("the mirror has no blob `{new}`")), "{err}");
         assert_eq!(snapshot(&root), before);
 
         let (_server, url) = serve_with(&publisher, new, Answer::status(500));
         let err = mirror(&root, &url, &publisher.trust).unwrap_err();
-        assert!(matches!(&err, Error::HttpStatus { status: 500, .. }), "{err:?}");
+        assert!(matches!(&err, Error::Mirror(MirrorError::HttpStatus { status: 500, .. })), "{err:?}");
         assert_eq!(snapshot(&root), before);
     }
 
@@ -708,13 +804,16 @@ mod tests {
         // Announced: refused before the body is read.
         let (_server, url) = serve_with(&publisher, new, Answer::ok(bigger.clone()));
         let err = mirror(&root, &url, &publisher.trust).unwrap_err();
-        assert!(matches!(&err, Error::MirrorTooLarge { limit: 10_000, blob: Some(d), .. } if *d == new), "{err:?}");
+        assert!(
+            matches!(&err, Error::Mirror(MirrorError::MirrorTooLarge { limit: 10_000, blob: Some(d), .. }) if *d == new),
+            "{err:?}"
+        );
         assert_eq!(snapshot(&root), before);
 
         // Not announced: refused while streaming.
         let (_server, url) = serve_with(&publisher, new, Answer { length: Some(None), ..Answer::ok(bigger) });
         let err = mirror(&root, &url, &publisher.trust).unwrap_err();
-        assert!(matches!(&err, Error::MirrorTooLarge { limit: 10_000, .. }), "{err:?}");
+        assert!(matches!(&err, Error::Mirror(MirrorError::MirrorTooLarge { limit: 10_000, .. })), "{err:?}");
         assert!(err.to_string().contains("is larger than 10000 bytes, the size the index gives it"), "{err}");
         assert_eq!(snapshot(&root), before);
     }
@@ -741,7 +840,7 @@ mod tests {
         let old_url = format!("{}/pub/registry", old_server.url);
         let err = mirror(&root, &old_url, &publisher.trust).unwrap_err();
         assert!(
-            matches!(err, Error::Rollback { accepted, found } if accepted == publisher.registry.serial() && found == old_serial),
+            matches!(err, Error::Trust(TrustError::Rollback { accepted, found }) if accepted == publisher.registry.serial() && found == old_serial),
             "{err:?}"
         );
         assert_eq!(snapshot(&root), before);
@@ -760,7 +859,7 @@ mod tests {
             &MirrorOptions::default(),
         )
         .unwrap_err();
-        assert!(matches!(err, Error::Rollback { .. }), "{err:?}");
+        assert!(matches!(err, Error::Trust(TrustError::Rollback { .. })), "{err:?}");
         assert!(snapshot(empty.path()).is_empty());
     }
 
@@ -777,13 +876,15 @@ mod tests {
         });
         let target = tempfile::tempdir().unwrap();
         let err = mirror(target.path(), &format!("{}/pub/registry", server.url), &TrustStore::default()).unwrap_err();
-        assert!(matches!(&err, Error::HttpStatus { status: 503, blob: None, url } if url.ends_with("index.toml.sig")));
+        assert!(
+            matches!(&err, Error::Mirror(MirrorError::HttpStatus { status: 503, blob: None, url }) if url.ends_with("index.toml.sig"))
+        );
 
         let (_server, url) = publisher.serve();
         let mut stranger = TrustStore::default();
         stranger.add("stranger", SigningKey::generate().unwrap().public()).unwrap();
         let err = mirror(target.path(), &url, &stranger).unwrap_err();
-        assert!(matches!(err, Error::UntrustedKey { .. }), "{err:?}");
+        assert!(matches!(err, Error::Trust(TrustError::UntrustedKey { .. })), "{err:?}");
 
         // No registry at the URL.
         let err = mirror(target.path(), &format!("{url}/nothing-here"), &publisher.trust).unwrap_err();
@@ -858,7 +959,10 @@ mod tests {
             ("https://host/registry?x=1", "without `?query`"),
         ] {
             let err = parse_base(url).unwrap_err();
-            assert!(matches!(&err, Error::MirrorUrl { .. }) && err.to_string().contains(reason), "{url}: {err}");
+            assert!(
+                matches!(&err, Error::Mirror(MirrorError::MirrorUrl { .. })) && err.to_string().contains(reason),
+                "{url}: {err}"
+            );
         }
         for url in ["https://host/registry", "https://host/registry/", "https://host/registry//"] {
             assert_eq!(parse_base(url).unwrap().as_str(), "https://host/registry/");

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::{Digest, Error};
+use crate::Digest;
 
 /// The media type of a WebAssembly component layer.
 pub const WASM_LAYER: &str = "application/wasm";
@@ -104,8 +104,8 @@ impl Descriptor {
 
 /// Reads the component of the manifest tagged `reference` (or of the only
 /// manifest, when `reference` is `None`) from the OCI image layout `dir`.
-pub fn read_component(dir: &Path, reference: Option<&str>) -> Result<OciComponent, Error> {
-    let invalid = |reason: String| Error::Oci { path: dir.to_path_buf(), reason };
+pub fn read_component(dir: &Path, reference: Option<&str>) -> Result<OciComponent, OciError> {
+    let invalid = |reason: String| OciError { path: dir.to_path_buf(), reason };
     let layout: Layout = parse_json(&dir.join("oci-layout"), &invalid)?;
     if !layout.image_layout_version.starts_with("1.") {
         return Err(invalid(format!(
@@ -220,7 +220,7 @@ fn read_blob(dir: &Path, descriptor: &Descriptor, limit: u64) -> Result<(Digest,
     Ok((expected, bytes))
 }
 
-fn parse_json<T: for<'de> Deserialize<'de>>(path: &Path, invalid: &dyn Fn(String) -> Error) -> Result<T, Error> {
+fn parse_json<T: for<'de> Deserialize<'de>>(path: &Path, invalid: &dyn Fn(String) -> OciError) -> Result<T, OciError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let meta = std::fs::metadata(path).map_err(|e| invalid(format!("`{name}` is missing ({e})")))?;
     if meta.len() > MAX_JSON {
@@ -228,6 +228,15 @@ fn parse_json<T: for<'de> Deserialize<'de>>(path: &Path, invalid: &dyn Fn(String
     }
     let bytes = std::fs::read(path).map_err(|e| invalid(format!("failed to read `{name}`: {e}")))?;
     serde_json::from_slice(&bytes).map_err(|e| invalid(format!("`{name}` is not valid: {e}")))
+}
+
+/// An OCI image layout that cannot be read, or whose blobs do not match
+/// their descriptors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid OCI image layout `{}`: {reason}", .path.display())]
+pub struct OciError {
+    pub path: PathBuf,
+    pub reason: String,
 }
 
 #[cfg(test)]
@@ -295,11 +304,8 @@ mod tests {
         }
     }
 
-    fn reason(e: Error) -> String {
-        match e {
-            Error::Oci { reason, .. } => reason,
-            other => panic!("not an OCI error: {other}"),
-        }
+    fn reason(e: OciError) -> String {
+        e.reason
     }
 
     #[test]

@@ -23,12 +23,13 @@ use crate::{
     AcceptedSerials, Digest, Entry, Error, PublicKey, SigningKey, TrustStore, Trusted, VersionReq, utc_timestamp,
     validate_name, validate_version,
 };
+use crate::{FileError, IndexError};
 
 /// What [`Registry::add_with`] and [`Registry::remove_with`] do to the
 /// signature of a signed index; an unsigned index is changed as it is.
 #[derive(Debug, Clone, Copy)]
 pub enum OnSigned<'a> {
-    /// Change nothing and return [`Error::SignedIndex`].
+    /// Change nothing and return [`StoreError::SignedIndex`](crate::StoreError::SignedIndex).
     Refuse,
     /// Drop the signature (and the index's `expires` and `signed`).
     Unsign,
@@ -97,7 +98,7 @@ impl Registry {
     /// Opens the registry at `root`, reading `index.toml` once and validating
     /// it; the bytes read are kept for [`Registry::check_trust`].
     ///
-    /// A missing directory or index is [`Error::NotFound`].
+    /// A missing directory or index is [`StoreError::NotFound`](crate::StoreError::NotFound).
     pub fn open(root: &Path) -> Result<Registry, Error> {
         let (index, raw) = read_index(root)?;
         Ok(Registry { root: root.to_owned(), index, raw })
@@ -107,14 +108,14 @@ impl Registry {
     /// index (serial 0) and the blob directory if there is no index yet.
     pub fn open_or_init(root: &Path) -> Result<Registry, Error> {
         match Registry::open(root) {
-            Err(Error::NotFound { .. }) => {}
+            Err(Error::Store(StoreError::NotFound { .. })) => {}
             opened => return opened,
         }
         create_dir_durable(root)?;
         let _lock = WriteLock::acquire(root)?;
         // Another process may have initialized it while we waited.
         match Registry::open(root) {
-            Err(Error::NotFound { .. }) => {}
+            Err(Error::Store(StoreError::NotFound { .. })) => {}
             opened => return opened,
         }
         create_dir_durable(&blob_dir(root))?;
@@ -177,37 +178,39 @@ impl Registry {
 
     /// The highest version of `name` that `requirement` matches.
     ///
-    /// No match is [`Error::NoMatchingVersion`], listing every version of
+    /// No match is [`StoreError::NoMatchingVersion`](crate::StoreError::NoMatchingVersion), listing every version of
     /// `name` (none when the name is unknown). Two matching versions that
     /// differ only in build metadata (`1.0.0+a`, `1.0.0+b`) have no "highest"
-    /// and are [`Error::AmbiguousVersion`].
+    /// and are [`StoreError::AmbiguousVersion`](crate::StoreError::AmbiguousVersion).
     pub fn resolve(&self, name: &str, requirement: &VersionReq) -> Result<&Entry, Error> {
         let versions = self.versions_of(name);
         let matching: Vec<&Entry> = versions.iter().copied().filter(|e| requirement.matches(&e.version)).collect();
         let Some(best) = matching.last() else {
             let mut names: Vec<String> = self.index.entries.iter().map(|e| e.name.clone()).collect();
             names.dedup();
-            return Err(Error::NoMatchingVersion {
+            return Err(StoreError::NoMatchingVersion {
                 name: name.to_owned(),
                 requirement: requirement.to_string(),
                 available: versions.iter().map(|e| e.version.clone()).collect(),
                 names,
-            });
+            }
+            .into());
         };
         let tied: Vec<String> =
             matching.iter().filter(|e| same_precedence(&e.version, &best.version)).map(|e| e.version.clone()).collect();
         if tied.len() > 1 {
-            return Err(Error::AmbiguousVersion {
+            return Err(StoreError::AmbiguousVersion {
                 name: name.to_owned(),
                 requirement: requirement.to_string(),
                 candidates: tied,
-            });
+            }
+            .into());
         }
         Ok(best)
     }
 
     /// Adds component bytes under `name@version` to an unsigned index; on
-    /// a signed one it is [`Error::SignedIndex`] (see [`Registry::add_with`]).
+    /// a signed one it is [`StoreError::SignedIndex`](crate::StoreError::SignedIndex) (see [`Registry::add_with`]).
     pub fn add(&mut self, name: &str, version: &str, world: &str, bytes: &[u8]) -> Result<Entry, Error> {
         Ok(self.add_with(name, version, world, bytes, OnSigned::Refuse)?.entry)
     }
@@ -221,7 +224,7 @@ impl Registry {
     /// [`Registry::open`] are kept.
     ///
     /// A signed index (`index.toml.sig` present) is changed only as
-    /// `on_signed` says: [`OnSigned::Refuse`] is [`Error::SignedIndex`]
+    /// `on_signed` says: [`OnSigned::Refuse`] is [`StoreError::SignedIndex`](crate::StoreError::SignedIndex)
     /// before anything is written; [`OnSigned::Unsign`] deletes the
     /// signature first (and `expires`/`signed` with it), so a crash leaves
     /// an unsigned index, never a signature that does not cover it;
@@ -233,7 +236,7 @@ impl Registry {
     /// it heals the blob: a missing blob is written, and a blob whose bytes
     /// no longer hash to its digest is replaced atomically by these bytes
     /// (which do), reported as [`AddOutcome::Repaired`] with what was there.
-    /// With a different digest it is [`Error::Conflict`]: a pinned plugin is
+    /// With a different digest it is [`StoreError::Conflict`](crate::StoreError::Conflict): a pinned plugin is
     /// never silently replaced.
     pub fn add_with(
         &mut self,
@@ -252,12 +255,13 @@ impl Registry {
         let (mut index, raw) = read_index(&self.root)?;
         if let Some(existing) = index.find(name, version) {
             if existing.digest != digest {
-                return Err(Error::Conflict {
+                return Err(StoreError::Conflict {
                     name: name.to_owned(),
                     version: version.to_owned(),
                     existing: existing.digest,
                     new: digest,
-                });
+                }
+                .into());
             }
             let entry = existing.clone();
             let outcome = match self.store_blob(&digest, bytes)? {
@@ -290,7 +294,7 @@ impl Registry {
     }
 
     /// Removes `name@version` from an unsigned index; on a signed one it is
-    /// [`Error::SignedIndex`] (see [`Registry::remove_with`]).
+    /// [`StoreError::SignedIndex`](crate::StoreError::SignedIndex) (see [`Registry::remove_with`]).
     pub fn remove(&mut self, name: &str, version: &str) -> Result<Entry, Error> {
         Ok(self.remove_with(name, version, OnSigned::Refuse)?.0)
     }
@@ -299,7 +303,7 @@ impl Registry {
     /// one) and returns it, with what happened to the signature (`on_signed`
     /// as for [`Registry::add_with`]). The blob stays until [`Registry::gc`],
     /// so a removal can be undone by adding the same bytes again. Not pinned
-    /// is [`Error::NotPinned`].
+    /// is [`StoreError::NotPinned`](crate::StoreError::NotPinned).
     pub fn remove_with(
         &mut self,
         name: &str,
@@ -309,7 +313,7 @@ impl Registry {
         let _lock = WriteLock::acquire(&self.root)?;
         let (mut index, _) = read_index(&self.root)?;
         let Some(removed) = index.remove(name, version) else {
-            return Err(Error::NotPinned { name: name.to_owned(), version: version.to_owned() });
+            return Err(StoreError::NotPinned { name: name.to_owned(), version: version.to_owned() }.into());
         };
         self.guard_signature(&on_signed, || format!("removing `{}@{}`", name.escape_debug(), version.escape_debug()))?;
         index.serial += 1;
@@ -321,7 +325,7 @@ impl Registry {
     /// do with the signature. Call with the write lock held, before writing.
     fn guard_signature(&self, on_signed: &OnSigned<'_>, change: impl FnOnce() -> String) -> Result<(), Error> {
         if matches!(on_signed, OnSigned::Refuse) && self.root.join(SIGNATURE_FILE).exists() {
-            return Err(Error::SignedIndex { path: index_path(&self.root), change: change() });
+            return Err(StoreError::SignedIndex { path: index_path(&self.root), change: change() }.into());
         }
         Ok(())
     }
@@ -341,7 +345,7 @@ impl Registry {
             OnSigned::Unsign if was_signed => {
                 // The signature goes first: a crash after it leaves an
                 // unsigned index, never one its signature does not cover.
-                fs::remove_file(&signature_path).map_err(|source| Error::Write { path: signature_path, source })?;
+                fs::remove_file(&signature_path).map_err(|source| FileError::Write { path: signature_path, source })?;
                 sync_dir(&self.root)?;
                 index.expires = None;
                 index.signed = None;
@@ -377,7 +381,7 @@ impl Registry {
                 None if is_temp_name(&name) => None,
                 None => continue,
             };
-            fs::remove_file(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
+            fs::remove_file(&path).map_err(|source| FileError::Write { path: path.clone(), source })?;
             deleted.extend(unreferenced);
         }
         sync_dir(&blobs)?;
@@ -385,7 +389,7 @@ impl Registry {
         for name in list_dir(&self.root)? {
             if is_temp_name(&name) {
                 let path = self.root.join(&name);
-                fs::remove_file(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
+                fs::remove_file(&path).map_err(|source| FileError::Write { path: path.clone(), source })?;
             }
         }
         sync_dir(&self.root)?;
@@ -401,7 +405,7 @@ impl Registry {
     /// (or removes it for `None`), rewrites `index.toml` atomically, then
     /// writes `index.toml.sig` atomically over its exact bytes. A crash
     /// between the two leaves a signature that does not cover the index,
-    /// which hosts refuse ([`Error::BadSignature`]) until signed again.
+    /// which hosts refuse ([`TrustError::BadSignature`](crate::TrustError::BadSignature)) until signed again.
     pub fn sign(&mut self, key: &SigningKey, expires: Option<SystemTime>) -> Result<(), Error> {
         let _lock = WriteLock::acquire(&self.root)?;
         let (mut index, _) = read_index(&self.root)?;
@@ -413,15 +417,15 @@ impl Registry {
     /// Checks this snapshot of the index against the host's signature policy.
     ///
     /// With an empty `trust` nothing is checked ([`Trusted::NotConfigured`]),
-    /// unless it requires signatures ([`Error::SignatureRequired`]).
-    /// Otherwise, in this order: no `index.toml.sig` is [`Error::Unsigned`];
+    /// unless it requires signatures ([`TrustError::SignatureRequired`](crate::TrustError::SignatureRequired)).
+    /// Otherwise, in this order: no `index.toml.sig` is [`TrustError::Unsigned`](crate::TrustError::Unsigned);
     /// a signature that does not verify over the exact bytes this snapshot
-    /// was parsed from is [`Error::BadSignature`]; a valid signature by a key
-    /// not in `trust` is [`Error::UntrustedKey`]; a serial below
+    /// was parsed from is [`TrustError::BadSignature`](crate::TrustError::BadSignature); a valid signature by a key
+    /// not in `trust` is [`TrustError::UntrustedKey`](crate::TrustError::UntrustedKey); a serial below
     /// `accepted_serial` (from [`AcceptedSerials::floor`](crate::AcceptedSerials::floor)
-    /// for this registry) is [`Error::Rollback`]; `expires` at or before `now` is
-    /// [`Error::Expired`]; without `expires`, `signed` longer ago than the
-    /// trust store's maximum index age is [`Error::TooOld`]. Call it once per
+    /// for this registry) is [`TrustError::Rollback`](crate::TrustError::Rollback); `expires` at or before `now` is
+    /// [`TrustError::Expired`](crate::TrustError::Expired); without `expires`, `signed` longer ago than the
+    /// trust store's maximum index age is [`TrustError::TooOld`](crate::TrustError::TooOld). Call it once per
     /// command, before resolving.
     pub fn check_trust(
         &self,
@@ -466,20 +470,20 @@ impl Registry {
     ///
     /// Compile exactly the returned bytes: they are the bytes that were
     /// hashed, so nothing can change between verifying and compiling. A
-    /// missing blob is [`Error::BlobMissing`]; other bytes are
-    /// [`Error::DigestMismatch`] with both digests.
+    /// missing blob is [`StoreError::BlobMissing`](crate::StoreError::BlobMissing); other bytes are
+    /// [`StoreError::DigestMismatch`](crate::StoreError::DigestMismatch) with both digests.
     pub fn read_verified(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
         let path = self.blob_path(digest);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::BlobMissing { digest: *digest, path });
+                return Err(StoreError::BlobMissing { digest: *digest, path }.into());
             }
-            Err(source) => return Err(Error::Read { path, source }),
+            Err(source) => return Err(Error::File(FileError::Read { path, source })),
         };
         let computed = Digest::of(&bytes);
         if computed != *digest {
-            return Err(Error::DigestMismatch { path, expected: *digest, computed });
+            return Err(StoreError::DigestMismatch { path, expected: *digest, computed }.into());
         }
         Ok(bytes)
     }
@@ -506,8 +510,8 @@ impl Registry {
     fn store_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<Option<BlobDamage>, Error> {
         let damage = match self.read_verified(digest) {
             Ok(_) => return Ok(None),
-            Err(Error::BlobMissing { .. }) => BlobDamage::Missing,
-            Err(Error::DigestMismatch { computed, .. }) => BlobDamage::Corrupt { computed },
+            Err(Error::Store(StoreError::BlobMissing { .. })) => BlobDamage::Missing,
+            Err(Error::Store(StoreError::DigestMismatch { computed, .. })) => BlobDamage::Corrupt { computed },
             Err(e) => return Err(e),
         };
         create_dir_durable(&blob_dir(&self.root))?;
@@ -536,11 +540,11 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>, Error> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(Error::Read { path: dir.to_owned(), source }),
+        Err(source) => return Err(Error::File(FileError::Read { path: dir.to_owned(), source })),
     };
     let mut names = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| Error::Read { path: dir.to_owned(), source })?;
+        let entry = entry.map_err(|source| FileError::Read { path: dir.to_owned(), source })?;
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
     names.sort();
@@ -552,22 +556,24 @@ pub(crate) fn read_index(root: &Path) -> Result<(Index, Vec<u8>), Error> {
     let path = index_path(root);
     let raw = match fs::read(&path) {
         Ok(raw) => raw,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound { root: root.to_owned() }),
-        Err(source) => return Err(Error::Read { path, source }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(StoreError::NotFound { root: root.to_owned() }.into());
+        }
+        Err(source) => return Err(Error::File(FileError::Read { path, source })),
     };
     Ok((parse_index_bytes(&raw, &path)?, raw))
 }
 
 /// Parses index bytes (which must be UTF-8); `path` is only used in errors.
-pub(crate) fn parse_index_bytes(raw: &[u8], path: &Path) -> Result<Index, Error> {
+pub(crate) fn parse_index_bytes(raw: &[u8], path: &Path) -> Result<Index, IndexError> {
     let text = std::str::from_utf8(raw)
-        .map_err(|e| Error::ParseIndex { path: path.to_owned(), message: format!("not utf-8 text: {e}") })?;
+        .map_err(|e| IndexError::ParseIndex { path: path.to_owned(), message: format!("not utf-8 text: {e}") })?;
     Index::parse(text, path)
 }
 
 /// Reads a file of at most `limit` bytes; `None` if it does not exist.
 pub(crate) fn read_small(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, Error> {
-    let read_error = |source| Error::Read { path: path.to_owned(), source };
+    let read_error = |source| Error::File(FileError::Read { path: path.to_owned(), source });
     let file = match fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -576,14 +582,127 @@ pub(crate) fn read_small(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, Err
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes).map_err(read_error)?;
     if bytes.len() as u64 > limit {
-        return Err(Error::Parse { path: path.to_owned(), message: format!("larger than {limit} bytes") });
+        return Err(FileError::TooLarge { path: path.to_owned(), limit }.into());
     }
     Ok(Some(bytes))
+}
+
+/// What the registry's pins and blobs refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `root` is missing or has no `index.toml`.
+    #[error("no registry at `{}` (`index.toml` not found)", .root.display())]
+    NotFound { root: PathBuf },
+
+    /// `name@version` is already pinned to other bytes. Pinned entries are
+    /// never replaced.
+    #[error(
+        "`{}@{}` is already pinned to `{existing}`, refusing to replace it with `{new}`",
+        .name.escape_debug(),
+        .version.escape_debug()
+    )]
+    Conflict { name: String, version: String, existing: Digest, new: Digest },
+
+    #[error("blob `{digest}` is missing: `{}` does not exist", .path.display())]
+    BlobMissing { digest: Digest, path: PathBuf },
+
+    /// The blob's bytes do not hash to the digest that names them: it was
+    /// corrupted or tampered with.
+    #[error(
+        "digest mismatch for `{}`: expected `{expected}`, computed `{computed}`",
+        .path.display()
+    )]
+    DigestMismatch { path: PathBuf, expected: Digest, computed: Digest },
+
+    /// No entry named `name` matches `requirement`; `available` lists every
+    /// version of `name` (empty when the name is unknown), `names` every
+    /// plugin name the registry holds (for "did you mean").
+    #[error("{}", no_match_message(.name, .requirement, .available, .names))]
+    NoMatchingVersion { name: String, requirement: String, available: Vec<String>, names: Vec<String> },
+
+    /// Several versions match with the same precedence (they differ only in
+    /// build metadata), so "the highest" is not one version.
+    #[error(
+        "`{}@{}` is ambiguous: {} differ only in build metadata, name one exactly",
+        .name.escape_debug(),
+        .requirement.escape_debug(),
+        crate::text::backticked(.candidates)
+    )]
+    AmbiguousVersion { name: String, requirement: String, candidates: Vec<String> },
+
+    /// An add or remove that would change a signed index, asked neither to
+    /// sign it again nor to drop its signature: the old signature would no
+    /// longer cover the index, and every host that checks it would refuse
+    /// the registry from then on.
+    #[error(
+        "`{}` is signed: {change} would change the index and break its signature",
+        .path.display()
+    )]
+    SignedIndex { path: PathBuf, change: String },
+
+    /// [`Registry::remove`] of something not pinned.
+    #[error("`{}@{}` is not in the registry", .name.escape_debug(), .version.escape_debug())]
+    NotPinned { name: String, version: String },
+}
+
+impl StoreError {
+    /// What the operator can do about this error, when there is one thing
+    /// to say: printed as `hint:` under the message.
+    pub fn hint(&self) -> Option<String> {
+        if let StoreError::NoMatchingVersion { name, available, names, .. } = self
+            && available.is_empty()
+            && let Some(suggestion) = crate::text::did_you_mean(name, names)
+        {
+            return Some(suggestion);
+        }
+        Some(
+            match self {
+                StoreError::NotFound { .. } => {
+                    "create one with `backout registry init` or `backout registry add FILE`"
+                }
+                StoreError::SignedIndex { .. } => {
+                    "add `--key FILE` to sign the changed index again, or `--unsign` to drop the signature (hosts \
+                     that trust the key then refuse the registry until it is signed again)"
+                }
+                StoreError::BlobMissing { .. } | StoreError::DigestMismatch { .. } => {
+                    "put the blob back with `backout registry add FILE` (the original component), or \
+                     `backout registry import BUNDLE` / `backout registry mirror --from URL` of the publisher's registry"
+                }
+                StoreError::Conflict { .. } => {
+                    "publish the new bytes under a new version: a pinned version never changes"
+                }
+                StoreError::NoMatchingVersion { .. } | StoreError::NotPinned { .. } => {
+                    "`backout registry list` shows every plugin and version the registry holds"
+                }
+                StoreError::AmbiguousVersion { .. } => return None,
+            }
+            .to_owned(),
+        )
+    }
+}
+
+fn no_match_message(name: &str, requirement: &str, available: &[String], names: &[String]) -> String {
+    if available.is_empty() {
+        let holds = match names {
+            [] => "it is empty".to_owned(),
+            names => format!("it holds {}", crate::text::backticked(names)),
+        };
+        format!("no plugin named `{}` in the registry; {holds}", name.escape_debug())
+    } else {
+        let name = name.escape_debug();
+        format!(
+            "no version of `{name}` matches `{}`, available: {}",
+            requirement.escape_debug(),
+            crate::text::backticked(available)
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{TrustError, ValidateError};
 
     const WORLD: &str = "backout:step/plugin@0.1.0";
 
@@ -636,12 +755,12 @@ added = "2026-11-23T11:18:41Z"
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("absent");
         let err = Registry::open(&root).unwrap_err();
-        assert!(matches!(&err, Error::NotFound { root: r } if *r == root), "{err:?}");
+        assert!(matches!(&err, Error::Store(StoreError::NotFound { root: r }) if *r == root), "{err:?}");
         assert_eq!(err.to_string(), format!("no registry at `{}` (`index.toml` not found)", root.display()));
 
         // A directory without an index is not a registry either.
         fs::create_dir(&root).unwrap();
-        assert!(matches!(Registry::open(&root), Err(Error::NotFound { .. })));
+        assert!(matches!(Registry::open(&root), Err(Error::Store(StoreError::NotFound { .. }))));
     }
 
     #[test]
@@ -688,7 +807,7 @@ added = "2026-11-23T11:18:41Z"
 
         let err = registry.add("env-toggle", "0.1.0", WORLD, b"replacement").unwrap_err();
         match &err {
-            Error::Conflict { name, version, existing, new } => {
+            Error::Store(StoreError::Conflict { name, version, existing, new }) => {
                 assert_eq!(name, "env-toggle");
                 assert_eq!(version, "0.1.0");
                 assert_eq!(*existing, Digest::of(b"original"));
@@ -779,10 +898,13 @@ added = "2026-11-23T11:18:41Z"
 
         // Refused, before anything is written: no blob, no index, same signature.
         let err = registry.add("env-toggle", "0.2.0", WORLD, b"two").unwrap_err();
-        assert!(matches!(&err, Error::SignedIndex { change, .. } if change == "adding `env-toggle@0.2.0`"), "{err:?}");
+        assert!(
+            matches!(&err, Error::Store(StoreError::SignedIndex { change, .. }) if change == "adding `env-toggle@0.2.0`"),
+            "{err:?}"
+        );
         assert!(err.hint().unwrap().contains("--key FILE"), "{:?}", err.hint());
         let err = registry.remove("env-toggle", "0.1.0").unwrap_err();
-        assert!(matches!(&err, Error::SignedIndex { .. }), "{err:?}");
+        assert!(matches!(&err, Error::Store(StoreError::SignedIndex { .. })), "{err:?}");
         assert_eq!((index_text(&registry), fs::read(&signature).unwrap()), (index_before.clone(), signature_before));
         assert!(!registry.blob_path(&Digest::of(b"two")).exists());
         trusted(&registry).unwrap();
@@ -800,7 +922,7 @@ added = "2026-11-23T11:18:41Z"
         assert_eq!(report.signature, SignatureChange::Removed);
         assert!(!signature.exists());
         assert!(!index_text(&registry).contains("signed ="), "{}", index_text(&registry));
-        assert!(matches!(trusted(&registry).unwrap_err(), Error::Unsigned { .. }));
+        assert!(matches!(trusted(&registry).unwrap_err(), Error::Trust(TrustError::Unsigned { .. })));
         // An unsigned index needs no flag.
         registry.add("env-toggle", "0.4.0", WORLD, b"four").unwrap();
     }
@@ -818,7 +940,7 @@ added = "2026-11-23T11:18:41Z"
 
         let err = registry.read_verified(&entry.digest).unwrap_err();
         match &err {
-            Error::DigestMismatch { path, expected, computed } => {
+            Error::Store(StoreError::DigestMismatch { path, expected, computed }) => {
                 assert_eq!(*path, blob);
                 assert_eq!(*expected, Digest::of(&bytes));
                 assert_eq!(*computed, Digest::of(&flipped));
@@ -845,14 +967,16 @@ added = "2026-11-23T11:18:41Z"
 
         let err = registry.read_verified(&entry.digest).unwrap_err();
         assert!(
-            matches!(&err, Error::BlobMissing { digest, path } if *digest == entry.digest && *path == blob),
+            matches!(&err, Error::Store(StoreError::BlobMissing { digest, path }) if *digest == entry.digest && *path == blob),
             "{err:?}"
         );
         assert_eq!(err.to_string(), format!("blob `{}` is missing: `{}` does not exist", entry.digest, blob.display()));
 
         // A digest that was never added is missing too.
         let never = Digest::of(b"never added");
-        assert!(matches!(registry.read_verified(&never), Err(Error::BlobMissing { digest, .. }) if digest == never));
+        assert!(
+            matches!(registry.read_verified(&never), Err(Error::Store(StoreError::BlobMissing { digest, .. })) if digest == never)
+        );
     }
 
     #[test]
@@ -863,7 +987,7 @@ added = "2026-11-23T11:18:41Z"
 
         write_index(root, &format!("format = 1\nserial = 1\nmirror = \"https://example.invalid\"\n{ENTRY}"));
         let err = Registry::open(root).unwrap_err();
-        assert!(matches!(&err, Error::ParseIndex { path: p, .. } if *p == path), "{err:?}");
+        assert!(matches!(&err, Error::Index(IndexError::ParseIndex { path: p, .. }) if *p == path), "{err:?}");
         let message = err.to_string();
         assert!(message.starts_with(&format!("failed to parse `{}`: ", path.display())), "{message}");
         assert!(message.contains("unknown field `mirror`"), "{message}");
@@ -888,7 +1012,10 @@ added = "2026-11-23T11:18:41Z"
         // reported as a newer format, not as unknown keys.
         write_index(root, "format = 2\nserial = 7\nalgorithm = \"blake3\"\n");
         let err = Registry::open(root).unwrap_err();
-        assert!(matches!(&err, Error::UnsupportedFormat { path: p, found: 2, supported: 1 } if *p == path), "{err:?}");
+        assert!(
+            matches!(&err, Error::Index(IndexError::UnsupportedFormat { path: p, found: 2, supported: 1 }) if *p == path),
+            "{err:?}"
+        );
         assert_eq!(
             err.to_string(),
             format!(
@@ -903,7 +1030,10 @@ added = "2026-11-23T11:18:41Z"
 
         // open_or_init must not paper over it by re-initializing.
         write_index(root, "format = 0\nserial = 0\n");
-        assert!(matches!(Registry::open_or_init(root), Err(Error::UnsupportedFormat { found: 0, .. })));
+        assert!(matches!(
+            Registry::open_or_init(root),
+            Err(Error::Index(IndexError::UnsupportedFormat { found: 0, .. }))
+        ));
     }
 
     #[test]
@@ -998,9 +1128,12 @@ added = "2026-11-23T11:18:41Z"
             ["../x", "Env", "", too_long.as_str(), "1st", "-x", "a_b", "a.b", "a/b", "a b", "ｅnv", "env\u{200b}"]
         {
             let err = validate_name(name).unwrap_err();
-            assert!(matches!(&err, Error::InvalidName { name: n, .. } if n == name), "{name:?}: {err:?}");
+            assert!(matches!(&err, ValidateError::InvalidName { name: n, .. } if n == name), "{name:?}: {err:?}");
             let err = registry.add(name, "0.1.0", WORLD, b"bytes").unwrap_err();
-            assert!(matches!(&err, Error::InvalidName { name: n, .. } if n == name), "{name:?}: {err:?}");
+            assert!(
+                matches!(&err, Error::Validate(ValidateError::InvalidName { name: n, .. }) if n == name),
+                "{name:?}: {err:?}"
+            );
         }
         assert!(registry.entries().is_empty());
         assert!(!registry.blob_path(&Digest::of(b"bytes")).exists(), "nothing is written for a refused add");
@@ -1034,9 +1167,15 @@ added = "2026-11-23T11:18:41Z"
             too_long.as_str(),
         ] {
             let err = validate_version(version).unwrap_err();
-            assert!(matches!(&err, Error::InvalidVersion { version: v, .. } if v == version), "{version:?}: {err:?}");
+            assert!(
+                matches!(&err, ValidateError::InvalidVersion { version: v, .. } if v == version),
+                "{version:?}: {err:?}"
+            );
             let err = registry.add("env-toggle", version, WORLD, b"bytes").unwrap_err();
-            assert!(matches!(&err, Error::InvalidVersion { version: v, .. } if v == version), "{version:?}: {err:?}");
+            assert!(
+                matches!(&err, Error::Validate(ValidateError::InvalidVersion { version: v, .. }) if v == version),
+                "{version:?}: {err:?}"
+            );
         }
         assert!(registry.entries().is_empty());
         validate_version(&too_long[..too_long.len() - 1]).unwrap();
@@ -1047,7 +1186,10 @@ added = "2026-11-23T11:18:41Z"
         let (_dir, mut registry) = fresh();
         for world in ["", "backout:step/plugin@0.1.0 ", "wörld"] {
             let err = registry.add("env-toggle", "0.1.0", world, b"bytes").unwrap_err();
-            assert!(matches!(&err, Error::InvalidField { field: "world", value, .. } if value == world), "{err:?}");
+            assert!(
+                matches!(&err, Error::Validate(ValidateError::InvalidField { field: "world", value, .. }) if value == world),
+                "{err:?}"
+            );
         }
         assert!(registry.entries().is_empty());
     }
@@ -1061,10 +1203,10 @@ added = "2026-11-23T11:18:41Z"
         write_index(root, &format!("format = 1\nserial = 1\n{}", ENTRY.replace("\"env-toggle\"", "\"../x\"")));
         let err = Registry::open(root).unwrap_err();
         match &err {
-            Error::InvalidEntry { path: p, name, version, source } => {
+            Error::Index(IndexError::InvalidEntry { path: p, name, version, source }) => {
                 assert_eq!(*p, path);
                 assert_eq!((name.as_str(), version.as_str()), ("../x", "0.1.0"));
-                assert!(matches!(**source, Error::InvalidName { .. }), "{source:?}");
+                assert!(matches!(**source, ValidateError::InvalidName { .. }), "{source:?}");
             }
             other => panic!("expected InvalidEntry, got {other:?}"),
         }
@@ -1073,14 +1215,14 @@ added = "2026-11-23T11:18:41Z"
         write_index(root, &format!("format = 1\nserial = 1\n{}", ENTRY.replace("2026-11-23T11:18:41Z", "yesterday")));
         let err = Registry::open(root).unwrap_err();
         assert!(
-            matches!(&err, Error::InvalidEntry { source, .. } if matches!(**source, Error::InvalidField { field: "added", .. })),
+            matches!(&err, Error::Index(IndexError::InvalidEntry { source, .. }) if matches!(**source, ValidateError::InvalidField { field: "added", .. })),
             "{err:?}"
         );
 
         write_index(root, &format!("format = 1\nserial = 2\n{ENTRY}{ENTRY}"));
         let err = Registry::open(root).unwrap_err();
         assert!(
-            matches!(&err, Error::DuplicateEntry { path: p, name, version } if *p == path && name == "env-toggle" && version == "0.1.0"),
+            matches!(&err, Error::Index(IndexError::DuplicateEntry { path: p, name, version }) if *p == path && name == "env-toggle" && version == "0.1.0"),
             "{err:?}"
         );
 
@@ -1095,7 +1237,7 @@ added = "2026-11-23T11:18:41Z"
         write_index(dir.path(), "format = 1\nserial = \n");
         let err = Registry::open(dir.path()).unwrap_err();
         let path = dir.path().join("index.toml");
-        assert!(matches!(&err, Error::ParseIndex { path: p, .. } if *p == path), "{err:?}");
+        assert!(matches!(&err, Error::Index(IndexError::ParseIndex { path: p, .. }) if *p == path), "{err:?}");
         let message = err.to_string();
         assert!(message.starts_with(&format!("failed to parse `{}`: ", path.display())), "{message}");
         assert!(message.contains("line 2"), "{message}");
@@ -1123,7 +1265,7 @@ added = "2026-11-23T11:18:41Z"
 
         let err = registry.resolve("env-toggle", &"^3".parse().unwrap()).unwrap_err();
         match &err {
-            Error::NoMatchingVersion { name, requirement, available, .. } => {
+            Error::Store(StoreError::NoMatchingVersion { name, requirement, available, .. }) => {
                 assert_eq!((name.as_str(), requirement.as_str()), ("env-toggle", "^3"));
                 assert_eq!(available, &["0.9.0", "1.0.0", "1.2.0", "1.2.7", "1.10.0", "2.0.0-rc.1"]);
             }
@@ -1134,7 +1276,10 @@ added = "2026-11-23T11:18:41Z"
             "no version of `env-toggle` matches `^3`, available: `0.9.0`, `1.0.0`, `1.2.0`, `1.2.7`, `1.10.0`, `2.0.0-rc.1`"
         );
         let err = registry.resolve("unknown", &"1".parse().unwrap()).unwrap_err();
-        assert!(matches!(&err, Error::NoMatchingVersion { available, .. } if available.is_empty()), "{err:?}");
+        assert!(
+            matches!(&err, Error::Store(StoreError::NoMatchingVersion { available, .. }) if available.is_empty()),
+            "{err:?}"
+        );
         assert_eq!(
             err.to_string(),
             "no plugin named `unknown` in the registry; it holds `env-toggle`",
@@ -1152,7 +1297,7 @@ added = "2026-11-23T11:18:41Z"
         registry.add("env-toggle", "1.0.0+musl", WORLD, b"musl").unwrap();
         let err = registry.resolve("env-toggle", &"1".parse().unwrap()).unwrap_err();
         assert!(
-            matches!(&err, Error::AmbiguousVersion { candidates, .. } if candidates == &["1.0.0+linux", "1.0.0+musl"]),
+            matches!(&err, Error::Store(StoreError::AmbiguousVersion { candidates, .. }) if candidates == &["1.0.0+linux", "1.0.0+musl"]),
             "{err:?}"
         );
         assert_eq!(
@@ -1176,7 +1321,9 @@ added = "2026-11-23T11:18:41Z"
         assert!(registry.blob_path(&removed.digest).exists(), "the blob stays until gc");
 
         let err = registry.remove("env-toggle", "0.2.0").unwrap_err();
-        assert!(matches!(&err, Error::NotPinned { name, version } if name == "env-toggle" && version == "0.2.0"));
+        assert!(
+            matches!(&err, Error::Store(StoreError::NotPinned { name, version }) if name == "env-toggle" && version == "0.2.0")
+        );
         assert_eq!(err.to_string(), "`env-toggle@0.2.0` is not in the registry");
         assert_eq!(serial_on_disk(&registry), 4, "a refused remove is not a change");
 
@@ -1236,6 +1383,9 @@ added = "2026-11-23T11:18:41Z"
 
         write_index(dir.path(), "format = 1\nserial = 1\nexpires = \"tomorrow\"\n");
         let err = Registry::open(dir.path()).unwrap_err();
-        assert!(matches!(&err, Error::InvalidField { field: "expires", value, .. } if value == "tomorrow"), "{err:?}");
+        assert!(
+            matches!(&err, Error::Index(IndexError::Header(ValidateError::InvalidField { field: "expires", value, .. })) if value == "tomorrow"),
+            "{err:?}"
+        );
     }
 }

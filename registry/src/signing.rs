@@ -30,13 +30,13 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ed25519_dalek::Signer as _;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::fsio::FileError;
 
 /// The first line of a key file.
 const KEY_FILE_HEADER: &str = "backout-signing-key v1";
@@ -58,9 +58,9 @@ pub struct SigningKey(ed25519_dalek::SigningKey);
 
 impl SigningKey {
     /// A new key from the operating system's random number generator.
-    pub fn generate() -> Result<SigningKey, Error> {
+    pub fn generate() -> Result<SigningKey, SigningError> {
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| Error::Random { message: e.to_string() })?;
+        getrandom::fill(&mut seed).map_err(|e| SigningError::Random { message: e.to_string() })?;
         let key = SigningKey(ed25519_dalek::SigningKey::from_bytes(&seed));
         seed.fill(0);
         Ok(key)
@@ -68,8 +68,8 @@ impl SigningKey {
 
     /// Writes this key to a new file at `path`, created with mode 0600 (on
     /// Unix) and flushed to disk. An existing file is never overwritten
-    /// ([`Error::KeyFileExists`]); a failed write removes the partial file.
-    pub fn write_new(&self, path: &Path) -> Result<(), Error> {
+    /// ([`SigningError::KeyFileExists`](crate::SigningError::KeyFileExists)); a failed write removes the partial file.
+    pub fn write_new(&self, path: &Path) -> Result<(), SigningError> {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -77,15 +77,17 @@ impl SigningKey {
         let mut file = match options.open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::KeyFileExists { path: path.to_owned() });
+                return Err(SigningError::KeyFileExists { path: path.to_owned() });
             }
-            Err(source) => return Err(Error::Write { path: path.to_owned(), source }),
+            Err(source) => return Err(SigningError::File(FileError::Write { path: path.to_owned(), source })),
         };
         let text = format!("{KEY_FILE_HEADER}\n{}\n", hex::encode(self.0.to_bytes()));
         let written = file
             .write_all(text.as_bytes())
-            .map_err(|source| Error::Write { path: path.to_owned(), source })
-            .and_then(|()| file.sync_all().map_err(|source| Error::Sync { path: path.to_owned(), source }));
+            .map_err(|source| SigningError::File(FileError::Write { path: path.to_owned(), source }))
+            .and_then(|()| {
+                file.sync_all().map_err(|source| SigningError::File(FileError::Sync { path: path.to_owned(), source }))
+            });
         if let Err(e) = written {
             let _ = fs::remove_file(path);
             return Err(e);
@@ -96,28 +98,28 @@ impl SigningKey {
     /// Reads a key file written by [`SigningKey::write_new`].
     ///
     /// On Unix a file that group or others may access is refused
-    /// ([`Error::KeyPermissions`], with a `chmod 600` hint): the key may
+    /// ([`SigningError::KeyPermissions`](crate::SigningError::KeyPermissions), with a `chmod 600` hint): the key may
     /// already be in someone else's hands.
-    pub fn read(path: &Path) -> Result<SigningKey, Error> {
-        let read_error = |source| Error::Read { path: path.to_owned(), source };
+    pub fn read(path: &Path) -> Result<SigningKey, SigningError> {
+        let read_error = |source| SigningError::File(FileError::Read { path: path.to_owned(), source });
         let file = File::open(path).map_err(read_error)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = file.metadata().map_err(read_error)?.permissions().mode() & 0o7777;
             if mode & 0o077 != 0 {
-                return Err(Error::KeyPermissions { path: path.to_owned(), mode });
+                return Err(SigningError::KeyPermissions { path: path.to_owned(), mode });
             }
         }
         let mut text = String::new();
         io::Read::read_to_string(&mut io::Read::take(file, 4096), &mut text).map_err(|source| {
             if source.kind() == io::ErrorKind::InvalidData {
-                Error::InvalidKeyFile { path: path.to_owned(), reason: "not utf-8 text".to_owned() }
+                SigningError::InvalidKeyFile { path: path.to_owned(), reason: "not utf-8 text".to_owned() }
             } else {
                 read_error(source)
             }
         })?;
-        let invalid = |reason: &str| Error::InvalidKeyFile { path: path.to_owned(), reason: reason.to_owned() };
+        let invalid = |reason: &str| SigningError::InvalidKeyFile { path: path.to_owned(), reason: reason.to_owned() };
         let mut lines = text.lines();
         if lines.next() != Some(KEY_FILE_HEADER) {
             return Err(invalid("expected `backout-signing-key v1` on the first line"));
@@ -139,7 +141,7 @@ impl SigningKey {
     }
 
     /// The signature file text over `index_bytes`.
-    pub(crate) fn sign_index(&self, index_bytes: &[u8]) -> Result<String, Error> {
+    pub(crate) fn sign_index(&self, index_bytes: &[u8]) -> Result<String, SigningError> {
         let signature = self.0.sign(&signed_message(index_bytes));
         let file = SignatureFile {
             format: SIGNATURE_FORMAT,
@@ -147,7 +149,7 @@ impl SigningKey {
             signature: hex::encode(signature.to_bytes()),
         };
         toml::to_string(&file)
-            .map_err(|e| Error::SerializeIndex { path: "index.toml.sig".into(), message: e.to_string() })
+            .map_err(|e| SigningError::SerializeIndex { path: "index.toml.sig".into(), message: e.to_string() })
     }
 }
 
@@ -184,11 +186,12 @@ impl fmt::Debug for PublicKey {
 }
 
 impl FromStr for PublicKey {
-    type Err = Error;
+    type Err = SigningError;
 
     /// Accepts `ed25519:<64 hex>` (either case) naming a valid curve point.
-    fn from_str(value: &str) -> Result<PublicKey, Error> {
-        let invalid = |reason: &str| Error::InvalidPublicKey { value: value.to_owned(), reason: reason.to_owned() };
+    fn from_str(value: &str) -> Result<PublicKey, SigningError> {
+        let invalid =
+            |reason: &str| SigningError::InvalidPublicKey { value: value.to_owned(), reason: reason.to_owned() };
         let Some(hex_part) = value.strip_prefix(KEY_PREFIX) else {
             return Err(invalid("expected `ed25519:` followed by 64 hex characters"));
         };
@@ -231,12 +234,12 @@ pub(crate) struct IndexSignature {
 
 impl IndexSignature {
     /// Parses the text of a signature file; `path` is only used in errors.
-    pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<IndexSignature, Error> {
-        let parse_error = |message: String| Error::Parse { path: path.to_owned(), message };
+    pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<IndexSignature, SigningError> {
+        let parse_error = |message: String| SigningError::Parse { path: path.to_owned(), message };
         let text = std::str::from_utf8(bytes).map_err(|_| parse_error("not utf-8 text".to_owned()))?;
         let file: SignatureFile = toml::from_str(text).map_err(|e| parse_error(e.to_string().trim_end().to_owned()))?;
         if file.format != SIGNATURE_FORMAT {
-            return Err(Error::UnsupportedFormat {
+            return Err(SigningError::UnsupportedFormat {
                 path: path.to_owned(),
                 found: file.format,
                 supported: SIGNATURE_FORMAT,
@@ -256,6 +259,52 @@ impl IndexSignature {
 
 fn signed_message(index_bytes: &[u8]) -> Vec<u8> {
     [SIGNED_CONTEXT, index_bytes].concat()
+}
+
+/// What is wrong with a key, a key file or `index.toml.sig`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningError {
+    /// The operating system's random number generator failed.
+    #[error("failed to get random bytes for a new key: {message}")]
+    Random { message: String },
+
+    /// [`SigningKey::write_new`] never overwrites a file.
+    #[error("refusing to overwrite `{}`: it already exists", .path.display())]
+    KeyFileExists { path: PathBuf },
+
+    /// A private key file that group or others may read is refused: someone
+    /// else may have copied it.
+    #[error(
+        "private key `{}` is accessible by group or others (mode `{mode:04o}`): run `chmod 600 {}`",
+        .path.display(),
+        .path.display()
+    )]
+    KeyPermissions { path: PathBuf, mode: u32 },
+
+    #[error("invalid key file `{}`: {reason}", .path.display())]
+    InvalidKeyFile { path: PathBuf, reason: String },
+
+    #[error("invalid public key `{}`: {reason}", .value.escape_debug())]
+    InvalidPublicKey { value: String, reason: String },
+
+    /// A signature file that is not valid TOML or does not match its
+    /// format; `message` is the parser's, with line and column.
+    #[error("failed to parse `{}`: {message}", .path.display())]
+    Parse { path: PathBuf, message: String },
+
+    #[error(
+        "unsupported registry format `{found}` in `{}`: this version of backout supports format `{supported}`",
+        .path.display()
+    )]
+    UnsupportedFormat { path: PathBuf, found: i64, supported: i64 },
+
+    #[error("failed to serialize the index for `{}`: {message}", .path.display())]
+    SerializeIndex { path: PathBuf, message: String },
+
+    /// Reading or writing a key file.
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 #[cfg(test)]
@@ -285,7 +334,7 @@ mod tests {
         let path = dir.path().join("publisher.key");
         fs::write(&path, "precious").unwrap();
         let err = SigningKey::generate().unwrap().write_new(&path).unwrap_err();
-        assert!(matches!(&err, Error::KeyFileExists { path: p } if *p == path), "{err:?}");
+        assert!(matches!(&err, SigningError::KeyFileExists { path: p } if *p == path), "{err:?}");
         assert_eq!(fs::read_to_string(&path).unwrap(), "precious");
     }
 
@@ -298,7 +347,7 @@ mod tests {
         SigningKey::generate().unwrap().write_new(&path).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = SigningKey::read(&path).unwrap_err();
-        assert!(matches!(&err, Error::KeyPermissions { path: p, mode: 0o644 } if *p == path), "{err:?}");
+        assert!(matches!(&err, SigningError::KeyPermissions { path: p, mode: 0o644 } if *p == path), "{err:?}");
         assert_eq!(
             err.to_string(),
             format!(
@@ -322,7 +371,7 @@ mod tests {
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             options.open(&path).unwrap().write_all(text.as_bytes()).unwrap();
             let err = SigningKey::read(&path).unwrap_err();
-            assert!(matches!(&err, Error::InvalidKeyFile { .. }), "{text:?}: {err:?}");
+            assert!(matches!(&err, SigningError::InvalidKeyFile { .. }), "{text:?}: {err:?}");
         }
     }
 
@@ -334,7 +383,9 @@ mod tests {
         assert_eq!(text.parse::<PublicKey>().unwrap(), key);
         assert_eq!(text.to_ascii_uppercase().replace("ED25519:", "ed25519:").parse::<PublicKey>().unwrap(), key);
         for bad in ["", "ed25519:", "ed25519:abc", "rsa:00", &text[8..]] {
-            assert!(matches!(bad.parse::<PublicKey>(), Err(Error::InvalidPublicKey { value, .. }) if value == bad));
+            assert!(
+                matches!(bad.parse::<PublicKey>(), Err(SigningError::InvalidPublicKey { value, .. }) if value == bad)
+            );
         }
     }
 
@@ -354,7 +405,7 @@ mod tests {
         assert!(!forged.covers(b"format = 1\nserial = 1\n"));
 
         let err = IndexSignature::parse(text.replace("format = 1", "format = 2").as_bytes(), path).unwrap_err();
-        assert!(matches!(err, Error::UnsupportedFormat { found: 2, .. }), "{err:?}");
+        assert!(matches!(err, SigningError::UnsupportedFormat { found: 2, .. }), "{err:?}");
         let err = IndexSignature::parse(format!("{text}extra = 1\n").as_bytes(), path).unwrap_err();
         assert!(err.to_string().contains("unknown field `extra`"), "{err}");
     }

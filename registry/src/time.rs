@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::Error;
+use crate::ValidateError;
 
 const SECONDS_PER_DAY: u64 = 86_400;
 
@@ -86,8 +86,9 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// Checks that `value` is a real UTC date and time written as
 /// `YYYY-MM-DDTHH:MM:SSZ` (a leap second `:60` is allowed, as in RFC 3339).
-pub(crate) fn validate_timestamp(field: &'static str, value: &str) -> Result<(), Error> {
-    let refuse = |reason: &str| Err(Error::InvalidField { field, value: value.to_owned(), reason: reason.to_owned() });
+pub(crate) fn validate_timestamp(field: &'static str, value: &str) -> Result<(), ValidateError> {
+    let refuse =
+        |reason: &str| Err(ValidateError::InvalidField { field, value: value.to_owned(), reason: reason.to_owned() });
     let bytes = value.as_bytes();
     let shaped = bytes.len() == 20
         && bytes.iter().enumerate().all(|(i, &b)| match i {
@@ -164,7 +165,7 @@ mod tests {
             "２026-11-23T11:18:41Z",
         ] {
             assert!(
-                matches!(validate_timestamp("added", bad), Err(Error::InvalidField { field: "added", value, .. }) if value == bad),
+                matches!(validate_timestamp("added", bad), Err(ValidateError::InvalidField { field: "added", value, .. }) if value == bad),
                 "{bad:?} should be refused"
             );
         }

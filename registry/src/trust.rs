@@ -50,6 +50,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::FileError;
 use crate::fsio::{create_dir_durable, write_atomic};
 use crate::index::Index;
 use crate::signing::{IndexSignature, PublicKey};
@@ -102,34 +103,44 @@ impl TrustStore {
     /// Reads and validates a trust file. Unknown keys, another `format`, an
     /// invalid public key, and duplicate names or keys are errors.
     pub fn load(path: &Path) -> Result<TrustStore, Error> {
-        let text = fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        let text = fs::read_to_string(path).map_err(|source| FileError::Read { path: path.to_owned(), source })?;
         TrustStore::parse(&text, path)
     }
 
     /// Parses and validates the text of a trust file, as [`TrustStore::load`]
     /// does once it has read it; `path` is only used in errors.
     pub fn parse(text: &str, path: &Path) -> Result<TrustStore, Error> {
-        let file: TrustFile = toml::from_str(text)
-            .map_err(|e| Error::Parse { path: path.to_owned(), message: e.to_string().trim_end().to_owned() })?;
+        let file: TrustFile = toml::from_str(text).map_err(|e| {
+            Error::TrustFile(TrustFileError::Parse {
+                path: path.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            })
+        })?;
         if file.format != TRUST_FORMAT {
-            return Err(Error::UnsupportedFormat {
+            return Err(TrustFileError::UnsupportedFormat {
                 path: path.to_owned(),
                 found: file.format,
                 supported: TRUST_FORMAT,
-            });
+            }
+            .into());
         }
         let max_index_age_days = file.max_index_age_days.unwrap_or(DEFAULT_MAX_INDEX_AGE_DAYS);
         if max_index_age_days == 0 {
-            return Err(Error::InvalidTrust {
+            return Err(TrustFileError::InvalidTrust {
                 path: path.to_owned(),
                 reason: "`max_index_age_days` must be at least 1".to_owned(),
-            });
+            }
+            .into());
         }
         let mut store = TrustStore { require_signed: file.require_signed, max_index_age_days, ..TrustStore::default() };
         for key in file.keys {
             store.add(&key.name, key.public).map_err(|e| match e {
-                Error::InvalidTrust { reason, .. } => Error::InvalidTrust { path: path.to_owned(), reason },
-                other => Error::InvalidTrust { path: path.to_owned(), reason: other.to_string() },
+                Error::TrustFile(TrustFileError::InvalidTrust { reason, .. }) => {
+                    Error::TrustFile(TrustFileError::InvalidTrust { path: path.to_owned(), reason })
+                }
+                other => {
+                    Error::TrustFile(TrustFileError::InvalidTrust { path: path.to_owned(), reason: other.to_string() })
+                }
             })?;
         }
         Ok(store)
@@ -137,7 +148,8 @@ impl TrustStore {
 
     /// Adds a trusted key (for callers that build a store in code).
     pub fn add(&mut self, name: &str, public: PublicKey) -> Result<(), Error> {
-        let invalid = |reason: String| Error::InvalidTrust { path: Default::default(), reason };
+        let invalid =
+            |reason: String| Error::TrustFile(TrustFileError::InvalidTrust { path: Default::default(), reason });
         validate_label("key name", name)?;
         if self.keys.iter().any(|k| k.name == name) {
             return Err(invalid(format!("the name `{name}` is used twice")));
@@ -208,36 +220,38 @@ pub(crate) fn check_policy(
 ) -> Result<Trusted, Error> {
     if trust.is_empty() {
         if trust.requires_signatures() {
-            return Err(Error::SignatureRequired { path: index_path.to_owned(), signed: signature.is_some() });
+            return Err(
+                TrustError::SignatureRequired { path: index_path.to_owned(), signed: signature.is_some() }.into()
+            );
         }
         return Ok(Trusted::NotConfigured);
     }
     let Some((signature_bytes, signature_path)) = signature else {
-        return Err(Error::Unsigned { path: index_path.to_owned() });
+        return Err(TrustError::Unsigned { path: index_path.to_owned() }.into());
     };
     let signature = IndexSignature::parse(signature_bytes, signature_path)?;
     if !signature.covers(index_bytes) {
-        return Err(Error::BadSignature { path: signature_path.to_owned(), key: signature.key });
+        return Err(TrustError::BadSignature { path: signature_path.to_owned(), key: signature.key }.into());
     }
     let Some(key_name) = trust.name_of(&signature.key) else {
-        return Err(Error::UntrustedKey { key: signature.key });
+        return Err(TrustError::UntrustedKey { key: signature.key }.into());
     };
     if let Some(accepted) = accepted_serial.filter(|&accepted| index.serial < accepted) {
-        return Err(Error::Rollback { accepted, found: index.serial });
+        return Err(TrustError::Rollback { accepted, found: index.serial }.into());
     }
     if let Some(expires) = &index.expires {
         // Validated when the index was parsed; an unparsable one is expired.
         if parse_utc(expires).is_none_or(|at| at <= unix_seconds(now)) {
-            return Err(Error::Expired { expires: expires.clone() });
+            return Err(TrustError::Expired { expires: expires.clone() }.into());
         }
     } else if let Some(signed) = &index.signed {
         let max_days = trust.max_index_age_days();
         let oldest = unix_seconds(now).saturating_sub(i64::from(max_days) * 86_400);
         if parse_utc(signed).is_none_or(|at| at < oldest) {
-            return Err(Error::TooOld { signed: signed.clone(), max_days });
+            return Err(TrustError::TooOld { signed: signed.clone(), max_days }.into());
         }
     } else if trust.requires_signatures() {
-        return Err(Error::AgeUnknown);
+        return Err(TrustError::AgeUnknown.into());
     }
     Ok(Trusted::Signed { key_name: key_name.to_owned(), key: signature.key, serial: index.serial })
 }
@@ -292,11 +306,21 @@ impl AcceptedSerials {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(AcceptedSerials::default()),
-            Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
+            Err(source) => return Err(Error::File(FileError::Read { path: path.to_owned(), source })),
         };
-        let file: AcceptedFile = toml::from_str(&text)
-            .map_err(|e| Error::Parse { path: path.to_owned(), message: e.to_string().trim_end().to_owned() })?;
-        let unsupported = |found| Error::UnsupportedFormat { path: path.to_owned(), found, supported: ACCEPTED_FORMAT };
+        let file: AcceptedFile = toml::from_str(&text).map_err(|e| {
+            Error::TrustFile(TrustFileError::Parse {
+                path: path.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            })
+        })?;
+        let unsupported = |found| {
+            Error::TrustFile(TrustFileError::UnsupportedFormat {
+                path: path.to_owned(),
+                found,
+                supported: ACCEPTED_FORMAT,
+            })
+        };
         match file.format {
             ACCEPTED_FORMAT => {}
             ACCEPTED_FORMAT_PER_KEY if file.registries.is_empty() => {}
@@ -348,8 +372,8 @@ impl AcceptedSerials {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| Error::Lock { path: lock_path.clone(), source })?;
-        lock.lock().map_err(|source| Error::Lock { path: lock_path, source })?;
+            .map_err(|source| FileError::Lock { path: lock_path.clone(), source })?;
+        lock.lock().map_err(|source| FileError::Lock { path: lock_path, source })?;
         let mut accepted = AcceptedSerials::load(path)?;
         accepted.record(root, key, serial);
         accepted.save(path)
@@ -368,19 +392,140 @@ impl AcceptedSerials {
                 .collect(),
             publishers: self.per_key.iter().map(|(key, &serial)| PublisherEntry { key: *key, serial }).collect(),
         };
-        let text = toml::to_string(&file)
-            .map_err(|e| Error::SerializeIndex { path: path.to_owned(), message: e.to_string() })?;
+        let text = toml::to_string(&file).map_err(|e| {
+            Error::TrustFile(TrustFileError::SerializeIndex { path: path.to_owned(), message: e.to_string() })
+        })?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_dir_durable(dir)?;
         }
-        write_atomic(path, text.as_bytes())
+        Ok(write_atomic(path, text.as_bytes())?)
+    }
+}
+
+/// What is wrong with a trust file or an accepted-serials file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustFileError {
+    /// Not valid TOML or not the format; `message` is the parser's, with
+    /// line and column.
+    #[error("failed to parse `{}`: {message}", .path.display())]
+    Parse { path: PathBuf, message: String },
+
+    #[error(
+        "unsupported registry format `{found}` in `{}`: this version of backout supports format `{supported}`",
+        .path.display()
+    )]
+    UnsupportedFormat { path: PathBuf, found: i64, supported: i64 },
+
+    /// A trust file that parses but is inconsistent (a duplicate name or key).
+    #[error("invalid trust file `{}`: {reason}", .path.display())]
+    InvalidTrust { path: PathBuf, reason: String },
+
+    #[error("failed to serialize the index for `{}`: {message}", .path.display())]
+    SerializeIndex { path: PathBuf, message: String },
+}
+
+/// Why the signature policy refuses an index. Each refusal has its own
+/// [`hint`](TrustError::hint).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// Trusted keys are configured but the index has no `index.toml.sig`.
+    #[error(
+        "`{}` is not signed (no `index.toml.sig`) and trusted keys are configured: ask the publisher for a signed index",
+        .path.display()
+    )]
+    Unsigned { path: PathBuf },
+
+    /// The signature does not verify over the exact bytes of the index: the
+    /// index was changed after signing (or the signature was replaced).
+    #[error(
+        "the signature in `{}` (key `{key}`) does not match the index: it was changed after signing",
+        .path.display()
+    )]
+    BadSignature { path: PathBuf, key: PublicKey },
+
+    /// A valid signature by a key the trust file does not list.
+    #[error("the index is signed by `{key}`, which is not a trusted key: add it to the trust file if you trust it")]
+    UntrustedKey { key: PublicKey },
+
+    /// The index is older than one already accepted: a replayed index.
+    #[error("the index has serial `{found}`, older than serial `{accepted}` already accepted: refusing a rollback")]
+    Rollback { accepted: u64, found: u64 },
+
+    /// The same serial as the registry's with other content: two different
+    /// indexes claim to be the same publication.
+    #[error("the new index has serial `{serial}` like this registry's, but other content: refusing a forked index")]
+    SerialReused { serial: u64 },
+
+    /// The signed index expired: someone may be withholding newer ones.
+    #[error("the index expired at `{expires}`: ask the publisher to sign a fresh one")]
+    Expired { expires: String },
+
+    /// Signatures are required (`require_signed`) but nothing can check
+    /// one: no trusted key is configured. Never "unverified but used".
+    #[error(
+        "signatures are required, but no trusted key is configured: `{}` cannot be verified{}",
+        .path.display(),
+        if *.signed { " (it is signed)" } else { " (and it is not signed)" }
+    )]
+    SignatureRequired { path: PathBuf, signed: bool },
+
+    /// A signed index without `expires`, signed longer ago than the host's
+    /// maximum index age: someone may be withholding newer ones.
+    #[error(
+        "the index was signed at `{signed}`, more than {max_days} days ago, and sets no expiry: ask the publisher to sign a fresh one"
+    )]
+    TooOld { signed: String, max_days: u32 },
+
+    /// Signatures are required and the index carries neither `expires` nor
+    /// `signed` (signed by a backout older than 0.1's `signed` field), so
+    /// its age cannot be bounded.
+    #[error(
+        "the index sets neither `expires` nor `signed`, so its age cannot be bounded, and signatures are required: ask the publisher to sign it again"
+    )]
+    AgeUnknown,
+}
+
+impl TrustError {
+    /// What the operator can do about this refusal: printed as `hint:`
+    /// under the message.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            TrustError::Unsigned { .. } => {
+                "ask the publisher for a signed index (they run `backout registry sign --key FILE`); a registry \
+                 built on this host is signed with your own key, listed in the trust file"
+            }
+            TrustError::BadSignature { .. } => {
+                "`index.toml` was edited after it was signed: if the change is yours, sign it again with \
+                 `backout registry sign --key FILE`; if not, get the publisher's registry again (`backout \
+                 registry import BUNDLE` or `backout registry mirror --from URL`)"
+            }
+            TrustError::UntrustedKey { .. } => {
+                "if you trust this publisher, add its key to the trust file as a `[[key]]` with `name` and `public`"
+            }
+            TrustError::Rollback { .. } => {
+                "someone put back an older index; import or mirror the publisher's newest registry"
+            }
+            TrustError::SerialReused { .. } => {
+                "two different indexes claim the same serial: ask the publisher which is real"
+            }
+            TrustError::Expired { .. } | TrustError::TooOld { .. } | TrustError::AgeUnknown => {
+                "the publisher signs a fresh index with `backout registry sign --key FILE --expires-in 30d`; \
+                 then `backout registry import` or `mirror` it here"
+            }
+            TrustError::SignatureRequired { .. } => {
+                "list the publisher's key in the trust file (`--trust FILE`), or drop `--require-signed` \
+                 (`require_signed` in the trust file)"
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SigningKey;
+    use crate::{SigningKey, StoreError};
 
     #[test]
     fn a_trust_file_lists_named_keys() {
@@ -412,19 +557,22 @@ mod tests {
         fs::write(&path, format!("format = 1\n{}comment = \"x\"\n", key("acme"))).unwrap();
         let err = TrustStore::load(&path).unwrap_err();
         assert!(
-            matches!(&err, Error::Parse { path: p, message } if *p == path && message.contains("unknown field `comment`")),
+            matches!(&err, Error::TrustFile(TrustFileError::Parse { path: p, message }) if *p == path && message.contains("unknown field `comment`")),
             "{err:?}"
         );
 
         fs::write(&path, format!("format = 1\n{}{}", key("acme"), key("ops"))).unwrap();
         let err = TrustStore::load(&path).unwrap_err();
         assert!(
-            matches!(&err, Error::InvalidTrust { path: p, reason } if *p == path && reason.contains("listed twice")),
+            matches!(&err, Error::TrustFile(TrustFileError::InvalidTrust { path: p, reason }) if *p == path && reason.contains("listed twice")),
             "{err:?}"
         );
 
         fs::write(&path, format!("format = 2\n{}", key("acme"))).unwrap();
-        assert!(matches!(TrustStore::load(&path), Err(Error::UnsupportedFormat { found: 2, .. })));
+        assert!(matches!(
+            TrustStore::load(&path),
+            Err(Error::TrustFile(TrustFileError::UnsupportedFormat { found: 2, .. }))
+        ));
 
         fs::write(&path, "format = 1\n[[key]]\nname = \"acme\"\npublic = \"ed25519:00\"\n").unwrap();
         let message = TrustStore::load(&path).unwrap_err().to_string();
@@ -459,9 +607,12 @@ mod tests {
         assert_eq!(AcceptedSerials::load(&path).unwrap(), accepted);
 
         fs::write(&path, "format = 2\n[[registry]]\npath = \"/r\"\nserial = 1\nextra = 2\n").unwrap();
-        assert!(matches!(AcceptedSerials::load(&path), Err(Error::Parse { .. })));
+        assert!(matches!(AcceptedSerials::load(&path), Err(Error::TrustFile(TrustFileError::Parse { .. }))));
         fs::write(&path, "format = 3\n").unwrap();
-        assert!(matches!(AcceptedSerials::load(&path), Err(Error::UnsupportedFormat { found: 3, .. })));
+        assert!(matches!(
+            AcceptedSerials::load(&path),
+            Err(Error::TrustFile(TrustFileError::UnsupportedFormat { found: 3, .. }))
+        ));
     }
 
     #[test]
@@ -566,7 +717,10 @@ mod tests {
             let (_dir, registry, _key, trust) = signed();
             fs::remove_file(registry.root().join("index.toml.sig")).unwrap();
             let err = registry.check_trust(&trust, None, now()).unwrap_err();
-            assert!(matches!(&err, Error::Unsigned { path } if *path == registry.root().join("index.toml")), "{err:?}");
+            assert!(
+                matches!(&err, Error::Trust(TrustError::Unsigned { path }) if *path == registry.root().join("index.toml")),
+                "{err:?}"
+            );
             assert!(err.to_string().contains("is not signed (no `index.toml.sig`)"), "{err}");
         }
 
@@ -579,14 +733,17 @@ mod tests {
             for edited in [text.replace("serial = 2", "serial = 3"), format!("{text}\n")] {
                 fs::write(&path, &edited).unwrap();
                 let err = Registry::open(registry.root()).unwrap().check_trust(&trust, None, now()).unwrap_err();
-                assert!(matches!(&err, Error::BadSignature { key: k, .. } if *k == key.public()), "{err:?}");
+                assert!(
+                    matches!(&err, Error::Trust(TrustError::BadSignature { key: k, .. }) if *k == key.public()),
+                    "{err:?}"
+                );
                 assert!(err.to_string().contains("does not match the index: it was changed after signing"), "{err}");
             }
             // Adding through the API is refused unless it signs again.
             fs::write(&path, &text).unwrap();
             let mut registry = Registry::open(registry.root()).unwrap();
             let err = registry.add("env-toggle", "1.1.0", WORLD, b"newer").unwrap_err();
-            assert!(matches!(err, Error::SignedIndex { .. }), "{err:?}");
+            assert!(matches!(err, Error::Store(StoreError::SignedIndex { .. })), "{err:?}");
             registry.check_trust(&trust, None, now()).unwrap();
             registry.add_with("env-toggle", "1.1.0", WORLD, b"newer", OnSigned::Sign(&key)).unwrap();
             Registry::open(registry.root()).unwrap().check_trust(&trust, None, now()).unwrap();
@@ -600,7 +757,10 @@ mod tests {
             let mut other = Registry::open(registry.root()).unwrap();
             other.remove_with("env-toggle", "1.0.0", OnSigned::Unsign).unwrap();
             other.sign(&key, None).unwrap();
-            assert!(matches!(registry.check_trust(&trust, None, now()), Err(Error::BadSignature { .. })));
+            assert!(matches!(
+                registry.check_trust(&trust, None, now()),
+                Err(Error::Trust(TrustError::BadSignature { .. }))
+            ));
             other.check_trust(&trust, None, now()).unwrap();
         }
 
@@ -610,7 +770,10 @@ mod tests {
             let intruder = SigningKey::generate().unwrap();
             registry.sign(&intruder, None).unwrap();
             let err = registry.check_trust(&trust, None, now()).unwrap_err();
-            assert!(matches!(&err, Error::UntrustedKey { key } if *key == intruder.public()), "{err:?}");
+            assert!(
+                matches!(&err, Error::Trust(TrustError::UntrustedKey { key }) if *key == intruder.public()),
+                "{err:?}"
+            );
             assert_eq!(
                 err.to_string(),
                 format!(
@@ -644,7 +807,7 @@ mod tests {
             let replayed = Registry::open(registry.root()).unwrap();
             let accepted = AcceptedSerials::load(&memory).unwrap();
             let err = replayed.check_trust(&trust, accepted.floor(replayed.root(), &key.public()), now()).unwrap_err();
-            assert!(matches!(err, Error::Rollback { accepted: 4, found: 2 }), "{err:?}");
+            assert!(matches!(err, Error::Trust(TrustError::Rollback { accepted: 4, found: 2 })), "{err:?}");
             assert_eq!(
                 err.to_string(),
                 "the index has serial `2`, older than serial `4` already accepted: refusing a rollback"
@@ -665,7 +828,7 @@ mod tests {
 
             registry.check_trust(&trust, None, signed_at).unwrap();
             let err = registry.check_trust(&trust, None, signed_at + Duration::from_secs(601)).unwrap_err();
-            assert!(matches!(&err, Error::Expired { expires: e } if *e == expires), "{err:?}");
+            assert!(matches!(&err, Error::Trust(TrustError::Expired { expires: e }) if *e == expires), "{err:?}");
             assert_eq!(
                 err.to_string(),
                 format!("the index expired at `{expires}`: ask the publisher to sign a fresh one")
@@ -698,7 +861,7 @@ mod tests {
             let accepted = AcceptedSerials::load(&memory).unwrap();
             let floor = accepted.floor(replayed.root(), &ops.public());
             let err = replayed.check_trust(&trust, floor, now()).unwrap_err();
-            assert!(matches!(err, Error::Rollback { accepted: 4, found: 3 }), "{err:?}");
+            assert!(matches!(err, Error::Trust(TrustError::Rollback { accepted: 4, found: 3 })), "{err:?}");
         }
 
         #[test]
@@ -707,13 +870,13 @@ mod tests {
             let mut strict = TrustStore::default();
             strict.require_signatures();
             let err = registry.check_trust(&strict, None, now()).unwrap_err();
-            assert!(matches!(&err, Error::SignatureRequired { signed: true, .. }), "{err:?}");
+            assert!(matches!(&err, Error::Trust(TrustError::SignatureRequired { signed: true, .. })), "{err:?}");
             assert!(err.to_string().contains("no trusted key is configured"), "{err}");
             assert!(err.to_string().ends_with("cannot be verified (it is signed)"), "{err}");
 
             fs::remove_file(registry.root().join("index.toml.sig")).unwrap();
             let err = Registry::open(registry.root()).unwrap().check_trust(&strict, None, now()).unwrap_err();
-            assert!(matches!(&err, Error::SignatureRequired { signed: false, .. }), "{err:?}");
+            assert!(matches!(&err, Error::Trust(TrustError::SignatureRequired { signed: false, .. })), "{err:?}");
             // Without `require_signed`, the same registry is used unchecked.
             let lax = TrustStore::default();
             assert_eq!(registry.check_trust(&lax, None, now()).unwrap(), Trusted::NotConfigured);
@@ -730,7 +893,7 @@ mod tests {
             registry.check_trust(&trust, None, at(signed_at) + day * max).unwrap();
             let err =
                 registry.check_trust(&trust, None, at(signed_at) + day * max + Duration::from_secs(1)).unwrap_err();
-            assert!(matches!(&err, Error::TooOld { max_days: 180, .. }), "{err:?}");
+            assert!(matches!(&err, Error::Trust(TrustError::TooOld { max_days: 180, .. })), "{err:?}");
             assert!(err.to_string().contains("more than 180 days ago, and sets no expiry"), "{err}");
         }
 
@@ -748,7 +911,7 @@ mod tests {
             let legacy = Registry::open(registry.root()).unwrap();
             legacy.check_trust(&trust, None, now()).unwrap();
             trust.require_signatures();
-            assert!(matches!(legacy.check_trust(&trust, None, now()), Err(Error::AgeUnknown)));
+            assert!(matches!(legacy.check_trust(&trust, None, now()), Err(Error::Trust(TrustError::AgeUnknown))));
         }
     }
 }

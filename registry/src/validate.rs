@@ -7,16 +7,14 @@
 
 use std::cmp::Ordering;
 
-use crate::Error;
-
 const MAX_NAME_LEN: usize = 64;
 const MAX_VERSION_LEN: usize = 128;
 const MAX_LABEL_LEN: usize = 256;
 
 /// Checks a plugin name: 1 to 64 lowercase ASCII letters, digits and `-`,
 /// starting with a letter.
-pub fn validate_name(name: &str) -> Result<(), Error> {
-    let refuse = |reason: String| Err(Error::InvalidName { name: name.to_owned(), reason });
+pub fn validate_name(name: &str) -> Result<(), ValidateError> {
+    let refuse = |reason: String| Err(ValidateError::InvalidName { name: name.to_owned(), reason });
     if name.is_empty() {
         return refuse("must not be empty".to_owned());
     }
@@ -35,8 +33,8 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
 
 /// Checks a version: semver `MAJOR.MINOR.PATCH` with an optional
 /// `-prerelease` and `+build` (<https://semver.org>), at most 128 characters.
-pub fn validate_version(version: &str) -> Result<(), Error> {
-    let refuse = |reason: String| Err(Error::InvalidVersion { version: version.to_owned(), reason });
+pub fn validate_version(version: &str) -> Result<(), ValidateError> {
+    let refuse = |reason: String| Err(ValidateError::InvalidVersion { version: version.to_owned(), reason });
     match Version::parse(version) {
         Ok(_) => Ok(()),
         Err(_) if version.len() > 1 && version.starts_with(['v', 'V']) && Version::parse(&version[1..]).is_ok() => {
@@ -190,8 +188,8 @@ pub(crate) fn same_precedence(a: &str, b: &str) -> bool {
 
 /// Checks a free-form entry field (`world`, `publisher`): 1 to 256 printable
 /// ASCII characters, no spaces.
-pub(crate) fn validate_label(field: &'static str, value: &str) -> Result<(), Error> {
-    let refuse = |reason: String| Err(Error::InvalidField { field, value: value.to_owned(), reason });
+pub(crate) fn validate_label(field: &'static str, value: &str) -> Result<(), ValidateError> {
+    let refuse = |reason: String| Err(ValidateError::InvalidField { field, value: value.to_owned(), reason });
     if value.is_empty() {
         return refuse("must not be empty".to_owned());
     }
@@ -202,6 +200,21 @@ pub(crate) fn validate_label(field: &'static str, value: &str) -> Result<(), Err
         return refuse(format!("must be at most {MAX_LABEL_LEN} characters, found {}", value.len()));
     }
     Ok(())
+}
+
+/// A name, version or other entry field that may not enter an index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidateError {
+    #[error("invalid plugin name `{}`: {reason}", .name.escape_debug())]
+    InvalidName { name: String, reason: String },
+
+    #[error("invalid version `{}`: {reason}", .version.escape_debug())]
+    InvalidVersion { version: String, reason: String },
+
+    /// Another entry field (`world`, `publisher`, `added`) is malformed.
+    #[error("invalid {field} `{}`: {reason}", .value.escape_debug())]
+    InvalidField { field: &'static str, value: String, reason: String },
 }
 
 #[cfg(test)]
@@ -255,7 +268,7 @@ mod tests {
     #[test]
     fn version_errors_say_what_is_wrong() {
         let reason = |version: &str| match validate_version(version) {
-            Err(Error::InvalidVersion { version: v, reason }) => {
+            Err(ValidateError::InvalidVersion { version: v, reason }) => {
                 assert_eq!(v, version);
                 reason
             }
@@ -303,7 +316,7 @@ mod tests {
         validate_label("world", "backout:step/plugin@0.1.0").unwrap();
         for bad in ["", "a b", "wörld", "a\nb", &"w".repeat(257)] {
             assert!(
-                matches!(validate_label("world", bad), Err(Error::InvalidField { field: "world", value, .. }) if value == bad),
+                matches!(validate_label("world", bad), Err(ValidateError::InvalidField { field: "world", value, .. }) if value == bad),
                 "{bad:?} should be refused"
             );
         }

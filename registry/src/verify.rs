@@ -20,6 +20,7 @@ use crate::registry::{SIGNATURE_FILE, blob_dir, blob_name_digest, list_dir, read
 use crate::signing::{IndexSignature, MAX_SIGNATURE_FILE};
 use crate::time::{parse_utc, unix_seconds};
 use crate::{AcceptedSerials, Digest, Entry, Error, PublicKey, Registry, TrustStore, Trusted};
+use crate::{FileError, TrustError};
 
 /// Bytes read per call while hashing.
 pub(crate) const CHUNK: usize = 1 << 20;
@@ -173,11 +174,14 @@ impl Registry {
             Some(bytes) => match IndexSignature::parse(&bytes, &signature_path) {
                 Ok(signature) if signature.covers(&self.raw) => SignatureState::Valid { key: signature.key },
                 Ok(signature) => {
-                    problems.push(Error::BadSignature { path: signature_path.clone(), key: signature.key });
+                    problems.push(Error::Trust(TrustError::BadSignature {
+                        path: signature_path.clone(),
+                        key: signature.key,
+                    }));
                     SignatureState::Invalid { key: Some(signature.key) }
                 }
                 Err(e) => {
-                    problems.push(e);
+                    problems.push(e.into());
                     SignatureState::Invalid { key: None }
                 }
             },
@@ -186,14 +190,14 @@ impl Registry {
         if let Some(expires) = &self.index.expires
             && expires_in_seconds.is_none_or(|left| left <= 0)
         {
-            problems.push(Error::Expired { expires: expires.clone() });
+            problems.push(Error::Trust(TrustError::Expired { expires: expires.clone() }));
         }
         let accepted_serial = match &signature {
             SignatureState::Valid { key } => accepted.floor(&self.root, key),
             _ => None,
         };
         if let Some(floor) = accepted_serial.filter(|floor| self.index.serial < *floor) {
-            problems.push(Error::Rollback { accepted: floor, found: self.index.serial });
+            problems.push(Error::Trust(TrustError::Rollback { accepted: floor, found: self.index.serial }));
         }
         let verdict = self.check_trust_accepted(trust, accepted, now);
         if let Err(refused) = &verdict
@@ -224,7 +228,7 @@ pub(crate) fn hash_file(path: &Path, buffer: &mut [u8]) -> Result<Option<(Digest
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
+        Err(source) => return Err(Error::File(FileError::Read { path: path.to_owned(), source })),
     };
     let mut hasher = Hasher::default();
     loop {
@@ -232,7 +236,7 @@ pub(crate) fn hash_file(path: &Path, buffer: &mut [u8]) -> Result<Option<(Digest
             Ok(0) => return Ok(Some(hasher.finish())),
             Ok(n) => hasher.update(&buffer[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(source) => return Err(Error::Read { path: path.to_owned(), source }),
+            Err(source) => return Err(Error::File(FileError::Read { path: path.to_owned(), source })),
         }
     }
 }
@@ -292,10 +296,13 @@ mod tests {
         let edited = Registry::open(registry.root()).unwrap();
         let report = edited.check_index(&none.0, &none.1, now).unwrap();
         assert!(matches!(report.signature, SignatureState::Invalid { key: Some(_) }), "{report:?}");
-        assert!(matches!(report.problems[..], [Error::BadSignature { .. }]), "{report:?}");
+        assert!(matches!(report.problems[..], [Error::Trust(TrustError::BadSignature { .. })]), "{report:?}");
         assert!(report.trust.is_ok(), "no key is trusted: the policy itself accepts it");
         let report = edited.check_index(&trusted, &none.1, now).unwrap();
-        assert!(matches!(report.problems[..], [Error::BadSignature { .. }]), "reported once: {report:?}");
+        assert!(
+            matches!(report.problems[..], [Error::Trust(TrustError::BadSignature { .. })]),
+            "reported once: {report:?}"
+        );
 
         // Expired, and older than what this host accepted.
         registry.sign(&key, Some(now - day)).unwrap();
@@ -303,13 +310,16 @@ mod tests {
         accepted.record(registry.root(), &key.public(), registry.serial() + 1);
         let report = registry.check_index(&none.0, &accepted, now).unwrap();
         assert!(
-            matches!(report.problems[..], [Error::Expired { .. }, Error::Rollback { .. }]),
+            matches!(
+                report.problems[..],
+                [Error::Trust(TrustError::Expired { .. }), Error::Trust(TrustError::Rollback { .. })]
+            ),
             "{:?}",
             report.problems
         );
         let report = registry.check_index(&trusted, &accepted, now).unwrap();
         assert_eq!(report.problems.len(), 2, "the policy's refusal is one of them: {:?}", report.problems);
-        assert!(matches!(report.trust, Err(Error::Expired { .. })), "{:?}", report.trust);
+        assert!(matches!(report.trust, Err(Error::Trust(TrustError::Expired { .. }))), "{:?}", report.trust);
     }
 
     #[test]

@@ -12,7 +12,6 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::Error;
 use crate::validate::{Version, has_leading_zero, is_numeric};
 
 /// Longest requirement accepted (the longest valid version plus an operator).
@@ -102,10 +101,10 @@ impl VersionReq {
 }
 
 impl FromStr for VersionReq {
-    type Err = Error;
+    type Err = InvalidVersionReq;
 
-    fn from_str(text: &str) -> Result<VersionReq, Error> {
-        let invalid = |reason: String| Error::InvalidVersionReq { requirement: text.to_owned(), reason };
+    fn from_str(text: &str) -> Result<VersionReq, InvalidVersionReq> {
+        let invalid = |reason: String| InvalidVersionReq { requirement: text.to_owned(), reason };
         const SHAPE: &str = "expected `*`, `1`, `1.2`, `^1.2`, `~1.2`, `1.2.3` or `=1.2.3`";
         if text == "*" {
             return Ok(VersionReq { text: text.to_owned(), op: Op::Any, parts: Vec::new(), pre: None, build: None });
@@ -181,6 +180,15 @@ impl fmt::Display for VersionReq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
+}
+
+/// A version requirement (`1`, `^1.2`, `~1.2`, `=1.2.3`, `*`, …) that
+/// [`VersionReq`] cannot parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid version requirement `{}`: {reason}", .requirement.escape_debug())]
+pub struct InvalidVersionReq {
+    pub requirement: String,
+    pub reason: String,
 }
 
 #[cfg(test)]
@@ -276,7 +284,7 @@ mod tests {
     #[test]
     fn invalid_requirements_say_what_is_wrong() {
         let reason = |text: &str| match text.parse::<VersionReq>() {
-            Err(Error::InvalidVersionReq { requirement, reason }) => {
+            Err(InvalidVersionReq { requirement, reason }) => {
                 assert_eq!(requirement, text);
                 reason
             }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use backout_registry::{AcceptedSerials, Digest, Entry, Registry, TrustStore, Trusted, VersionReq};
+use backout_registry::{AcceptedSerials, Digest, Entry, Registry, StoreError, TrustStore, Trusted, VersionReq};
 
 use crate::capability::Grants;
 use crate::diagnostic::Diagnostic;
@@ -246,7 +246,7 @@ impl Planner<'_> {
         let opened = self.registry.get_or_insert_with(|| {
             open_trusted(&options.registry, &options.trust, &options.accepted).map_err(|e| {
                 let hint = match &e {
-                    backout_registry::Error::NotFound { .. } => Some(
+                    backout_registry::Error::Store(StoreError::NotFound { .. }) => Some(
                         "add plugins with `backout registry add FILE`, or point `--registry` / `BACKOUT_REGISTRY` \
                          at a registry"
                             .to_owned(),

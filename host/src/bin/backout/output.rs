@@ -81,9 +81,10 @@ macro_rules! err {
 pub(crate) use {err, errln, out, outln};
 
 /// The hint a typed error in `e`'s chain carries (the registry's errors
-/// each know theirs), if any: hints are never chosen by matching message text.
+/// each know theirs, whichever module's type they arrive as), if any: hints
+/// are never chosen by matching message text.
 pub fn hint_of(e: &anyhow::Error) -> Option<String> {
-    e.chain().find_map(|cause| cause.downcast_ref::<backout_registry::Error>().and_then(|e| e.hint()))
+    e.chain().find_map(backout_registry::hint_of)
 }
 
 /// Prints an error with its causes and an optional hint.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::{Cursor, Write as _};
 use std::path::Path;
 
-use backout_registry::{Error, Index, Registry, TrustStore, TrustedKey, read_tar_entries};
+use backout_registry::{Error, FileError, Index, Registry, TrustStore, TrustedKey, read_tar_entries};
 use serde::Serialize;
 
 /// `Index::parse` never panics; a parsed index renders as the registry
@@ -116,7 +116,7 @@ fn check_bundle(data: &[u8]) {
                 assert!(!name.starts_with('/') && !name.split('/').any(|part| part == ".."));
             }
         }
-        Err(Error::Read { path, source }) => panic!("failed to read {}: {source}", path.display()),
+        Err(Error::File(FileError::Read { path, source })) => panic!("failed to read {}: {source}", path.display()),
         Err(_) => {}
     }
 }

@@ -368,7 +368,7 @@ fn index_summary(index: &IndexReport) -> String {
 /// The index check as JSON: each part with its `problem` (`null` when
 /// sound), durations in `_ms`.
 fn index_json(index: &IndexReport) -> serde_json::Value {
-    use backout_registry::Error as E;
+    use backout_registry::{Error as E, FileError, SigningError, TrustError as T};
     let problem = |part: fn(&E) -> bool| {
         index
             .problems
@@ -381,7 +381,7 @@ fn index_json(index: &IndexReport) -> serde_json::Value {
         "serial": {
             "value": index.serial,
             "accepted": index.accepted_serial,
-            "problem": problem(|p| matches!(p, E::Rollback { .. } | E::SerialReused { .. })),
+            "problem": problem(|p| matches!(p, E::Trust(T::Rollback { .. } | T::SerialReused { .. }))),
         },
         "signature": {
             "state": match index.signature {
@@ -394,19 +394,28 @@ fn index_json(index: &IndexReport) -> serde_json::Value {
                 _ => None,
             },
             "signed": index.signed,
-            "problem": problem(|p| matches!(p, E::BadSignature { .. } | E::Parse { .. } | E::UnsupportedFormat { .. })),
+            "problem": problem(|p| {
+                matches!(
+                    p,
+                    E::Trust(T::BadSignature { .. })
+                        | E::Signing(SigningError::Parse { .. } | SigningError::UnsupportedFormat { .. })
+                        | E::File(FileError::TooLarge { .. })
+                )
+            }),
         },
         "expires": {
             "at": index.expires,
             "in_ms": index.expires_in_seconds.map(|s| s.saturating_mul(1000)),
-            "problem": problem(|p| matches!(p, E::Expired { .. } | E::TooOld { .. } | E::AgeUnknown)),
+            "problem": problem(|p| matches!(p, E::Trust(T::Expired { .. } | T::TooOld { .. } | T::AgeUnknown))),
         },
         "trust": {
             "trusted_as": match &index.trust {
                 Ok(Trusted::Signed { key_name, .. }) => Some(key_name.as_str()),
                 _ => None,
             },
-            "problem": problem(|p| matches!(p, E::Unsigned { .. } | E::UntrustedKey { .. } | E::SignatureRequired { .. })),
+            "problem": problem(|p| {
+                matches!(p, E::Trust(T::Unsigned { .. } | T::UntrustedKey { .. } | T::SignatureRequired { .. }))
+            }),
         },
     })
 }
