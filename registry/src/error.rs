@@ -92,3 +92,36 @@ pub fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         error.downcast_ref::<MirrorError>().and_then(MirrorError::hint).map(str::to_owned)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn a_modules_error_keeps_its_message_and_hint_when_wrapped() {
+        let refusal = TrustError::Rollback { accepted: 8, found: 7 };
+        let wrapped = Error::from(refusal.clone());
+        assert_eq!(wrapped.to_string(), refusal.to_string());
+        assert_eq!(wrapped.hint().as_deref(), Some(refusal.hint()));
+    }
+
+    #[test]
+    fn hint_of_finds_the_hint_whichever_type_the_error_arrives_as() {
+        let missing = || StoreError::NoMatchingVersion {
+            name: "hostle".into(),
+            requirement: "*".into(),
+            available: vec![],
+            names: vec!["env-toggle".into(), "hostile".into()],
+        };
+        let expected = Some("did you mean `hostile`?".to_owned());
+        assert_eq!(hint_of(&missing()), expected);
+        assert_eq!(hint_of(&Error::from(missing())), expected);
+        assert!(hint_of(&TrustError::AgeUnknown).is_some_and(|h| h.contains("--expires-in")));
+        let not_found = MirrorError::HttpStatus { url: "https://x/index.toml".into(), blob: None, status: 404 };
+        assert!(hint_of(&not_found).is_some_and(|h| h.starts_with("serve the registry directory")));
+        let io = FileError::TooLarge { path: PathBuf::from("index.toml.sig"), limit: 1 };
+        assert_eq!(hint_of(&io), None, "a file error has nothing more to say than its message");
+    }
+}
