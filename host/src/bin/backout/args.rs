@@ -209,12 +209,16 @@ Examples:
 
     /// Show what a runbook would do, step by step; changes nothing, even if a
     /// plugin tries (every directory is mounted read-only while planning)
+    ///
+    /// Each action is a change, a check (it only looks), or already in
+    /// place; the last line says whether anything would change.
     #[command(after_help = "\
 Examples:
   backout plan rollback.toml
   backout plan rollback.toml --var app_dir=/srv/app
-  backout plan rollback.toml --output json      # the plan as one JSON document")]
-    Plan(RunbookArgs),
+  backout plan rollback.toml --output json      # the plan as one JSON document
+  backout plan rollback.toml --detailed-exitcode   # exit 0: nothing to change, 2: changes pending")]
+    Plan(PlanArgs),
 
     /// Check a runbook, show its plan, ask for confirmation, and run it
     ///
@@ -398,6 +402,18 @@ pub struct RunbookArgs {
     /// Override a `[vars]` entry; repeatable
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+
+    /// Exit 0 when nothing would change (every action a check or already in
+    /// place), 2 when changes are pending, 1 on any error (invalid runbook,
+    /// refused pin, …), as `terraform plan -detailed-exitcode` does
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args)]
