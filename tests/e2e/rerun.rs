@@ -57,6 +57,16 @@ impl App {
         self.sb.run(&args)
     }
 
+    /// `plan --detailed-exitcode`: asserts its exit code and that its
+    /// output holds each of `lines`.
+    fn plan(&self, code: i32, lines: &[&str]) {
+        let out = self.backout(&["plan", "--detailed-exitcode"]);
+        assert_eq!(out.code, code, "{}", out.all());
+        for line in lines {
+            assert!(out.stdout.contains(line), "`{line}` missing:\n{}", out.stdout);
+        }
+    }
+
     fn env(&self) -> String {
         std::fs::read_to_string(self.dir.join(".env")).unwrap()
     }
@@ -69,22 +79,19 @@ fn runs(sb: &Sandbox) -> usize {
 #[test]
 fn a_second_run_with_nothing_to_change_or_check_asks_nothing_and_runs_nothing() {
     let app = App::new(false);
-    let first = app.backout(&["plan", "--detailed-exitcode"]);
-    assert_eq!(first.code, 2, "changes pending: {}", first.all());
-    assert!(first.stdout.contains("1 step: 1 to change; nothing has been changed.\n"), "{}", first.stdout);
+    app.plan(2, &["1 step: 1 to change; nothing has been changed.\n"]);
 
     let ran = app.backout(&["run", "--yes"]);
     assert_eq!(ran.code, 0, "{}", ran.all());
     assert_eq!(app.env(), "FEATURE_X=false\nOTHER=1\n");
     assert_eq!(runs(&app.sb), 1);
 
-    let again = app.backout(&["plan", "--detailed-exitcode"]);
-    assert_eq!(again.code, 0, "{}", again.all());
-    assert!(
-        again.stdout.contains("leave FEATURE_X as it is in /app/.env  [already in place]\n")
-            && again.stdout.contains("1 step: 1 already in place; nothing to change.\n"),
-        "{}",
-        again.stdout
+    app.plan(
+        0,
+        &[
+            "leave FEATURE_X as it is in /app/.env  [already in place]\n",
+            "1 step: 1 already in place; nothing to change.\n",
+        ],
     );
 
     // `run` without `--yes` and without a terminal would refuse to ask; with
@@ -106,20 +113,12 @@ fn a_second_run_with_nothing_to_change_or_check_asks_nothing_and_runs_nothing() 
 #[test]
 fn a_second_run_with_only_checks_left_runs_them_without_asking() {
     let app = App::new(true);
-    let first = app.backout(&["plan", "--detailed-exitcode"]);
-    assert_eq!(first.code, 2, "{}", first.all());
-    assert!(
-        first.stdout.contains("  [check]\n")
-            && first.stdout.contains("2 steps: 1 to change, 1 to check; nothing has been changed.\n"),
-        "{}",
-        first.stdout
-    );
+    app.plan(2, &["  [check]\n", "2 steps: 1 to change, 1 to check; nothing has been changed.\n"]);
     assert_eq!(app.backout(&["run", "--yes"]).code, 0);
     assert_eq!(app.server.requests().len(), 2, "the check ran, and again in verify");
 
-    let again = app.backout(&["plan", "--detailed-exitcode"]);
-    assert_eq!(again.code, 0, "checks change nothing: {}", again.all());
-    assert!(again.stdout.contains("2 steps: 1 to check, 1 already in place; nothing to change.\n"), "{}", again.stdout);
+    // Checks change nothing.
+    app.plan(0, &["2 steps: 1 to check, 1 already in place; nothing to change.\n"]);
 
     // No terminal, no `--yes`: nothing would change, so nothing is asked;
     // the check runs, journaled like any run.
