@@ -114,7 +114,13 @@ fn plan_directory(valid: &Valid, backup: &Candidate) -> Result<Vec<Action>, Step
     }
     let (files, bytes) = source.tree.files();
     let mut detail = vec![
-        format!("backup: {files} file(s), {}{}; {}", human(bytes), modified_facts(backup), backup.how),
+        format!(
+            "backup: {}, {}{}; {}",
+            backout_sdk::text::count(files as usize, "file"),
+            human(bytes),
+            modified_facts(backup),
+            backup.how
+        ),
         format!("check: {}", source.summary),
         format!(
             "keep: {target} itself becomes the safety copy {target}.backout-<UTC time>.bak (renamed, \
@@ -740,7 +746,9 @@ fn read_backup_tree(valid: &Valid, path: &str) -> Result<CheckedTree, StepError>
         let more = if count > 5 { format!("; and {} more", count - 5) } else { String::new() };
         return Err(StepError::precondition(format!("{}{more}; nothing was changed", problems.join("; "))));
     }
-    Ok(CheckedTree { tree, summary: format!("every one of its {files} file(s) is valid {}", valid.validate.name()) })
+    let summary =
+        format!("every one of its {} is valid {}", backout_sdk::text::count(files, "file"), valid.validate.name());
+    Ok(CheckedTree { tree, summary })
 }
 
 /// Reads at most [`MAX_CHECKED_BYTES`], failing beyond.
