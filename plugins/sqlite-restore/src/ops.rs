@@ -810,8 +810,8 @@ pub fn choose_backup(valid: &Valid) -> Result<Chosen, StepError> {
                 )));
             };
             let why = format!(
-                "the newest of {} file(s){} in {dir}",
-                found.len(),
+                "the newest of {}{} in {dir}",
+                backout_sdk::text::count(found.len(), "file"),
                 if matching.is_empty() { String::new() } else { format!(" {matching}") }
             );
             (newest, Some(why))
@@ -891,10 +891,13 @@ fn same_db(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
     if valid.db == outputs.db {
         return Ok(());
     }
-    Err(StepError::invalid_config(format!(
-        "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
-        outputs.db, valid.db
-    )))
+    Err(StepError::invalid_config_at(
+        "/db",
+        format!(
+            "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
+            outputs.db, valid.db
+        ),
+    ))
 }
 
 fn refuse_backup(backup: &str, problem: &str) -> StepError {
