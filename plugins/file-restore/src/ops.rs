@@ -668,9 +668,10 @@ fn inspect_target(valid: &Valid) -> Result<Kind, StepError> {
     };
     if kind == Kind::Directory {
         if !valid.require_keys.is_empty() {
-            return Err(StepError::invalid_config(format!(
-                "`require_keys` applies to a file target; `{target}` is a directory"
-            )));
+            return Err(StepError::invalid_config_at(
+                "/require_keys",
+                format!("`require_keys` applies to a file target; `{target}` is a directory"),
+            ));
         }
         let (parent, _) = split(target);
         if fs::metadata(&parent).is_err() {
@@ -793,10 +794,13 @@ fn same_target(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
     if valid.target == outputs.target {
         return Ok(());
     }
-    Err(StepError::invalid_config(format!(
-        "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
-        outputs.target, valid.target
-    )))
+    Err(StepError::invalid_config_at(
+        "/target",
+        format!(
+            "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
+            outputs.target, valid.target
+        ),
+    ))
 }
 
 /// Takes the safety copy and checks it holds the bytes read before: if the

@@ -415,6 +415,7 @@ fn a_directory_backup_with_an_invalid_file_or_a_link_is_refused_and_nothing_chan
     let keys =
         site.valid(json!({"target": "app/conf", "source": "backups/conf", "validate": "toml", "require_keys": ["a"]}));
     assert!(matches!(ops::plan(&keys), Err(StepError::InvalidConfig(m)) if m.contains("applies to a file target")));
+    assert!(matches!(ops::plan(&keys), Err(StepError::InvalidConfig(m)) if m.starts_with("`#/require_keys`: ")));
 }
 
 #[test]

@@ -663,6 +663,7 @@ mod tests {
         let other = Outputs { link: d.path("elsewhere"), ..outputs };
         let error = verify(&valid, &other).expect_err("refused");
         assert!(matches!(&error, StepError::InvalidConfig(m) if m.contains("use the config the run used")), "{error}");
+        assert!(matches!(&error, StepError::InvalidConfig(m) if m.starts_with("`#/link`: ")), "{error}");
         assert!(matches!(d.undo(&valid, other), Err(StepError::InvalidConfig(_))));
     }
 
