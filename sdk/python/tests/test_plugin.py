@@ -73,6 +73,13 @@ class CallsTest(unittest.TestCase):
         self.assertEqual(spaced.wire(), "`#/set/A%20B`: `set.\"A B\"` is not a valid key")
         self.assertEqual(InvalidConfig("whole").wire(), "whole")
 
+    def test_several_config_problems_each_name_their_key_on_the_wire(self):
+        error = InvalidConfig.of([("/b", "`b` is bad"), (None, "nothing to do"), ("/c/0", "`c[0]` is worse")])
+        self.assertEqual(error.message, "`b` is bad; nothing to do; `c[0]` is worse")
+        self.assertEqual(error.wire(), "nothing to do; `#/b`: `b` is bad; `#/c/0`: `c[0]` is worse")
+        self.assertEqual(error, InvalidConfig.of([("/b", "`b` is bad"), (None, "nothing to do"), ("/c/0", "`c[0]` is worse")]))
+        self.assertNotEqual(error, InvalidConfig(error.message))
+
     def test_export_outside_a_component_is_the_calls(self):
         self.assertEqual(export(Greet)().plan('{"name": "x"}'), [Action("greet x")])
 
