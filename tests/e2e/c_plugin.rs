@@ -325,7 +325,7 @@ fn undo_restores_the_previous_state_only_if_the_flag_is_unchanged_since_run() {
             let edited = snapshot(&site.www);
             let refused = step.plugin.undo(&ctx, &config, &outputs).await;
             match refused.result {
-                Err(Failure::Step { error: StepErrorKind::Precondition, message }) => {
+                Err(Failure::Step { error: StepErrorKind::Precondition, message, .. }) => {
                     assert!(message.contains("changed since run"), "{with}: {message}")
                 }
                 other => panic!("{with}: undo must refuse: {other:?}"),

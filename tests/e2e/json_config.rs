@@ -354,7 +354,7 @@ fn undo_restores_the_original_bytes_only_if_the_file_is_unchanged_since_run() {
         std::fs::write(&file, &edited).unwrap();
         let refused = step.plugin.undo(&ctx, &config, &outputs).await;
         match refused.result {
-            Err(Failure::Step { error: StepErrorKind::Precondition, message }) => {
+            Err(Failure::Step { error: StepErrorKind::Precondition, message, .. }) => {
                 assert!(
                     message.contains("changed since the run") && message.contains("nothing was restored"),
                     "{message}"
@@ -380,7 +380,7 @@ fn undo_restores_the_original_bytes_only_if_the_file_is_unchanged_since_run() {
         // verify now fails and names the value; a second undo has nothing to do.
         let verify = step.plugin.verify(&ctx, &config, &outputs).await;
         match verify.result {
-            Err(Failure::Step { error: StepErrorKind::Precondition, message }) => {
+            Err(Failure::Step { error: StepErrorKind::Precondition, message, .. }) => {
                 assert!(
                     message.contains("`/features/insight_generation/enabled`") && message.contains("holds true"),
                     "{message}"

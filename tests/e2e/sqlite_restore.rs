@@ -97,7 +97,7 @@ impl Site {
             let ctx = CallContext::new(&step.id, &step.grants, step.limits, quiet());
             match step.plugin.undo(&ctx, &config, &outputs.to_string()).await.result {
                 Ok(outcome) => Ok(outcome.summary),
-                Err(Failure::Step { error, message }) => Err((format!("{error:?}"), message)),
+                Err(Failure::Step { error, message, .. }) => Err((format!("{error:?}"), message)),
                 Err(other) => Err(("other".into(), format!("{other:?}"))),
             }
         })
