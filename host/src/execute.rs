@@ -196,14 +196,21 @@ impl Driver<'_> {
             // `always` steps after a stop run to the end: only a second
             // signal (which exits) stops them.
             let interrupt = standing.stopped.is_none().then(|| self.interrupt.clone());
+            let interruptible = interrupt.is_some();
             let ended = self.step(step, &record, &standing.run_info(), interrupt).await;
             let Ended::Failed(failure) = ended else { continue };
             if !step.policy.critical || standing.stopped.is_some() {
                 continue;
             }
-            let stop = Stop::of(&failure);
+            let mut stop = Stop::of(&failure);
             if let Failure::Interrupted { signal } = &failure {
                 self.recorder.fact(Event::Interrupted { signal: signal.clone() });
+            } else if interruptible && let Some(signal) = self.interrupt.reason() {
+                // The signal stopped a host operation inside the call (a
+                // copy), and the plugin reported that as its own failure:
+                // the operator stopped the run all the same.
+                self.recorder.fact(Event::Interrupted { signal });
+                stop = Stop::Interrupted;
             }
             match step.policy.on_failure {
                 OnFailure::Continue if stop != Stop::Interrupted => {

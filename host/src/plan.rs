@@ -18,7 +18,7 @@ use crate::capability::Grants;
 use crate::diagnostic::Diagnostic;
 use crate::policy::{OnFailure, StepPolicy};
 use crate::runtime::limits::Limits;
-use crate::runtime::{Action, Plugin, PluginInfo};
+use crate::runtime::{Action, Effect, Plugin, PluginInfo};
 use crate::template::{RunInfo, Template};
 use crate::with_keys::WithKeys;
 
@@ -169,6 +169,50 @@ impl Preview {
     }
 }
 
+/// What a plan would change: its steps, counted by their actions' `effect`.
+/// What `backout plan --detailed-exitcode` answers and what lets `backout
+/// run` of a rollback already in place run nothing. Steps, not actions, are
+/// counted: a step's actions describe one piece of work ("stop the service",
+/// "wait until it is stopped"), and the operator thinks in steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// Whether anything would change: a step with a `change` action, or a
+    /// step whose actions are not known yet (nobody said it changes nothing).
+    pub pending: bool,
+    /// Steps with at least one action that changes something.
+    pub change: usize,
+    /// Steps that only look (every action a `check` or `in-place`, one a check).
+    pub check: usize,
+    /// Steps already as requested (every action `in-place`, or none at all).
+    pub in_place: usize,
+    /// Steps planned only when they run, whose actions are not known yet.
+    pub unknown: usize,
+}
+
+impl Changes {
+    /// The changes of steps' previews.
+    pub fn of<'a>(previews: impl IntoIterator<Item = &'a Preview>) -> Self {
+        let mut changes = Changes::default();
+        for preview in previews {
+            match preview {
+                Preview::Actions { actions } => {
+                    let has = |effect| actions.iter().any(|a| a.effect == effect);
+                    if has(Effect::Change) {
+                        changes.change += 1;
+                    } else if has(Effect::Check) {
+                        changes.check += 1;
+                    } else {
+                        changes.in_place += 1;
+                    }
+                }
+                Preview::Deferred { .. } | Preview::Unplanned => changes.unknown += 1,
+            }
+        }
+        changes.pending = changes.change > 0 || changes.unknown > 0;
+        changes
+    }
+}
+
 /// A step's `with` table as JSON, with `${...}` references still in place;
 /// rendered once per use, in one pass (so `$$` escapes are applied once).
 ///
@@ -262,6 +306,11 @@ impl Plan {
         worst_case(&self.steps)
     }
 
+    /// What the plan would change, by its actions' effects.
+    pub fn changes(&self) -> Changes {
+        Changes::of(self.steps.iter().map(|s| &s.preview))
+    }
+
     /// The steps' `expected` durations added up; `None` when no step declares one.
     pub fn expected(&self) -> Option<Duration> {
         expected(&self.steps)
@@ -297,5 +346,26 @@ mod tests {
             serde_json::json!({ "file": "/app/.env", "set": { "A": "${literal}", "n": 3, "list": ["x", "/app"] }, "on": true })
         );
         assert!(ConfigTemplate::new(serde_json::json!({ "x": "${nope" }), vec![], false).is_err());
+    }
+
+    fn actions(effects: &[Effect]) -> Preview {
+        let actions =
+            effects.iter().map(|&effect| Action { summary: format!("{effect:?}"), detail: None, effect }).collect();
+        Preview::Actions { actions }
+    }
+
+    #[test]
+    fn checks_and_what_is_in_place_are_no_change_and_an_unknown_step_is_one() {
+        let calm = [actions(&[Effect::InPlace, Effect::Check]), actions(&[]), actions(&[Effect::InPlace])];
+        let changes = Changes::of(&calm);
+        assert_eq!(changes, Changes { pending: false, change: 0, check: 1, in_place: 2, unknown: 0 });
+
+        let one = [actions(&[Effect::InPlace]), actions(&[Effect::Check, Effect::Change, Effect::Change])];
+        assert_eq!(Changes::of(&one), Changes { pending: true, change: 1, check: 0, in_place: 1, unknown: 0 });
+
+        let later = [actions(&[Effect::InPlace]), Preview::Deferred { after: vec!["copy".into()] }];
+        assert_eq!(Changes::of(&later), Changes { pending: true, change: 0, check: 0, in_place: 1, unknown: 1 });
+        assert!(Changes::of(&[Preview::Unplanned]).pending);
+        assert!(!Changes::of(&[]).pending, "no steps, nothing to change");
     }
 }

@@ -51,7 +51,12 @@ function plan(config) {
   const valid = validate(config);
   const { text } = readJsonFile(valid.file);
   const { changes } = planEdit(text, valid, valid.file);
-  return changes.map((c) => ({ summary: actionSummary(c, valid.file), detail: actionDetail(c) }));
+  // A pointer already as requested is in place: a re-run changes nothing.
+  return changes.map((c) => ({
+    summary: actionSummary(c, valid.file),
+    detail: actionDetail(c),
+    effect: c.action === 'unchanged' ? 'in-place' : 'change',
+  }));
 }
 
 /**

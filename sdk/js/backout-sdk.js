@@ -2,7 +2,7 @@
 // needs, in one ES module that is bundled into the plugin's component.
 //
 // - `defineStep` turns plain functions into the `step` export of
-//   `backout:step@0.1.0`: it parses config and outputs, maps every thrown error
+//   `backout:step@0.2.0`: it parses config and outputs, maps every thrown error
 //   to a `step-error` variant (an uncaught plain Error would otherwise trap the
 //   component), and serializes outputs.
 // - `parseConfig` checks a config against the top level of its JSON Schema:
@@ -39,8 +39,8 @@ import {
   copyPermissions as hostCopyPermissions,
   checkpoint as hostCheckpoint,
   temporaryFile as hostTemporaryFile,
-} from 'backout:step/host@0.1.0';
-import { copyFile as hostCopyFile, sha256File as hostSha256File } from 'backout:step/files@0.1.0';
+} from 'backout:step/host@0.2.0';
+import { copyFile as hostCopyFile, sha256File as hostSha256File } from 'backout:step/files@0.2.0';
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 import { now as wallClockNow } from 'wasi:clocks/wall-clock@0.2.12';
 
@@ -50,6 +50,22 @@ import { now as wallClockNow } from 'wasi:clocks/wall-clock@0.2.12';
 
 /** The `step-error` variants of `wit/step.wit`, as componentize-js names them. */
 export const ERROR_KINDS = Object.freeze(['invalid-config', 'precondition', 'transient', 'failed']);
+
+// What an action does to the world (`effect` in wit/step.wit): `change` (the
+// default: say otherwise only when the plan proved it), `check` (run only
+// looks), `in-place` (already as requested). When no action of a plan is a
+// change, `backout run` says the rollback is in place and runs nothing.
+export const EFFECTS = Object.freeze(['change', 'check', 'in-place']);
+
+// An action's effect as the host takes it: missing is a change, anything
+// outside `EFFECTS` is the plugin's bug, reported as `failed`.
+export function effectOf(effect) {
+  if (effect == null) return 'change';
+  if (!EFFECTS.includes(effect)) {
+    throw failed(`plan returned an action with the effect ${JSON.stringify(effect)}; use one of ${EFFECTS.join(', ')}`);
+  }
+  return effect;
+}
 
 /**
  * An error that reaches the host as a `step-error`. Throw it from any step
@@ -404,7 +420,11 @@ export function defineStep(step) {
     },
     plan: guarded(async (config) => {
       const actions = await step.plan(configOf(config));
-      return actions.map((a) => ({ summary: String(a.summary), detail: a.detail == null ? undefined : String(a.detail) }));
+      return actions.map((a) => ({
+        summary: String(a.summary),
+        detail: a.detail == null ? undefined : String(a.detail),
+        effect: effectOf(a.effect),
+      }));
     }),
     run: guarded(async (config) => outcome(await step.run(configOf(config)), 'run')),
     verify: guarded(async (config, outputs) => {

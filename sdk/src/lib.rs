@@ -70,7 +70,7 @@ pub mod vars;
 pub use checkpoint::checkpoint;
 pub use config::{Problems, Validate, validated};
 pub use serde_json::{Value, json};
-pub use types::{Action, FileAccess, Info, Needs, Outcome, StepError};
+pub use types::{Action, Effect, FileAccess, Info, Needs, Outcome, StepError};
 
 /// Bindings generated from `wit/step.wit`. Plugins rarely need them directly;
 /// they are public so [`export_step!`] can name them from the plugin's crate.

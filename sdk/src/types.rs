@@ -64,16 +64,43 @@ impl Info {
     }
 }
 
+/// What an action does to the world (`effect` in `wit/step.wit`). The host
+/// adds them up: when no action is a `Change`, `backout run` says the
+/// rollback is already in place and runs nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Effect {
+    /// `run` changes something. The default: say otherwise only when the
+    /// plan has proved it.
+    #[default]
+    Change,
+    /// `run` only looks, and changes nothing whatever it finds.
+    Check,
+    /// Already as requested: `run` would leave it as it is.
+    InPlace,
+}
+
 /// One thing a step would do, as `plan` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
     pub summary: String,
     pub detail: Option<String>,
+    pub effect: Effect,
 }
 
 impl Action {
+    /// A change `run` would make.
     pub fn new(summary: impl Into<String>) -> Self {
-        Self { summary: summary.into(), detail: None }
+        Self { summary: summary.into(), detail: None, effect: Effect::Change }
+    }
+
+    /// Something `run` would only look at (a health check, a comparison).
+    pub fn check(summary: impl Into<String>) -> Self {
+        Self { effect: Effect::Check, ..Self::new(summary) }
+    }
+
+    /// Something already as requested, which `run` would leave as it is.
+    pub fn in_place(summary: impl Into<String>) -> Self {
+        Self { effect: Effect::InPlace, ..Self::new(summary) }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -191,6 +218,11 @@ impl From<Info> for wit::Info {
 
 impl From<Action> for wit::Action {
     fn from(a: Action) -> Self {
-        Self { summary: a.summary, detail: a.detail }
+        let effect = match a.effect {
+            Effect::Change => wit::Effect::Change,
+            Effect::Check => wit::Effect::Check,
+            Effect::InPlace => wit::Effect::InPlace,
+        };
+        Self { summary: a.summary, detail: a.detail, effect }
     }
 }

@@ -60,6 +60,14 @@ impl Site {
         report["run"]["steps"][0]["outputs"].clone()
     }
 
+    /// `run` when the plugin planned everything in place: nothing runs.
+    fn rerun(&self, with: &str) {
+        let out = self.cli(&["--output", "json", "run", "--yes"], with);
+        assert_eq!(out.code, 0, "{}", out.all());
+        let kinds = backout_tests::events::kinds(&out.stdout);
+        assert_eq!(kinds, ["plan", "nothing-to-change"], "{}", out.all());
+    }
+
     fn write_flag(&self, contents: &str, mode: u32) {
         std::fs::write(&self.flag, contents).unwrap();
         std::fs::set_permissions(&self.flag, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -129,7 +137,14 @@ fn plan_says_what_will_change_and_changes_nothing() {
         for text in expected {
             assert!(out.stdout.contains(text), "plan for `{with}` should say `{text}`:\n{}", out.all());
         }
-        assert!(out.stdout.contains("nothing has been changed"), "{}", out.all());
+        let in_place = with.contains("same");
+        let last = if in_place {
+            "1 step: 1 already in place; nothing to change."
+        } else {
+            "1 step: 1 to change; nothing has been changed."
+        };
+        assert!(out.stdout.contains(last), "{}", out.all());
+        assert_eq!(in_place, out.stdout.contains("  [already in place]"), "{}", out.all());
         assert_eq!(snapshot(&site.www), before, "plan for `{with}` changed files");
         let _ = std::fs::remove_file(&site.flag);
     }
@@ -165,10 +180,9 @@ fn run_replaces_a_flag_keeping_its_mode_and_records_what_it_held() {
     assert_eq!(outputs["previous_content"], "back at 13:00\n");
     assert_eq!(site.others(), Vec::<String>::new());
 
-    // The same again: nothing to do, nothing written.
+    // The same again: planned in place, so nothing runs and nothing is written.
     let after = snapshot(&site.www);
-    let outputs = site.run(&format!(r#"file = "{FLAG}", content = "back at 14:00\n""#));
-    assert_eq!(outputs["changed"], false);
+    site.rerun(&format!(r#"file = "{FLAG}", content = "back at 14:00\n""#));
     assert_eq!(snapshot(&site.www), after);
 }
 
@@ -185,10 +199,10 @@ fn disabling_moves_the_flag_aside_and_verify_checks_it_is_gone() {
     assert_eq!(file_mode(&on_host), 0o600, "moved, not copied: the mode is the original's");
     assert_eq!(outputs["previous_content"], "down for maintenance\n");
 
-    // Already off: a second run changes nothing.
-    let outputs = site.run(&format!("file = \"{FLAG}\", enabled = false"));
-    assert_eq!(outputs["changed"], false);
-    assert_eq!(outputs["safety_copy"], serde_json::Value::Null);
+    // Already off: planned in place, so a second run runs nothing.
+    let after = snapshot(&site.www);
+    site.rerun(&format!("file = \"{FLAG}\", enabled = false"));
+    assert_eq!(snapshot(&site.www), after);
 }
 
 #[test]

@@ -330,7 +330,7 @@ fn inspect_shows_digest_world_imports_needs_and_schema() {
             "{}",
             out.stdout
         );
-        assert!(out.stdout.contains("world     backout:step/plugin@0.1.0"), "{}", out.stdout);
+        assert!(out.stdout.contains("world     backout:step/plugin@0.2.0"), "{}", out.stdout);
         assert!(out.stdout.contains("wasi:filesystem/types"), "{}", out.stdout);
         assert!(out.stdout.contains("needs     files: read-write"), "{}", out.stdout);
         assert!(out.stdout.contains("\"create_missing\""), "the config schema is shown:\n{}", out.stdout);
@@ -338,7 +338,7 @@ fn inspect_shows_digest_world_imports_needs_and_schema() {
     let out = sb.run(&["--output", "json", "inspect", "env-toggle@0.1.0"]);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["info"]["name"], "env-toggle");
-    assert_eq!(v["exports"], serde_json::json!(["backout:step/step@0.1.0"]));
+    assert_eq!(v["exports"], serde_json::json!(["backout:step/step@0.2.0"]));
 }
 
 #[test]

@@ -968,17 +968,23 @@ fn a_bad_component_is_refused_at_plan_time_naming_the_step_and_the_reason() {
         (
             "nothing.wasm",
             b"\0asm\x0d\0\x01\0".to_vec(),
-            "the component does not export `backout:step/step@0.1.0` (it exports: nothing)",
+            "the component does not export `backout:step/step@0.2.0` (it exports: nothing)",
         ),
         (
             "other-world.wasm",
-            replace(b"backout:step/step@0.1.0", b"backout:step/stop@0.1.0"),
-            "the component does not export `backout:step/step@0.1.0` (it exports: `backout:step/stop@0.1.0`)",
+            replace(b"backout:step/step@0.2.0", b"backout:step/stop@0.2.0"),
+            "the component does not export `backout:step/step@0.2.0` (it exports: `backout:step/stop@0.2.0`)",
+        ),
+        (
+            "old-contract.wasm",
+            replace(b"backout:step/step@0.2.0", b"backout:step/step@0.1.0"),
+            "the plugin was built for `backout:step/step@0.1.0`, and this backout runs plugins built for \
+             `backout:step/step@0.2.0`; rebuild it with this backout's SDK and `wit/`",
         ),
         (
             "evil-import.wasm",
-            replace(b"backout:step/host@0.1.0", b"backout:evil/host@0.1.0"),
-            "the component imports `backout:evil/host@0.1.0`, which backout does not provide",
+            replace(b"backout:step/host@0.2.0", b"backout:evil/host@0.2.0"),
+            "the component imports `backout:evil/host@0.2.0`, which backout does not provide",
         ),
         (
             "incoming.wasm",

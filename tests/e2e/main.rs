@@ -29,6 +29,7 @@ mod registry;
 mod registry_workflows;
 mod release_switch;
 mod report;
+mod rerun;
 mod rollback_site;
 mod rto;
 mod sandbox;

@@ -167,10 +167,15 @@ fn run_switches_to_a_relative_link_verifies_and_undo_switches_back_exactly() {
     assert_eq!(events[3]["outputs"], outputs(&out));
     assert_eq!(events[5]["status"], "succeeded", "{}", events[5]);
 
-    // A second run has nothing to do.
+    // A second run has nothing to do: the plan says so and nothing runs.
     let again = d.cli(&["run", "--yes"], &runbook);
     assert_eq!(again.code, EXIT_SUCCEEDED, "{}", again.all());
-    assert!(again.stdout.contains("no change needed: /app/current already points to 1.0.0"), "{}", again.all());
+    assert!(again.stderr.contains("it already points there  [already in place]"), "{}", again.all());
+    assert!(
+        again.stderr.contains("nothing to change: every step is already in place; nothing was run"),
+        "{}",
+        again.all()
+    );
     assert_eq!(d.tree(), expected);
 
     // Undo of the first run: back to 2.0.0, every file and link as before.

@@ -17,9 +17,10 @@ use serde::Serialize;
 use crate::capability::files::Access;
 use crate::diagnostic::Diagnostic;
 use crate::execute::millis;
-use crate::plan::{Plan, PlannedStep, PluginSource, Preview};
+use crate::plan::{Changes, Plan, PlannedStep, PluginSource, Preview};
 use crate::policy::{OnFailure, StepPolicy};
 use crate::quantity::format_duration;
+use crate::runtime::Effect;
 use crate::runtime::limits::Limits;
 
 /// A plan as JSON (`backout plan --output json`).
@@ -39,6 +40,8 @@ pub struct PlanView<'a> {
     pub worst_case_ms: u64,
     /// The steps' `expected` durations added up, if any step declares one.
     pub expected_ms: Option<u64>,
+    /// What would change, by the actions' effects (`pending`: anything at all).
+    pub changes: Changes,
 }
 
 /// The registry's trust status, as JSON.
@@ -121,6 +124,7 @@ impl<'a> PlanView<'a> {
             rto_ms: plan.rto.map(millis),
             worst_case_ms: millis(plan.worst_case()),
             expected_ms: plan.expected().map(millis),
+            changes: plan.changes(),
         }
     }
 }
@@ -217,7 +221,7 @@ pub fn plan_text(plan: &Plan) -> String {
             Preview::Actions { actions } => {
                 for (j, action) in actions.iter().enumerate() {
                     let label = if j == 0 { "will" } else { "" };
-                    let _ = writeln!(out, "     {label:<8} {}", action.summary);
+                    let _ = writeln!(out, "     {label:<8} {}{}", action.summary, effect_tag(action.effect));
                     if let Some(detail) = &action.detail {
                         for line in detail.lines() {
                             let _ = writeln!(out, "     {:<8}   {line}", "");
@@ -252,8 +256,36 @@ pub fn plan_text(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(out, "On failure: {}.", on_failure_words(plan.on_failure));
-    let _ = writeln!(out, "{}; nothing has been changed.", crate::text::count(n, "step"));
+    let _ = writeln!(out, "{}{}", crate::text::count(n, "step"), changes_words(&plan.changes()));
     out
+}
+
+/// What the plan shows after an action that changes nothing.
+fn effect_tag(effect: Effect) -> &'static str {
+    match effect {
+        Effect::Change => "",
+        Effect::Check => "  [check]",
+        Effect::InPlace => "  [already in place]",
+    }
+}
+
+/// The plan's last words after "3 steps": how many change something, and
+/// that nothing has changed yet, or that there is nothing to change.
+/// `": 1 to change, 1 to check, 1 already in place; nothing has been changed."`
+pub fn changes_words(changes: &Changes) -> String {
+    let parts: Vec<String> = [
+        (changes.change, "to change"),
+        (changes.unknown, "planned at run time"),
+        (changes.check, "to check"),
+        (changes.in_place, "already in place"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, words)| format!("{n} {words}"))
+    .collect();
+    let parts = if parts.is_empty() { String::new() } else { format!(": {}", parts.join(", ")) };
+    let end = if changes.pending { "nothing has been changed" } else { "nothing to change" };
+    format!("{parts}; {end}.")
 }
 
 /// What a policy does, in words for the plan.
@@ -298,5 +330,16 @@ mod tests {
     fn digests_are_shortened_for_reading() {
         let d = format!("sha256:{}", "ab".repeat(32));
         assert_eq!(short_digest(&d), "sha256:abababab…abab");
+    }
+
+    #[test]
+    fn the_last_words_say_what_would_change_or_that_nothing_would() {
+        let pending = Changes { pending: true, change: 1, check: 1, in_place: 1, unknown: 0 };
+        assert_eq!(changes_words(&pending), ": 1 to change, 1 to check, 1 already in place; nothing has been changed.");
+        let later = Changes { pending: true, unknown: 2, ..Changes::default() };
+        assert_eq!(changes_words(&later), ": 2 planned at run time; nothing has been changed.");
+        let calm = Changes { pending: false, check: 1, in_place: 2, ..Changes::default() };
+        assert_eq!(changes_words(&calm), ": 1 to check, 2 already in place; nothing to change.");
+        assert_eq!(changes_words(&Changes::default()), "; nothing to change.");
     }
 }

@@ -50,9 +50,9 @@ mod bindings {
 use bindings::backout::step::types as wit;
 
 /// The world every plugin must target.
-pub const WORLD: &str = "backout:step/plugin@0.1.0";
+pub const WORLD: &str = "backout:step/plugin@0.2.0";
 /// The interface every plugin must export.
-pub const STEP_INTERFACE: &str = "backout:step/step@0.1.0";
+pub const STEP_INTERFACE: &str = "backout:step/step@0.2.0";
 /// The interface a plugin imports to run granted host commands.
 const EXEC_INTERFACE: &str = "backout:step/exec@";
 
@@ -218,6 +218,10 @@ impl Runtime {
         let exports: Vec<String> =
             component.component_type().exports(&self.engine).map(|(name, _)| name.to_string()).collect();
         if !exports.iter().any(|e| e == STEP_INTERFACE) {
+            let step = STEP_INTERFACE.split('@').next().unwrap_or(STEP_INTERFACE);
+            if let Some(other) = exports.iter().find(|e| e.split('@').next() == Some(step)) {
+                return Err(LoadError::OtherContract { built_for: other.clone() });
+            }
             return Err(LoadError::NotAStep { exports });
         }
         if let Some(unsupported) = imports.iter().find(|i| !supported_import(i)) {
@@ -272,6 +276,13 @@ pub enum LoadError {
     Compile(String),
     #[error("the component does not export `{STEP_INTERFACE}` (it exports: {})", list(.exports))]
     NotAStep { exports: Vec<String> },
+    /// A plugin built for another version of the contract: the types differ,
+    /// so it cannot be linked, and a rebuild (not a grant) is the fix.
+    #[error(
+        "the plugin was built for `{built_for}`, and this backout runs plugins built for `{STEP_INTERFACE}`; \
+         rebuild it with this backout's SDK and `wit/`"
+    )]
+    OtherContract { built_for: String },
     #[error("the component imports `{import}`, which backout does not provide")]
     UnsupportedImport { import: String },
     #[error("failed to link the component: {0}")]
@@ -325,6 +336,27 @@ pub struct Action {
     pub summary: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    pub effect: Effect,
+}
+
+/// Whether `run` would change anything by an action (`effect` in
+/// `wit/step.wit`): what tells a plan with changes from one without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    Change,
+    Check,
+    InPlace,
+}
+
+impl From<wit::Effect> for Effect {
+    fn from(e: wit::Effect) -> Self {
+        match e {
+            wit::Effect::Change => Effect::Change,
+            wit::Effect::Check => Effect::Check,
+            wit::Effect::InPlace => Effect::InPlace,
+        }
+    }
 }
 
 /// What `run` or `undo` did.
@@ -549,9 +581,10 @@ impl Plugin {
     /// `plan`, with every directory read-only.
     pub async fn plan(&self, ctx: &CallContext<'_>, config: &str) -> Called<Vec<Action>> {
         self.call(Phase::Plan, ctx, Call::Plan(config)).await.map(|reply| match reply {
-            Reply::Actions(actions) => {
-                Ok(actions.into_iter().map(|a| Action { summary: a.summary, detail: a.detail }).collect())
-            }
+            Reply::Actions(actions) => Ok(actions
+                .into_iter()
+                .map(|a| Action { summary: a.summary, detail: a.detail, effect: a.effect.into() })
+                .collect()),
             _ => Err(Failure::host("unexpected reply to plan")),
         })
     }
@@ -729,7 +762,7 @@ fn clean_reply(reply: Reply, log: &CallLog) -> Reply {
         Reply::Actions(actions) => Reply::Actions(
             actions
                 .into_iter()
-                .map(|a| wit::Action { summary: line(a.summary), detail: a.detail.map(lines) })
+                .map(|a| wit::Action { summary: line(a.summary), detail: a.detail.map(lines), effect: a.effect })
                 .collect(),
         ),
         Reply::Outcome(outcome) => {

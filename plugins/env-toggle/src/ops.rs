@@ -14,7 +14,7 @@ use backout_sdk::fs::{replace_atomically, safety_copy, sha256_hex};
 use backout_sdk::{Action, Outcome, StepError};
 
 use crate::config::Valid;
-use crate::dotenv::{self, Edit};
+use crate::dotenv::{self, ChangeKind, Edit};
 use crate::report::{self, Outputs};
 
 /// Files larger than this are refused: a `.env` file is small, and the whole
@@ -31,7 +31,15 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
     Ok(edit
         .changes
         .iter()
-        .map(|c| Action::new(report::action_summary(c, &valid.file)).detail(report::action_detail(c)))
+        .map(|c| {
+            let summary = report::action_summary(c, &valid.file);
+            // A key already as requested is in place: a re-run changes nothing.
+            let action = match c.kind {
+                ChangeKind::Unchanged => Action::in_place(summary),
+                _ => Action::new(summary),
+            };
+            action.detail(report::action_detail(c))
+        })
         .collect())
 }
 
@@ -380,6 +388,21 @@ mod tests {
     }
 
     #[test]
+    fn a_key_already_as_requested_is_planned_in_place_and_the_others_as_changes() {
+        let dir = TempDir::new();
+        let file = dir.file(".env", b"A=false\nB=1\n");
+        let valid = valid(serde_json::json!({"file": file, "set": {"A": "false", "B": "2"}}));
+        let effects: Vec<_> = plan(&valid).expect("plan").iter().map(|a| (a.summary.clone(), a.effect)).collect();
+        assert_eq!(
+            effects,
+            [
+                (format!("leave A as it is in {file}"), backout_sdk::Effect::InPlace),
+                (format!("set B in {file}"), backout_sdk::Effect::Change)
+            ]
+        );
+    }
+
+    #[test]
     fn run_edits_the_file_keeps_a_safety_copy_and_verifies() {
         let dir = TempDir::new();
         let original = b"# app\r\nexport INSIGHT_GENERATION_ENABLED=true # flag\r\nOTHER=1";
@@ -390,6 +413,7 @@ mod tests {
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].summary, format!("set INSIGHT_GENERATION_ENABLED in {file}"));
         assert_eq!(plan[0].detail.as_deref(), Some("line 2: true → false"));
+        assert_eq!(plan[0].effect, backout_sdk::Effect::Change);
 
         let (outcome, log) = run_logged(&valid);
         let outcome = outcome.expect("run");

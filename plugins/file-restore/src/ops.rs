@@ -197,7 +197,7 @@ fn kind_change(old: &Node, new: &Node) -> &'static str {
 }
 
 fn unchanged_action(target: &str, backup: &Candidate) -> Action {
-    Action::new(format!("leave {target} as it is"))
+    Action::in_place(format!("leave {target} as it is"))
         .detail(format!("it already holds exactly what the backup {} holds ({})", backup.path, backup.how))
 }
 

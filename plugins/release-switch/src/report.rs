@@ -58,7 +58,7 @@ pub fn arrow(link: &str, target: &str) -> String {
 pub fn plan_action(switch: &Switch, marker: Option<&str>) -> backout_sdk::Action {
     let Switch { link, from, to, from_target, to_target, .. } = switch;
     if switch.in_place {
-        return backout_sdk::Action::new(format!("leave {link} at {to}: it already points there"))
+        return backout_sdk::Action::in_place(format!("leave {link} at {to}: it already points there"))
             .detail(format!("{} (nothing to change)", arrow(link, from_target)));
     }
     let mut detail = format!("{} becomes {}", arrow(link, from_target), arrow(link, to_target));

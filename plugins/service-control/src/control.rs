@@ -132,7 +132,8 @@ pub fn plan(valid: &Valid, world: &mut dyn World) -> Result<Vec<Action>, StepErr
     let mut action = Action::new(format!("{}: run `{}`", valid.action.as_str(), shown(&valid.argv)))
         .detail(format!("program {program}{}", valid.cwd.as_ref().map(|c| format!(", in {c}")).unwrap_or_default()));
     if valid.action == Verb::Status {
-        action = action.detail(format!("program {program}; reports its exit status, changes nothing"));
+        action = Action::check(action.summary)
+            .detail(format!("program {program}; reports its exit status, changes nothing"));
     }
     actions.push(action);
     if let Some(wait) = valid.wait_after(valid.action) {
@@ -157,15 +158,15 @@ fn plan_wait(wait: Wait<'_>, world: &mut dyn World) -> Result<Action, StepError>
     Ok(match wait {
         Wait::Healthy(w) => {
             url_granted(world, &w.url, "wait_healthy")?;
-            Action::new(format!("wait until {} answers {}", w.url, expectation(w))).detail(w.poll.describe())
+            Action::check(format!("wait until {} answers {}", w.url, expectation(w))).detail(w.poll.describe())
         }
         Wait::Stopped(w) => match &w.when {
             StoppedWhen::Refused(url) => {
                 url_granted(world, url, "wait_stopped")?;
-                Action::new(format!("wait until {url} refuses connections")).detail(w.poll.describe())
+                Action::check(format!("wait until {url} refuses connections")).detail(w.poll.describe())
             }
             StoppedWhen::PidFileGone(path) => {
-                Action::new(format!("wait until {path} is gone")).detail(w.poll.describe())
+                Action::check(format!("wait until {path} is gone")).detail(w.poll.describe())
             }
         },
     })

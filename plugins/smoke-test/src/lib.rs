@@ -219,7 +219,12 @@ pub fn plan_actions(
             detail.push_str("; ");
             detail.push_str(&note);
         }
-        actions.push(Action::new(checks::plan_summary(c)).detail(detail));
+        // A check only looks, unless its method may change what it asks.
+        let action = match c.is_read_only() {
+            true => Action::check(checks::plan_summary(c)),
+            false => Action::new(checks::plan_summary(c)),
+        };
+        actions.push(action.detail(detail));
     }
     if !denied.is_empty() {
         return Err(StepError::from(denied));
@@ -346,6 +351,7 @@ mod tests {
             r#"GET http://127.0.0.1:3000/health expect status 200-399, $.status == "healthy""#
         );
         assert_eq!(actions[0].detail.as_deref(), Some("timeout 5s"));
+        assert!(actions.iter().all(|a| a.effect == backout_sdk::Effect::Check), "a GET only looks");
         let detail = actions[1].detail.as_deref().unwrap();
         assert!(detail.contains("headers Authorization; uses env API_KEY") && !detail.contains("s3cret"), "{detail}");
     }

@@ -120,7 +120,7 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
         }
     });
     actions.push(
-        Action::new(format!(
+        Action::check(format!(
             "check the restored copy with PRAGMA {} before it replaces {}",
             valid.check.pragma(),
             valid.db
@@ -130,7 +130,7 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
     if !valid.expect.is_empty() {
         let lines: Vec<String> = valid.expect.iter().map(|e| format!("{} → {}", e.sql, e.describe())).collect();
         actions.push(
-            Action::new(format!("then check {} expectation(s) on {}", valid.expect.len(), valid.db))
+            Action::check(format!("then check {} expectation(s) on {}", valid.expect.len(), valid.db))
                 .detail(lines.join("\n")),
         );
     }

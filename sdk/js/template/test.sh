@@ -21,7 +21,7 @@ export BACKOUT_REGISTRY="$work/registry" BACKOUT_STATE_DIR="$work/state"
 inspect=$("$backout" inspect {{name}}.wasm) || fail "backout inspect {{name}}.wasm failed"
 grep -q "^plugin *{{name}} 0.1.0" <<<"$inspect" || fail "inspect does not name {{name}} 0.1.0:
 $inspect"
-grep -q "^exports *backout:step/step@0.1.0" <<<"$inspect" || fail "the component does not export backout:step/step@0.1.0"
+grep -q "^exports *backout:step/step@0.2.0" <<<"$inspect" || fail "the component does not export backout:step/step@0.2.0"
 
 "$backout" registry add {{name}}.wasm >/dev/null || fail "backout registry add failed"
 

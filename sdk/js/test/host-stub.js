@@ -22,7 +22,7 @@ export const stub = {
   now: () => ({ seconds: 1795432721n, nanoseconds: 0 }),
 };
 
-// backout:step/host@0.1.0
+// backout:step/host@0.2.0
 export function log(level, message) {
   stub.logs.push([level, message]);
 }
@@ -40,7 +40,7 @@ export function temporaryFile(path) {
   return stub.temporaryFile(path);
 }
 
-// backout:step/files@0.1.0
+// backout:step/files@0.2.0
 export function copyFile(source, target) {
   return stub.copyFile(source, target);
 }

@@ -125,13 +125,27 @@ test('defineStep returns explicit results with serialized outputs', async () => 
   assert.deepEqual(await step.plan('{"file": "/a"}'), {
     tag: 'ok',
     val: [
-      { summary: 'edit /a', detail: undefined },
-      { summary: 'detail', detail: 'x' },
+      { summary: 'edit /a', detail: undefined, effect: 'change' },
+      { summary: 'detail', detail: 'x', effect: 'change' },
     ],
   });
   assert.deepEqual(await step.run('{"file": "/a"}'), { tag: 'ok', val: { summary: 'ran', outputs: '{"file":"/a"}' } });
   assert.deepEqual(await step.verify('{"file": "/a"}', '{}'), { tag: 'ok', val: undefined });
   assert.deepEqual(await step.undo('{"file": "/a"}', '{"k": 1}'), { tag: 'ok', val: { summary: 'undone', outputs: '{"k":1}' } });
+});
+
+test('an action says its effect; none is a change, and a misspelt one is the plugin failing', async () => {
+  const planning = (actions) => sampleStep({ plan: () => actions });
+  const effects = await planning([
+    { summary: 'a' },
+    { summary: 'b', effect: 'check' },
+    { summary: 'c', effect: 'in-place' },
+  ]).plan('{"file": "/a"}');
+  assert.deepEqual(effects.val.map((a) => a.effect), ['change', 'check', 'in-place']);
+  assert.deepEqual(await planning([{ summary: 'a', effect: 'in_place' }]).plan('{"file": "/a"}'), {
+    tag: 'err',
+    val: { tag: 'failed', val: 'plan returned an action with the effect "in_place"; use one of change, check, in-place' },
+  });
 });
 
 test('defineStep turns thrown errors into step errors instead of trapping', async () => {

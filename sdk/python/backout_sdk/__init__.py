@@ -44,12 +44,13 @@ from .config import ConfigError, Duration, Size
 from .errors import Failed, InvalidConfig, Precondition, StepError, Transient
 from .plugin import Calls, Plugin, export
 from .recovery import checkpoint
-from .types import Action, FileAccess, Info, Needs, Outcome
+from .types import Action, Effect, FileAccess, Info, Needs, Outcome
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "Effect",
     "Calls",
     "ConfigError",
     "Duration",

@@ -27,7 +27,7 @@ import traceback
 from . import _bindings, log
 from .config import ConfigError, from_json, to_json_value
 from .errors import Failed, InvalidConfig, StepError
-from .types import Action, FileAccess, Info, Outcome
+from .types import Action, Effect, FileAccess, Info, Outcome
 
 __all__ = ["Plugin", "Calls", "export"]
 
@@ -175,6 +175,11 @@ def export(plugin_class):
         "transient": wit.StepError_Transient,
         "failed": wit.StepError_Failed,
     }
+    effects = {
+        Effect.CHANGE: wit.Effect.CHANGE,
+        Effect.CHECK: wit.Effect.CHECK,
+        Effect.IN_PLACE: wit.Effect.IN_PLACE,
+    }
     files = {
         FileAccess.NONE: wit.FileAccess.NONE,
         FileAccess.READ: wit.FileAccess.READ,
@@ -200,7 +205,7 @@ def export(plugin_class):
 
         def plan(self, config):
             actions = guarded("plan", calls.plan, config)
-            return [wit.Action(a.summary, a.detail) for a in actions]
+            return [wit.Action(a.summary, a.detail, effects[a.effect]) for a in actions]
 
         def run(self, config):
             summary, outputs = guarded("run", calls.run, config)

@@ -18,6 +18,19 @@ class FileAccess(enum.Enum):
     READ_WRITE = "read-write"
 
 
+class Effect(enum.Enum):
+    """What an action does to the world (`effect` in `wit/step.wit`). When no
+    action of a plan is a `CHANGE`, `backout run` says the rollback is already
+    in place and runs nothing."""
+
+    #: `run` changes something. The default: say otherwise only when the plan proved it.
+    CHANGE = "change"
+    #: `run` only looks, and changes nothing whatever it finds.
+    CHECK = "check"
+    #: Already as requested: `run` would leave it as it is.
+    IN_PLACE = "in-place"
+
+
 @dataclass
 class Needs:
     """What a plugin expects the runbook to grant it. The default: nothing."""
@@ -43,10 +56,26 @@ class Info:
 
 @dataclass
 class Action:
-    """One thing a step would do, as `plan` reports it."""
+    """One thing a step would do, as `plan` reports it. `effect` says whether
+    `run` would change anything by it; the default is a change."""
 
     summary: str
     detail: Optional[str] = None
+    effect: Effect = Effect.CHANGE
+
+    def __post_init__(self):
+        if not isinstance(self.effect, Effect):
+            raise TypeError(f"Action.effect must be an Effect, not {type(self.effect).__name__}")
+
+    @classmethod
+    def check(cls, summary: str, detail: Optional[str] = None) -> "Action":
+        """Something `run` would only look at (a health check, a comparison)."""
+        return cls(summary, detail, Effect.CHECK)
+
+    @classmethod
+    def in_place(cls, summary: str, detail: Optional[str] = None) -> "Action":
+        """Something already as requested, which `run` would leave as it is."""
+        return cls(summary, detail, Effect.IN_PLACE)
 
 
 @dataclass

@@ -2,7 +2,7 @@ import json
 import unittest
 from dataclasses import dataclass
 
-from backout_sdk import Action, Calls, Failed, Info, InvalidConfig, Outcome, Plugin, Precondition, export
+from backout_sdk import Action, Calls, Effect, Failed, Info, InvalidConfig, Outcome, Plugin, Precondition, export
 
 
 @dataclass
@@ -79,6 +79,13 @@ class CallsTest(unittest.TestCase):
         self.assertEqual(error.wire(), "nothing to do; `#/b`: `b` is bad; `#/c/0`: `c[0]` is worse")
         self.assertEqual(error, InvalidConfig.of([("/b", "`b` is bad"), (None, "nothing to do"), ("/c/0", "`c[0]` is worse")]))
         self.assertNotEqual(error, InvalidConfig(error.message))
+
+    def test_an_action_is_a_change_unless_it_says_otherwise(self):
+        self.assertEqual(Action("x").effect, Effect.CHANGE)
+        self.assertEqual(Action.check("x").effect, Effect.CHECK)
+        self.assertEqual(Action.in_place("x", "d"), Action("x", "d", Effect.IN_PLACE))
+        with self.assertRaises(TypeError):
+            Action("x", None, "in-place")
 
     def test_export_outside_a_component_is_the_calls(self):
         self.assertEqual(export(Greet)().plan('{"name": "x"}'), [Action("greet x")])

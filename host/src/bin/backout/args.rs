@@ -209,12 +209,16 @@ Examples:
 
     /// Show what a runbook would do, step by step; changes nothing, even if a
     /// plugin tries (every directory is mounted read-only while planning)
+    ///
+    /// Each action is a change, a check (it only looks), or already in
+    /// place; the last line says whether anything would change.
     #[command(after_help = "\
 Examples:
   backout plan rollback.toml
   backout plan rollback.toml --var app_dir=/srv/app
-  backout plan rollback.toml --output json      # the plan as one JSON document")]
-    Plan(RunbookArgs),
+  backout plan rollback.toml --output json      # the plan as one JSON document
+  backout plan rollback.toml --detailed-exitcode   # exit 0: nothing to change, 2: changes pending")]
+    Plan(PlanArgs),
 
     /// Check a runbook, show its plan, ask for confirmation, and run it
     ///
@@ -398,6 +402,18 @@ pub struct RunbookArgs {
     /// Override a `[vars]` entry; repeatable
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+
+    /// Exit 0 when nothing would change (every action a check or already in
+    /// place), 2 when changes are pending, 1 on any error (invalid runbook,
+    /// refused pin, …), as `terraform plan -detailed-exitcode` does
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args)]
@@ -746,27 +762,41 @@ mod tests {
         for (path, sub) in &commands {
             let after = sub.get_after_help().map(ToString::to_string).unwrap_or_default();
             for line in after.lines().map(str::trim).filter(|l| l.starts_with("backout ")) {
-                let words: Vec<&str> = line
-                    .split(" #")
-                    .next()
-                    .unwrap()
-                    .split(" | ")
-                    .next()
-                    .unwrap()
-                    .split(" && ")
-                    .next()
-                    .unwrap()
-                    .split(" > ")
-                    .next()
-                    .unwrap()
-                    .split_whitespace()
-                    .collect();
-                let parsed = command().try_get_matches_from(&words);
+                let parsed = command().try_get_matches_from(words(line));
                 assert!(parsed.is_ok(), "`{path}`: `{line}` does not parse: {}", parsed.unwrap_err());
                 checked += 1;
             }
         }
         assert!(checked >= 50, "{checked}");
+    }
+
+    /// The words of the `backout` command a shell line starts with: up to a
+    /// comment, pipe, `&&` or redirection (run ids and files need not exist).
+    fn words(line: &str) -> Vec<&str> {
+        let mut command = line;
+        for end in [" #", " | ", " && ", " > "] {
+            command = command.split(end).next().unwrap_or(command);
+        }
+        command.split_whitespace().collect()
+    }
+
+    #[test]
+    fn every_backout_command_in_the_readme_parses() {
+        // The README's shell blocks: what a newcomer copies. The quick start
+        // also runs as written (tests/e2e/readme.rs); here every other line
+        // must at least name commands and options that exist.
+        let readme = include_str!("../../../../README.md");
+        let mut checked = 0;
+        for block in readme.split("```sh\n").skip(1) {
+            let block = block.split("```").next().unwrap_or_default();
+            let joined = block.replace("\\\n", " ");
+            for line in joined.lines().map(str::trim).filter(|l| l.starts_with("backout ")) {
+                let parsed = command().try_get_matches_from(words(line));
+                assert!(parsed.is_ok(), "README: `{line}` does not parse: {}", parsed.unwrap_err());
+                checked += 1;
+            }
+        }
+        assert!(checked >= 26, "only {checked} README commands found");
     }
 
     #[test]

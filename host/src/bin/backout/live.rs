@@ -233,6 +233,13 @@ impl Live {
         }
     }
 
+    /// The last event of a `run` that found nothing to change (events only).
+    pub fn nothing_to_change(&self, message: &str, changes: &backout::plan::Changes) {
+        if self.events() {
+            emit(&Kind::NothingToChange { exit_code: crate::Exit::Success as u8, message, changes });
+        }
+    }
+
     /// For plugin calls: log lines and progress as they happen.
     pub fn calls(&self) -> Observer {
         let live = self.clone();
@@ -563,6 +570,9 @@ enum Kind<'a> {
     Progress { step: &'a str, phase: Phase, done: u64, total: Option<u64>, unit: &'a str },
     /// The last line: the run as `backout show --output json` gives it, and the exit code.
     Report { exit_code: u8, run: run_report::RunView<'a> },
+    /// The last line instead of `report` when the plan had nothing to change
+    /// and nothing ran (no run, no journal).
+    NothingToChange { exit_code: u8, message: &'a str, changes: &'a backout::plan::Changes },
     /// A refusal or an error, as stderr says it.
     Error {
         message: &'a str,

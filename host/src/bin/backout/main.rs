@@ -26,6 +26,12 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// `plan --detailed-exitcode`: changes are pending. Terraform's code,
+    /// which the flag exists to match, so it shares 2 with `Invalid`.
+    pub const CHANGES_PENDING: Exit = Exit::Invalid;
+    /// `plan --detailed-exitcode`: any error, where 2 is taken.
+    pub const PLAN_FAILED: Exit = Exit::StepFailed;
+
     /// The exit code of a `run` or `resume` that ended in `state`.
     pub fn of_run(state: backout::journal::event::RunState) -> Self {
         use backout::journal::event::RunState;

@@ -13,7 +13,8 @@ description:
   - Reports the run id, the final state, backout's exit code and each step's result.
   - The task fails unless the run succeeded (exit code 0).
   - The failed result still carries the run id, so a C(rescue) can undo it with M(backout.rollback.backout_undo).
-  - In check mode, runs C(backout plan) instead, which checks everything and changes nothing.
+  - A runbook already in place (every step's plan says so) reports C(changed=false) and the state C(unchanged); backout then runs nothing, or only the steps that check.
+  - In check mode, runs C(backout plan) instead, which checks everything and changes nothing; C(changed) says whether the plan has changes pending.
   - In diff mode, shows what each step of the plan would do.
 version_added: 0.1.0
 author: backout contributors (@backout)
@@ -86,7 +87,7 @@ run_id:
 state:
   description:
     - How the run ended (C(succeeded), C(undone), C(failed), C(timed-out), C(needs-attention), C(interrupted)).
-    - C(refused) when nothing ran; C(planned) in check mode.
+    - C(refused) when nothing ran; C(unchanged) when every step was already in place and nothing ran; C(planned) in check mode.
   returned: always
   type: str
   sample: succeeded
@@ -204,7 +205,7 @@ def plan_only(module, runbook, variables):
         )
     steps = plan.get("steps", [])
     result = dict(
-        changed=bool(steps),
+        changed=pending(plan),
         state="planned",
         exit_code=rc,
         plan=plan,
@@ -212,6 +213,17 @@ def plan_only(module, runbook, variables):
     )
     result.update(diff_of(module, plan))
     module.exit_json(**result)
+
+
+def pending(plan):
+    """Whether `plan` would change anything (backout's own count of the steps'
+    effects; a plan without it, from an older backout, is taken to)."""
+    if not isinstance(plan, dict):
+        return True
+    changes = plan.get("changes")
+    if not isinstance(changes, dict):
+        return bool(plan.get("steps"))
+    return bool(changes.get("pending", True))
 
 
 def main():
@@ -244,10 +256,17 @@ def main():
     plan = plan_event.get("plan") if plan_event else None
     report = last_event(events, "report")
     started = last_event(events, "run-started")
-    # Something on the host may have changed as soon as one step was started.
-    changed = any(e.get("event") in ("step-started", "undo-started") for e in events)
+    # Something on the host may have changed as soon as one step was started,
+    # unless the plan said that no step would change anything.
+    started_any = any(e.get("event") in ("step-started", "undo-started") for e in events)
+    changed = started_any and pending(plan)
     result = dict(changed=changed, exit_code=rc, stderr_lines=stderr.splitlines()[-50:])
     result.update(diff_of(module, plan))
+
+    unchanged = last_event(events, "nothing-to-change")
+    if unchanged is not None and rc == 0:
+        result.update(changed=False, state="unchanged", run_id=None, steps=[], msg=unchanged.get("message"))
+        module.exit_json(**result)
 
     if report is None:
         result.update(

@@ -57,7 +57,7 @@ pub fn plan(valid: &Valid, env: &mut dyn Env) -> Result<Vec<PlanAction>, StepErr
     let mut client = connect(valid, env)?;
     let mut actions = Vec::new();
     let version = client.version().map_err(|e| fail(&client, e, ""))?;
-    let mut reach = PlanAction::new(format!("reach Qdrant at {}", valid.base));
+    let mut reach = PlanAction::check(format!("reach Qdrant at {}", valid.base));
     reach = reach.detail(format!("{} {}", version.title, version.version));
     actions.push(reach);
     let info = client.collection_info().map_err(|e| fail(&client, e, ""))?;
@@ -80,7 +80,7 @@ pub fn plan(valid: &Valid, env: &mut dyn Env) -> Result<Vec<PlanAction>, StepErr
             let list = newest_first(client.list().map_err(|e| fail(&client, e, ""))?);
             let newest = list.first().map(|s| format!("; newest `{}`", s.name)).unwrap_or_default();
             actions.push(
-                PlanAction::new(format!("list the snapshots of collection `{}`", valid.collection))
+                PlanAction::check(format!("list the snapshots of collection `{}`", valid.collection))
                     .detail(format!("{} now{newest}", plural(list.len(), "snapshot"))),
             );
         }
@@ -93,7 +93,7 @@ pub fn plan(valid: &Valid, env: &mut dyn Env) -> Result<Vec<PlanAction>, StepErr
             let target = join(to, &chosen.name);
             match existing_download(&target, &checksum)? {
                 true => actions.push(
-                    PlanAction::new(format!("leave {target} as it is"))
+                    PlanAction::in_place(format!("leave {target} as it is"))
                         .detail(format!("it already holds snapshot `{}` (sha256 {checksum})", chosen.name)),
                 ),
                 false => actions.push(
@@ -115,15 +115,16 @@ pub fn plan(valid: &Valid, env: &mut dyn Env) -> Result<Vec<PlanAction>, StepErr
             let prune = plan_prune(list, *keep_last, protect);
             if prune.delete.is_empty() {
                 actions.push(
-                    PlanAction::new(format!("delete no snapshot of collection `{}`", valid.collection))
+                    PlanAction::in_place(format!("delete no snapshot of collection `{}`", valid.collection))
                         .detail(format!("{} now; keep_last = {keep_last}", plural(total, "snapshot"))),
                 );
             }
             actions.extend(prune.delete.iter().map(|s| delete_action(valid, s, *keep_last)));
             if !prune.keep.is_empty() {
                 let kept: Vec<String> = prune.keep.iter().map(|s| format!("`{}`", s.name)).collect();
-                actions
-                    .push(PlanAction::new(format!("keep {}", plural(kept.len(), "snapshot"))).detail(kept.join(", ")));
+                actions.push(
+                    PlanAction::in_place(format!("keep {}", plural(kept.len(), "snapshot"))).detail(kept.join(", ")),
+                );
             }
         }
     }

@@ -807,14 +807,17 @@ void exports_backout_step_step_describe(exports_backout_step_step_info_t *ret) {
     ret->needs.network = false;
 }
 
-/* What run would do, as one action. */
-static void describe_change(const config_t *c, const flag_t *now, buf_t *summary, buf_t *detail) {
+/* What run would do, as one action, and its effect: a flag already as
+ * requested is in place, so a re-run of the rollback has nothing to change. */
+static backout_step_types_effect_t describe_change(const config_t *c, const flag_t *now, buf_t *summary,
+                                                   buf_t *detail) {
     if (c->enabled && !now->exists) {
         buf_printf(summary, "create %s (maintenance on)", c->file);
         buf_printf(detail, "%zu bytes: ", c->content_len);
         buf_preview(detail, c->content, c->content_len);
     } else if (c->enabled && same(now, c->content, c->content_len)) {
         buf_printf(summary, "leave %s as it is (already in maintenance mode with this content)", c->file);
+        return BACKOUT_STEP_TYPES_EFFECT_IN_PLACE;
     } else if (c->enabled) {
         buf_printf(summary, "replace the content of %s (maintenance on)", c->file);
         buf_printf(detail, "%zu bytes → %zu bytes: ", now->len, c->content_len);
@@ -824,7 +827,9 @@ static void describe_change(const config_t *c, const flag_t *now, buf_t *summary
         buf_printf(detail, "kept as %s.backout-<UTC time>.bak for undo", c->file);
     } else {
         buf_printf(summary, "leave %s absent (already out of maintenance mode)", c->file);
+        return BACKOUT_STEP_TYPES_EFFECT_IN_PLACE;
     }
+    return BACKOUT_STEP_TYPES_EFFECT_CHANGE;
 }
 
 bool exports_backout_step_step_plan(exports_backout_step_step_json_t *config, exports_backout_step_step_list_action_t *ret,
@@ -839,9 +844,10 @@ bool exports_backout_step_step_plan(exports_backout_step_step_json_t *config, ex
         return false;
     }
     buf_t summary = {0}, detail = {0};
-    describe_change(&c, &now, &summary, &detail);
+    backout_step_types_effect_t effect = describe_change(&c, &now, &summary, &detail);
     exports_backout_step_step_action_t *action = calloc(1, sizeof *action);
     if (!action) abort();
+    action->effect = effect;
     action->summary = buf_take(&summary);
     action->detail.is_some = detail.len > 0;
     if (detail.len) action->detail.val = buf_take(&detail);

@@ -29,7 +29,7 @@ use backout_registry::{AcceptedSerials, Digest, Registry, TrustStore, Trusted};
 use serde_json::json;
 
 use crate::Exit;
-use crate::args::{Cli, Command, InspectArgs, KeyCommand, LockArgs, Output, RunbookArgs};
+use crate::args::{Cli, Command, InspectArgs, KeyCommand, LockArgs, Output, PlanArgs, RunbookArgs};
 use crate::output::{self, errln, out, outln};
 
 pub async fn dispatch(cli: Cli) -> Exit {
@@ -282,9 +282,11 @@ async fn validate(ctx: &Ctx, args: &RunbookArgs) -> Exit {
     Exit::Success
 }
 
-async fn plan(ctx: &Ctx, args: &RunbookArgs) -> Exit {
-    let plan = match load_plan(ctx, args).await {
+async fn plan(ctx: &Ctx, args: &PlanArgs) -> Exit {
+    let plan = match load_plan(ctx, &args.runbook).await {
         Ok(p) => p,
+        // `--detailed-exitcode` gives 2 to pending changes, so errors become 1.
+        Err(_) if args.detailed_exitcode => return Exit::PLAN_FAILED,
         Err(exit) => return exit,
     };
     match ctx.output {
@@ -294,7 +296,10 @@ async fn plan(ctx: &Ctx, args: &RunbookArgs) -> Exit {
     for warning in run::earlier_runs(ctx, &plan) {
         errln!("warning: {warning}");
     }
-    Exit::Success
+    match args.detailed_exitcode && plan.changes().pending {
+        true => Exit::CHANGES_PENDING,
+        false => Exit::Success,
+    }
 }
 
 /// Reads a plugin named on the command line: a file, or `name@REQ` (or

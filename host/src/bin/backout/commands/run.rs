@@ -31,21 +31,30 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
         Ok(p) => p,
         Err(exit) => return exit,
     };
+    let changes = plan.changes();
+    if !changes.pending && changes.check == 0 {
+        return nothing_to_change(ctx, &live, &plan);
+    }
+    // A plan that only checks changes nothing: there is nothing to confirm.
+    let yes = args.yes || !changes.pending;
     // Only now: what is wrong with the runbook matters more than how to say yes.
-    if !can_ask(args.yes, "run", "after reviewing `backout plan`") {
+    if !can_ask(yes, "run", "after reviewing `backout plan`") {
         return Exit::Invalid;
     }
     live.plan(&plan);
     // `-q --yes`: results only; a question always comes with its plan.
-    if (ctx.output == Output::Text && live.chatty()) || !args.yes {
+    if (ctx.output == Output::Text && live.chatty()) || !yes {
         err!("{}", report::plan_text(&plan));
     }
     for warning in earlier_runs(ctx, &plan) {
         errln!("warning: {warning}");
     }
-    if !args.yes && !confirm(&format!("Run {}?", backout::text::count(plan.steps.len(), "step"))) {
+    if !yes && !confirm(&format!("Run {}?", backout::text::count(plan.steps.len(), "step"))) {
         errln!("aborted: nothing was run");
         return Exit::Declined;
+    }
+    if !changes.pending && !args.yes && ctx.output == Output::Text {
+        errln!("nothing to change: running the checks without asking");
     }
     if let Some(trust) = &plan.registry_trust
         && let Err(e) = ctx.record_trusted(&trust.root, &trust.trusted)
@@ -81,6 +90,26 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
     let record = driver.run().await;
     drop(lock);
     finish(ctx, &record, &recorder, Exit::of_run(record.state))
+}
+
+/// A re-run of a rollback already in place: every step says so, and none
+/// has even a check to run, so there is nothing to confirm, run or journal.
+/// The plan is shown: what is in place is worth seeing. (A plan with checks
+/// and nothing to change runs them, without asking.)
+fn nothing_to_change(ctx: &Ctx, live: &Live, plan: &Plan) -> Exit {
+    live.plan(plan);
+    if ctx.output == Output::Text && live.chatty() {
+        err!("{}", report::plan_text(plan));
+    }
+    for warning in earlier_runs(ctx, plan) {
+        errln!("warning: {warning}");
+    }
+    let words = "nothing to change: every step is already in place; nothing was run";
+    live.nothing_to_change(words, &plan.changes());
+    if ctx.output == Output::Text {
+        errln!("{words}");
+    }
+    Exit::Success
 }
 
 /// Locks the runbook and every read-write directory of `plan` for `run_id`;

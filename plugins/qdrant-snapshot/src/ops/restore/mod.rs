@@ -46,11 +46,11 @@ pub(super) fn plan_restore(
                 .detail(format!("{}; undo recovers it", describe(i))),
         ),
         Some(i) => actions.push(
-            PlanAction::new(format!("take no emergency snapshot of collection `{c}`"))
+            PlanAction::check(format!("take no emergency snapshot of collection `{c}`"))
                 .detail(format!("{}; `emergency_snapshot = false`: undo will not be possible", describe(i))),
         ),
         None => actions.push(
-            PlanAction::new(format!("collection `{c}` does not exist yet"))
+            PlanAction::check(format!("collection `{c}` does not exist yet"))
                 .detail("the recovery creates it; there is nothing to keep an emergency snapshot of"),
         ),
     }
@@ -62,7 +62,7 @@ pub(super) fn plan_restore(
         "priority `{}`; this replaces the collection's data on the server",
         restore.priority.as_str()
     )));
-    actions.push(PlanAction::new("then verify".to_owned()).detail(describe_expect(&restore.expect)));
+    actions.push(PlanAction::check("then verify".to_owned()).detail(describe_expect(&restore.expect)));
     Ok(())
 }
 
