@@ -94,7 +94,8 @@ fn plan_file(valid: &Valid, backup: &Candidate) -> Result<Vec<Action>, StepError
                 valid.validate,
                 &mut budget,
             );
-            Action::new(format!("change {target}: {} line(s) removed, {} added", d.removed, d.added)).detail(d.text)
+            let removed = backout_sdk::text::count(d.removed, "line");
+            Action::new(format!("change {target}: {removed} removed, {} added", d.added)).detail(d.text)
         }
         _ => Action::new(format!("replace {target}: {} → {}", human(live_size), human(checked.size))).detail(format!(
             "no diff shown: a side is not UTF-8 text or is larger than {} MiB (sha256 {before} → {})",

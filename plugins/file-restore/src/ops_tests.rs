@@ -273,7 +273,7 @@ fn plan_shows_a_masked_diff_and_changes_nothing() {
     let plan = ops::plan(&valid).unwrap();
     assert_eq!(site.snapshot(), before);
     assert_eq!(plan[0].summary, format!("restore {target} from {source}"));
-    assert_eq!(plan[1].summary, format!("change {target}: 3 line(s) removed, 3 added"));
+    assert_eq!(plan[1].summary, format!("change {target}: 3 lines removed, 3 added"));
     let diff = plan[1].detail.clone().unwrap();
     assert!(diff.contains("-port = 8081\n+port = 8080"), "{diff}");
     assert!(diff.contains("-password = ***\n") && diff.contains("+password = ***"), "{diff}");

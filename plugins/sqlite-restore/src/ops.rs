@@ -130,8 +130,12 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
     if !valid.expect.is_empty() {
         let lines: Vec<String> = valid.expect.iter().map(|e| format!("{} → {}", e.sql, e.describe())).collect();
         actions.push(
-            Action::check(format!("then check {} expectation(s) on {}", valid.expect.len(), valid.db))
-                .detail(lines.join("\n")),
+            Action::check(format!(
+                "then check {} on {}",
+                backout_sdk::text::count(valid.expect.len(), "expectation"),
+                valid.db
+            ))
+            .detail(lines.join("\n")),
         );
     }
     Ok(actions)
