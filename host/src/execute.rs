@@ -406,7 +406,7 @@ impl Driver<'_> {
             step: step.id.clone(),
             attempt,
             failed_in,
-            failure,
+            failure: step.with_keys.locate(&failure),
             wait_ms: millis(wait),
         });
         let stopped = async {
@@ -430,7 +430,7 @@ impl Driver<'_> {
             None => (StepStatus::Succeeded, None, None),
             Some((failed_in, failure)) => (StepStatus::Failed, Some(failed_in), Some(failure)),
         };
-        let masked = failure.as_ref().map(|f| mask_failure(f, &secrets));
+        let masked = failure.as_ref().map(|f| mask_failure(&step.with_keys.locate(f), &secrets));
         self.recorder.fact(Event::StepFinished(StepFinished {
             step: step.id.clone(),
             status,

@@ -49,3 +49,4 @@ pub mod run_lock;
 pub mod runtime;
 pub mod shown;
 pub mod unwind;
+pub mod with_keys;

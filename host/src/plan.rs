@@ -20,6 +20,7 @@ use crate::policy::{OnFailure, StepPolicy};
 use crate::runtime::limits::Limits;
 use crate::runtime::{Action, Effect, Plugin, PluginInfo};
 use crate::template::{RunInfo, Template};
+use crate::with_keys::WithKeys;
 
 /// A runbook ready to run.
 #[derive(Debug, Clone)]
@@ -122,6 +123,9 @@ pub struct PlannedStep {
     pub policy: StepPolicy,
     /// How long the step usually takes (`expected`), if the runbook says.
     pub expected: Option<Duration>,
+    /// Where each key of `with` is in the runbook: a run-time
+    /// `invalid-config` is shown at its key, as `plan`'s is.
+    pub with_keys: WithKeys,
 }
 
 impl PlannedStep {

@@ -100,7 +100,9 @@ impl Driver<'_> {
     fn undo_finished(&self, step: &PlannedStep, acc: &mut Acc, result: Result<(String, serde_json::Value), Failure>) {
         let result = match result {
             Ok((summary, outputs)) => UndoResult::Undone { summary, outputs },
-            Err(failure) => UndoResult::Failed { failure: mask_failure(&failure, &self.plan.secrets()) },
+            Err(failure) => {
+                UndoResult::Failed { failure: mask_failure(&step.with_keys.locate(&failure), &self.plan.secrets()) }
+            }
         };
         self.recorder.fact(Event::UndoFinished(UndoFinished {
             step: step.id.clone(),

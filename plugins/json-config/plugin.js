@@ -258,7 +258,7 @@ function unreadable(file, e) {
       );
     }
     if (e.code === 'not-granted') return precondition(`\`${file}\` is not inside a directory granted to this step`);
-    if (e.code === 'invalid-path') return invalidConfig(`\`file\` must be an absolute guest path without \`..\`, not \`${file}\``);
+    if (e.code === 'invalid-path') return invalidConfig(`\`file\` must be an absolute guest path without \`..\`, not \`${file}\``, '/file');
     return precondition(`cannot read \`${file}\`: ${e.message}; the file must be inside a directory granted to this step`);
   }
   return e;
@@ -269,6 +269,7 @@ function sameFile(valid, outputs) {
   if (outputs.file === valid.file) return;
   throw invalidConfig(
     `the run's outputs are for \`${outputs.file}\` but the config names \`${valid.file}\`; use the config the run used`,
+    '/file',
   );
 }
 

@@ -1,6 +1,7 @@
 // report.js: how json-config's changes read in plans, logs, outputs and
 // errors, with secret-looking values masked. Pure: no I/O.
 
+import { count } from './backout-sdk.js';
 import { parsePointer } from './jsonedit.js';
 
 /** What a masked value reads as. */
@@ -119,5 +120,5 @@ export function runSummary(changes, file, safetyCopy) {
   const changed = changes.filter((c) => c.action !== 'unchanged').length;
   const unchanged = changes.length - changed;
   const already = unchanged > 0 ? `, ${unchanged} already as requested` : '';
-  return `changed ${changed} ${changed === 1 ? 'value' : 'values'} in ${file}${already} (safety copy ${safetyCopy})`;
+  return `changed ${count(changed, 'value')} in ${file}${already} (safety copy ${safetyCopy})`;
 }

@@ -24,6 +24,7 @@ import delivery
 import payload
 import settings
 from backout_sdk import Action, Info, InvalidConfig, Needs, Outcome, Plugin, export, fs, http, log
+from backout_sdk.text import count
 
 VERSION = "0.1.0"
 
@@ -55,7 +56,7 @@ def _summary_detail(config, url):
     parts.append(f"text {lines[0][:80]!r}{more}")
     labels = [label for label, _ in config.field_pairs()]
     if labels:
-        parts.append(f"{len(labels)} field{'s' if len(labels) != 1 else ''} ({', '.join(labels)})")
+        parts.append(f"{count(len(labels), 'field')} ({', '.join(labels)})")
     parts.append("Slack blocks + text" if config.format == "blocks" else "attachment" + (f" ({config.color})" if config.color else ""))
     lines = ["; ".join(parts)]
     lines.append(f"timeout {config.timeout}; {settings.describe_retry(config)}")
@@ -123,7 +124,7 @@ class WebhookNotify(Plugin):
         settings.validate(config)
         out = _deliver(config)
         return Outcome(
-            f"posted the message to {out.origin} ({out.status}, {out.attempts} attempt{'s' if out.attempts != 1 else ''})",
+            f"posted the message to {out.origin} ({out.status}, {count(out.attempts, 'attempt')})",
             out,
         )
 

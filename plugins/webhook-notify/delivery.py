@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from backout_sdk import Duration, Failed, Transient, http
+from backout_sdk.text import count
 
 #: Most bytes read from a webhook's answer (Slack answers `ok`).
 MAX_ANSWER = 64 * 1024
@@ -72,10 +73,6 @@ def status_line(response):
     """`500 Internal Server Error (body excerpt)`."""
     reason = REASONS.get(response.status)
     return f"{response.status}{' ' + reason if reason else ''}{excerpt(response)}"
-
-
-def _s(n):
-    return "" if n == 1 else "s"
 
 
 def post(url, body, config, shown, log, send=http.send, sleep=time.sleep, wall=time.time, monotonic=time.monotonic):
@@ -148,13 +145,13 @@ def post(url, body, config, shown, log, send=http.send, sleep=time.sleep, wall=t
                 raise Transient(
                     f"POST {shown}: {what}; the server asks to retry after {Duration.of_seconds(asked)}, "
                     f"longer than `retry.max_interval` ({retry.max_interval}): gave up after "
-                    f"{attempt} attempt{_s(attempt)}{_maybe(maybe_posted)}"
+                    f"{count(attempt, 'attempt')}{_maybe(maybe_posted)}"
                 )
             wait = max(wait, Duration.of_seconds(asked))
         log.warn(f"POST {shown}: {what} (attempt {attempt} of {attempts}); trying again in {wait}")
         sleep(wait.seconds)
     raise Transient(
-        f"POST {shown}: gave up after {attempts} attempt{_s(attempts)}; the last one: {what}{_maybe(maybe_posted)}"
+        f"POST {shown}: gave up after {count(attempts, 'attempt')}; the last one: {what}{_maybe(maybe_posted)}"
     )
 
 

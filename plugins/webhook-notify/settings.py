@@ -86,86 +86,109 @@ class Config:
         return [(f.label, f.value) for f in self.fields]
 
 
-def _no_env(value, where, problems):
+def _no_env(value, where, pointer, problems):
     for ref in vars.references(value):
         if ref.namespace is Namespace.ENV:
             problems.append(
-                f"`{where}` uses `{ref.raw}`: environment values are expanded only in `url` "
-                "(a chat message must not carry a secret)"
+                (
+                    pointer,
+                    f"`{where}` uses `{ref.raw}`: environment values are expanded only in `url` "
+                    "(a chat message must not carry a secret)",
+                )
             )
         else:
-            problems.append(f"`{where}` uses `{ref.raw}`: webhook-notify captures nothing")
+            problems.append((pointer, f"`{where}` uses `{ref.raw}`: webhook-notify captures nothing"))
+
+
+def _token(key):
+    """`key` as a JSON pointer token: `~` as `~0`, `/` as `~1`."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _field_keys(config):
+    """`(label, value, label's pointer, value's pointer)` per field, in the
+    order shown: a table's key is both the label and where its value is."""
+    if isinstance(config.fields, dict):
+        return [(label, value, f"/fields/{_token(label)}", f"/fields/{_token(label)}")
+                for label, value in config.fields.items()]
+    return [(f.label, f.value, f"/fields/{i}/label", f"/fields/{i}/value") for i, f in enumerate(config.fields)]
 
 
 def validate(config):
     """Every problem with the config that needs neither the environment nor
-    the network, at once; raises `InvalidConfig`."""
+    the network, at once, each at its key (a JSON pointer into the `with`
+    table); raises `InvalidConfig`."""
     problems = []
+
+    def at(pointer, message):
+        problems.append((pointer, message))
+
     if not config.url.strip():
-        problems.append("`url` is empty")
+        at("/url", "`url` is empty")
     for ref in vars.references(config.url):
         if ref.namespace is not Namespace.ENV:
-            problems.append(f"`url` uses `{ref.raw}`: only `${{env.NAME}}` references are expanded in `url`")
+            at("/url", f"`url` uses `{ref.raw}`: only `${{env.NAME}}` references are expanded in `url`")
     if not vars.references(config.url):
         try:
             http.Url.parse(config.url, name="`url`")
         except http.HttpError as e:
-            problems.append(e.message)
+            at("/url", e.message)
     if not config.runbook.strip():
-        problems.append("`runbook` is empty")
+        at("/runbook", "`runbook` is empty")
     elif len(config.runbook) > 200:
-        problems.append(f"`runbook` has {len(config.runbook)} characters; at most 200")
+        at("/runbook", f"`runbook` has {len(config.runbook)} characters; at most 200")
     if not config.text.strip():
-        problems.append("`text` is empty")
+        at("/text", "`text` is empty")
     elif len(config.text) > MAX_TEXT:
-        problems.append(f"`text` has {len(config.text)} characters; Slack takes at most {MAX_TEXT}")
+        at("/text", f"`text` has {len(config.text)} characters; Slack takes at most {MAX_TEXT}")
     if config.title is not None:
         if not config.title.strip():
-            problems.append("`title` is empty (leave it out for no title)")
+            at("/title", "`title` is empty (leave it out for no title)")
         elif len(config.title) > MAX_TITLE:
-            problems.append(f"`title` has {len(config.title)} characters; Slack takes at most {MAX_TITLE}")
-    pairs = config.field_pairs()
-    if len(pairs) > MAX_FIELDS:
-        problems.append(f"`fields` has {len(pairs)} entries; at most {MAX_FIELDS}")
-    for label, _ in pairs:
+            at("/title", f"`title` has {len(config.title)} characters; Slack takes at most {MAX_TITLE}")
+    fields = _field_keys(config)
+    if len(fields) > MAX_FIELDS:
+        at("/fields", f"`fields` has {len(fields)} entries; at most {MAX_FIELDS}")
+    for label, _, label_at, _ in fields:
         if not label.strip():
-            problems.append("`fields` has an empty label")
+            at(label_at, "`fields` has an empty label")
         elif len(label) > 200:
-            problems.append(f"`fields` label `{label[:40]}…` has {len(label)} characters; at most 200")
+            at(label_at, f"`fields` label `{label[:40]}…` has {len(label)} characters; at most 200")
     if config.undo_text is not None:
         if not config.undo_text.strip():
-            problems.append("`undo_text` is empty (leave it out for an undo that posts nothing)")
+            at("/undo_text", "`undo_text` is empty (leave it out for an undo that posts nothing)")
         elif len(config.undo_text) > MAX_TEXT:
-            problems.append(f"`undo_text` has {len(config.undo_text)} characters; Slack takes at most {MAX_TEXT}")
+            at("/undo_text", f"`undo_text` has {len(config.undo_text)} characters; Slack takes at most {MAX_TEXT}")
     for where, value in [("runbook", config.runbook), ("text", config.text), ("title", config.title or "")]:
-        _no_env(value, where, problems)
-    _no_env(config.undo_text or "", "undo_text", problems)
-    for label, value in pairs:
-        _no_env(label, "fields", problems)
-        _no_env(value, f"fields.{label}", problems)
+        _no_env(value, where, f"/{where}", problems)
+    _no_env(config.undo_text or "", "undo_text", "/undo_text", problems)
+    for label, value, label_at, value_at in fields:
+        _no_env(label, "fields", label_at, problems)
+        _no_env(value, f"fields.{label}", value_at, problems)
     if config.color is not None:
         if config.format != "attachments":
-            problems.append('`color` applies only with `format = "attachments"` (Slack blocks have no colour)')
+            at("/color", '`color` applies only with `format = "attachments"` (Slack blocks have no colour)')
         elif not _COLOR.fullmatch(config.color):
-            problems.append(f"`color` is `{config.color}`; write `good`, `warning`, `danger` or `#RRGGBB`")
+            at("/color", f"`color` is `{config.color}`; write `good`, `warning`, `danger` or `#RRGGBB`")
     if config.timeout > MAX_TIMEOUT:
-        problems.append(f"`timeout` is {config.timeout}; at most {MAX_TIMEOUT}")
+        at("/timeout", f"`timeout` is {config.timeout}; at most {MAX_TIMEOUT}")
     retry = config.retry
     if not 1 <= retry.attempts <= MAX_ATTEMPTS:
-        problems.append(f"`retry.attempts` is {retry.attempts}; write 1 to {MAX_ATTEMPTS}")
+        at("/retry/attempts", f"`retry.attempts` is {retry.attempts}; write 1 to {MAX_ATTEMPTS}")
     if not 1.0 <= retry.backoff <= 10.0:
-        problems.append(f"`retry.backoff` is {retry.backoff}; write 1.0 to 10.0")
+        at("/retry/backoff", f"`retry.backoff` is {retry.backoff}; write 1.0 to 10.0")
     if retry.max_interval > MAX_INTERVAL:
-        problems.append(f"`retry.max_interval` is {retry.max_interval}; at most {MAX_INTERVAL}")
+        at("/retry/max_interval", f"`retry.max_interval` is {retry.max_interval}; at most {MAX_INTERVAL}")
     if not problems:
         total = sum(w.millis for w in retry.waits())
         if total > MAX_TOTAL_WAIT.millis:
-            problems.append(
+            at(
+                "/retry",
                 f"the waits between tries add up to {Duration(total)}; at most {MAX_TOTAL_WAIT} "
-                "(fewer `retry.attempts`, a shorter `retry.interval` or a smaller `retry.backoff`)"
+                "(fewer `retry.attempts`, a shorter `retry.interval` or a smaller `retry.backoff`)",
             )
     if problems:
-        raise InvalidConfig("; ".join(problems))
+        raise InvalidConfig.of(problems)
 
 
 def webhook_url(config, env=vars.env):
@@ -181,7 +204,7 @@ def webhook_url(config, env=vars.env):
     try:
         return http.Url.parse(text, name=name)
     except http.HttpError as e:
-        raise InvalidConfig(e.message) from None
+        raise InvalidConfig(e.message, pointer="/url") from None
 
 
 def url_shown(config, url):

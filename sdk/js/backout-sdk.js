@@ -212,6 +212,26 @@ export function checkpoint(outputs) {
 }
 
 // ---------------------------------------------------------------------------
+// Words
+// ---------------------------------------------------------------------------
+
+/**
+ * `n` and the noun, plural unless `n` is 1: `count(1, 'key')` is `'1 key'`,
+ * `count(2, 'entry')` is `'2 entries'`, `count(0, 'match')` is `'0 matches'`.
+ * The rules of the host's `backout::text::count`; regular plurals only.
+ */
+export function count(n, noun) {
+  return `${n} ${n === 1 ? noun : plural(noun)}`;
+}
+
+/** The plural of an English noun by the regular rules: `entry` → `entries`, `key` → `keys`. */
+export function plural(noun) {
+  if (/[^aeiou]y$/.test(noun)) return `${noun.slice(0, -1)}ies`;
+  if (/(s|x|z|ch|sh)$/.test(noun)) return `${noun}es`;
+  return `${noun}s`;
+}
+
+// ---------------------------------------------------------------------------
 // Config
 // ---------------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ pub mod http;
 pub mod log;
 pub mod quantity;
 pub mod secrets;
+pub mod text;
 mod types;
 pub mod vars;
 

@@ -207,28 +207,36 @@ fn disabling_moves_the_flag_aside_and_verify_checks_it_is_gone() {
 
 #[test]
 fn a_bad_config_is_an_invalid_config_error_with_exit_code_2() {
+    // The `with` text, what the error says, and the key it is shown at
+    // (`None`: at the `with` table, for the missing `file`).
     let cases = [
-        (r#"content = "x""#, "`file` is required"),
-        (r#"file = "www/maintenance.flag""#, "must be an absolute path"),
-        (r#"file = "/www/../maintenance.flag""#, "no `//`, `.` or `..`"),
-        (r#"file = "/www/""#, "must name a file"),
-        (r#"file = 42"#, "`file` must be a string"),
-        (r#"file = "/www/maintenance.flag", enabled = "yes""#, "`enabled` must be true or false"),
-        (r#"file = "/www/maintenance.flag", content = ["a"]"#, "`content` must be a string"),
+        (r#"content = "x""#, "`file` is required", None),
+        (r#"file = "www/maintenance.flag""#, "must be an absolute path", Some("file")),
+        (r#"file = "/www/../maintenance.flag""#, "no `//`, `.` or `..`", Some("file")),
+        (r#"file = "/www/""#, "must name a file", Some("file")),
+        (r#"file = 42"#, "`file` must be a string", Some("file")),
+        (r#"file = "/www/maintenance.flag", enabled = "yes""#, "`enabled` must be true or false", Some("enabled")),
+        (r#"file = "/www/maintenance.flag", content = ["a"]"#, "`content` must be a string", Some("content")),
         (
             r#"file = "/www/maintenance.flag", enabled = false, content = "x""#,
             "`content` applies only when `enabled` is true",
+            Some("content"),
         ),
-        (r#"file = "/www/maintenance.flag", colour = "red""#, "unknown key `colour`"),
+        (r#"file = "/www/maintenance.flag", colour = "red""#, "unknown key `colour`", Some("colour")),
     ];
     let site = Site::new();
     site.write_flag("old\n", 0o644);
     let before = snapshot(&site.www);
-    for (with, mentions) in cases {
+    for (with, mentions, key) in cases {
         let out = site.cli(&["run", "--yes"], with);
         assert_eq!(out.code, 2, "`{with}` must be refused before anything runs:\n{}", out.all());
         assert!(out.stderr.contains("plan refused: invalid config:"), "{}", out.all());
         assert!(out.stderr.contains(mentions), "the error for `{with}` should say `{mentions}`:\n{}", out.all());
+        // The runbook's line 7 is `with = { … }`: the table at column 8, its keys from 10.
+        let column = key.map_or(8, |k| 10 + with.find(&format!("{k} =")).unwrap());
+        let location = format!("runbook.toml:7:{column}\n");
+        assert!(out.stderr.contains(&location), "the error for `{with}` should be shown at {location}{}", out.all());
+        assert!(!out.stderr.contains("`#/"), "the pointer is the host's to show:\n{}", out.all());
         assert_eq!(snapshot(&site.www), before, "`{with}` changed files");
     }
     // Content too large for a flag file.
@@ -331,7 +339,7 @@ fn undo_restores_the_previous_state_only_if_the_flag_is_unchanged_since_run() {
             let edited = snapshot(&site.www);
             let refused = step.plugin.undo(&ctx, &config, &outputs).await;
             match refused.result {
-                Err(Failure::Step { error: StepErrorKind::Precondition, message }) => {
+                Err(Failure::Step { error: StepErrorKind::Precondition, message, .. }) => {
                     assert!(message.contains("changed since run"), "{with}: {message}")
                 }
                 other => panic!("{with}: undo must refuse: {other:?}"),

@@ -227,7 +227,7 @@ fn undo_restores_the_original_only_if_the_file_is_unchanged_since_run() {
         std::fs::write(&app.env, "INSIGHT_GENERATION_ENABLED=maybe\n").unwrap();
         let refused = step.plugin.undo(&ctx, &config, &outputs).await;
         match refused.result {
-            Err(Failure::Step { error: StepErrorKind::Precondition, message }) => {
+            Err(Failure::Step { error: StepErrorKind::Precondition, message, .. }) => {
                 assert!(message.contains("changed"), "{message}")
             }
             other => panic!("undo must refuse: {other:?}"),

@@ -206,6 +206,60 @@ fn a_failure_that_is_undone_streams_the_undo_and_each_line_fits_the_schema() {
     assert_eq!(std::fs::read_to_string(sb.path().join("app/.env")).unwrap(), "FEATURE=true\nOTHER=1\n");
 }
 
+/// A config the plugin refuses only at run time, naming its keys, is shown
+/// as at plan time: each problem with its key and the key's line and column
+/// (or the key alone when the runbook does not have it), the pointer left
+/// out of the words; in the CLI's text, in `show` (the journal) and in the
+/// events, which keep the pointer in the failure's `problems`.
+#[test]
+fn a_run_time_invalid_config_is_shown_at_its_key() {
+    let sb = sandbox();
+    let rb = runbook(&sb, r#"attack = "invalid-config", contents = "x""#, "undo");
+    let text = std::fs::read_to_string(&rb).unwrap();
+    let (line, column) =
+        text.lines().enumerate().find_map(|(i, l)| l.find("contents =").map(|c| (i + 1, c + 1))).unwrap();
+    let words = format!(
+        "invalid config: `contents` `x` is refused at run time (at `contents`, {rb}:{line}:{column}); \
+         `nowhere` is missing (at `nowhere`)"
+    );
+
+    let out = sb.run(&["run", "--yes", &rb]);
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
+    assert!(out.all().contains(&words), "the run should say `{words}`:\n{}", out.all());
+    assert!(
+        !out.all().contains("`#/"),
+        "the pointer is the host's to show, not the operator's to read:\n{}",
+        out.all()
+    );
+    let show = sb.run(&["show", "last"]);
+    assert!(show.all().contains(&words), "`show` should say `{words}`:\n{}", show.all());
+    assert!(!show.all().contains("`#/"), "{}", show.all());
+
+    let out = json_run(&sb, &rb);
+    assert_eq!(out.code, EXIT_UNDONE, "{}", out.all());
+    Schema::load().check_stream(&out.stdout);
+    assert!(!out.stdout.contains("`#/"), "{}", out.stdout);
+    let lines = events::lines(&out.stdout);
+    let failed = lines.iter().find(|l| l["event"] == "step-finished" && l["status"] == "failed").unwrap();
+    let failure = &failed["failure"];
+    assert_eq!((failure["kind"].as_str(), failure["error"].as_str()), (Some("step"), Some("invalid-config")));
+    assert_eq!(
+        failure["problems"],
+        json!([
+            {
+                "pointer": "/contents",
+                "key": "contents",
+                "line": line,
+                "column": column,
+                "message": "`contents` `x` is refused at run time"
+            },
+            { "pointer": "/nowhere", "key": "nowhere", "message": "`nowhere` is missing" }
+        ]),
+        "{failure}"
+    );
+    assert!(failure["message"].as_str().unwrap().contains(&format!("(at `contents`, {rb}:{line}:{column})")));
+}
+
 #[test]
 fn undo_and_resume_stream_events_too() {
     let sb = sandbox();

@@ -111,7 +111,7 @@ fn plan_shows_the_diff_with_secrets_masked_and_changes_nothing() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("restore /app/.env from /backups/.env.production"), "{}", out.all());
     assert!(out.stdout.contains("check: valid dotenv"), "{}", out.all());
-    assert!(out.stdout.contains("change /app/.env: 3 line(s) removed, 3 added"), "{}", out.all());
+    assert!(out.stdout.contains("change /app/.env: 3 lines removed, 3 added"), "{}", out.all());
     for line in [
         "--- /app/.env (live)",
         "+++ /backups/.env.production (backup)",

@@ -284,6 +284,7 @@ fn refused_edits_leave_every_file_untouched_and_make_no_copy() {
             },
             Step { id: "unknown-key", file: "config.json", with: r#"sett = { "/a" = 1 }"# },
             Step { id: "absent-file", file: "nope.json", with: r#"set = { "/a" = 1 }"# },
+            Step { id: "inside", file: "config.json", with: r#"set = { "/a" = 1 }, remove = ["/b", "/a/c"]"# },
         ],
     );
     let before = snapshot(&app.dir);
@@ -307,6 +308,13 @@ fn refused_edits_leave_every_file_untouched_and_make_no_copy() {
     let location = format!("runbook.toml:{line}:{at}");
     let error = out.stderr.split("error: ").find(|e| e.contains("unknown field `sett`")).unwrap();
     assert!(error.contains(&location), "the unknown key should be shown at {location}:\n{}", out.all());
+    // The plugin's own check names its key too: the pointer inside another
+    // is shown at that element of `remove`, not at the `with` table.
+    let (line, at) = text.lines().enumerate().find_map(|(i, l)| l.find("\"/a/c\"").map(|c| (i + 1, c + 1))).unwrap();
+    let location = format!("runbook.toml:{line}:{at}");
+    let error = out.stderr.split("error: ").find(|e| e.contains("lies inside `/a`")).unwrap();
+    assert!(error.contains(&location), "the pointer inside another should be shown at {location}:\n{}", out.all());
+    assert!(!error.contains("`#/"), "the pointer is the host's to show, not part of the words:\n{error}");
     assert_eq!(snapshot(&app.dir), before);
     assert!(app.backups().is_empty());
 }
@@ -347,7 +355,7 @@ fn undo_restores_the_original_bytes_only_if_the_file_is_unchanged_since_run() {
         std::fs::write(&file, &edited).unwrap();
         let refused = step.plugin.undo(&ctx, &config, &outputs).await;
         match refused.result {
-            Err(Failure::Step { error: StepErrorKind::Precondition, message }) => {
+            Err(Failure::Step { error: StepErrorKind::Precondition, message, .. }) => {
                 assert!(
                     message.contains("changed since the run") && message.contains("nothing was restored"),
                     "{message}"
@@ -373,7 +381,7 @@ fn undo_restores_the_original_bytes_only_if_the_file_is_unchanged_since_run() {
         // verify now fails and names the value; a second undo has nothing to do.
         let verify = step.plugin.verify(&ctx, &config, &outputs).await;
         match verify.result {
-            Err(Failure::Step { error: StepErrorKind::Precondition, message }) => {
+            Err(Failure::Step { error: StepErrorKind::Precondition, message, .. }) => {
                 assert!(
                     message.contains("`/features/insight_generation/enabled`") && message.contains("holds true"),
                     "{message}"

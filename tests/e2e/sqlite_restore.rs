@@ -97,7 +97,7 @@ impl Site {
             let ctx = CallContext::new(&step.id, &step.grants, step.limits, quiet());
             match step.plugin.undo(&ctx, &config, &outputs.to_string()).await.result {
                 Ok(outcome) => Ok(outcome.summary),
-                Err(Failure::Step { error, message }) => Err((format!("{error:?}"), message)),
+                Err(Failure::Step { error, message, .. }) => Err((format!("{error:?}"), message)),
                 Err(other) => Err(("other".into(), format!("{other:?}"))),
             }
         })
@@ -302,7 +302,7 @@ fn latest_picks_the_newest_backup_matching_the_pattern() {
     }
     let with = r#"backup_dir = "/backups", pick = "latest", pattern = "app-backup-*.db""#;
     let plan = site.cli(&["plan"], with);
-    assert!(plan.stdout.contains("the newest of 3 file(s) matching `app-backup-*.db`"), "{}", plan.all());
+    assert!(plan.stdout.contains("the newest of 3 files matching `app-backup-*.db`"), "{}", plan.all());
     let outputs = site.restore(with);
     assert_eq!(outputs["backup"], "/backups/app-backup-2.db");
     assert_eq!(count(&site.live()), 22);

@@ -13,6 +13,7 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::diagnostic::Location;
 use crate::problems::Pointer;
 use crate::runbook::Parsed;
 
@@ -30,6 +31,49 @@ impl Parsed {
         let with = steps.get(step)?.get_ref().as_table()?.get("with")?;
         let found = rest.iter().try_fold(within(with, first)?, |(_, value), token| within(value, token));
         found.map(|(span, _)| span)
+    }
+}
+
+impl Parsed {
+    /// Where every key (and array element) of the `step`-th `with` table
+    /// is, as [`Parsed::span_of_with_key`] would find each one: kept with
+    /// the plan, so that a problem a plugin reports at run time (when the
+    /// runbook's text is no longer at hand) is shown at its key too. Empty
+    /// when the step has no `with` table.
+    pub fn with_keys(&self, step: usize) -> Vec<(Pointer, Location)> {
+        let mut out = Vec::new();
+        let Ok(document) = DeTable::parse(&self.source.text) else { return out };
+        let with = document
+            .get_ref()
+            .get("step")
+            .and_then(|s| s.get_ref().as_array())
+            .and_then(|steps| steps.get(step))
+            .and_then(|s| s.get_ref().as_table())
+            .and_then(|s| s.get("with"));
+        if let Some(with) = with {
+            self.every_key(&Pointer::root(), with, &mut out);
+        }
+        out
+    }
+
+    fn every_key(&self, at: &Pointer, value: &Spanned<DeValue<'_>>, out: &mut Vec<(Pointer, Location)>) {
+        match value.get_ref() {
+            DeValue::Table(table) => {
+                for (key, value) in table.iter() {
+                    let here = at.clone().key(key.get_ref().as_ref());
+                    out.push((here.clone(), self.source.locate(&key.span())));
+                    self.every_key(&here, value, out);
+                }
+            }
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let here = at.clone().index(i);
+                    out.push((here.clone(), self.source.locate(&item.span())));
+                    self.every_key(&here, item, out);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -127,6 +171,35 @@ mod tests {
         assert_eq!(at(&text, 1, "/k"), Some((10, 17, "k".into())));
         assert_eq!(at(&text, 0, "/j"), None);
         assert_eq!(at(&text, 2, "/k"), None, "no third step");
+    }
+
+    #[test]
+    fn every_key_is_listed_where_the_pointer_would_find_it() {
+        let text = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nuses = \"p@1.0.0\"\nwith = {{ k = 1 }}\n[[step]]\nid = \"b\"\nuses = \"p@1.0.0\"\n\
+             [step.with]\nfile = \"x\"\nunset = [\"A\", \"B\"]\n[[step.with.checks]]\nurl = \"u\"\n"
+        );
+        let parsed = parse(SourceFile::new("r.toml", text.as_str())).expect("parses");
+        let keys: Vec<(String, usize, usize)> =
+            parsed.with_keys(1).into_iter().map(|(p, l)| (p.to_string(), l.line, l.column)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("/checks".to_string(), 13, 13),
+                ("/checks/0".into(), 13, 1),
+                ("/checks/0/url".into(), 14, 1),
+                ("/file".into(), 11, 1),
+                ("/unset".into(), 12, 1),
+                ("/unset/0".into(), 12, 10),
+                ("/unset/1".into(), 12, 15),
+            ]
+        );
+        for (pointer, line, column) in &keys {
+            let found = at(&text, 1, pointer).map(|(l, c, _)| (l, c));
+            assert_eq!(found, Some((*line, *column)), "{pointer}");
+        }
+        assert_eq!(parsed.with_keys(0).len(), 1);
+        assert!(parsed.with_keys(2).is_empty());
     }
 
     #[test]

@@ -314,8 +314,11 @@ mod tests {
     const ATTACK: &str = r#"<script>alert(1)</script><img src=x "onload=alert(2)" 'x'>{{ 7 * 7 }}"#;
 
     fn finished(step: &str, status: StepStatus, elapsed_ms: u64, log: Vec<LogRecord>) -> Event {
-        let failure = (status == StepStatus::Failed)
-            .then(|| Failure::Step { error: StepErrorKind::Failed, message: format!("bad {ATTACK}") });
+        let failure = (status == StepStatus::Failed).then(|| Failure::Step {
+            error: StepErrorKind::Failed,
+            message: format!("bad {ATTACK}"),
+            problems: vec![],
+        });
         Event::StepFinished(StepFinished {
             step: step.into(),
             status,

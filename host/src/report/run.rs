@@ -574,6 +574,7 @@ mod tests {
                     failure: Failure::Step {
                         error: StepErrorKind::Precondition,
                         message: "the file changed since the run".into(),
+                        problems: vec![],
                     },
                 },
             ),

@@ -120,7 +120,7 @@ impl Planner<'_> {
         let id = def.id.get_ref().clone();
         let hint = format!("`{plugin}` checks the `with` table; see `backout inspect {}`", def.uses.get_ref());
         let problems = match failure {
-            Failure::Step { error: StepErrorKind::InvalidConfig, message } => Problems::decode(message).0,
+            Failure::Step { error: StepErrorKind::InvalidConfig, message, .. } => Problems::decode(message).0,
             other => {
                 self.error(&id, format!("plan refused: {other}"), &with_span(def)).hint = Some(hint);
                 return;

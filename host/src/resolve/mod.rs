@@ -33,6 +33,7 @@ use crate::runbook::{Parsed, StepDef};
 use crate::runtime::host_api::Observer;
 use crate::runtime::limits::{Limits, MAX_MEMORY};
 use crate::runtime::{CallContext, Plugin, PluginInfo, Runtime};
+use crate::with_keys::WithKeys;
 
 /// How long before a signed index expires `plan` starts warning about it.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(7 * 86_400);
@@ -304,7 +305,14 @@ impl Planner<'_> {
             preview,
             policy,
             expected,
+            with_keys: self.with_keys(def),
         })
+    }
+
+    /// Where each key of `def`'s `with` table is in the runbook.
+    fn with_keys(&self, def: &StepDef) -> WithKeys {
+        let index = self.parsed.runbook.steps.iter().position(|d| std::ptr::eq(d, def));
+        index.map(|i| WithKeys::of(self.parsed, i)).unwrap_or_default()
     }
 
     /// The step's `expected` duration; longer than its `timeout` is an

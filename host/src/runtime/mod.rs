@@ -391,9 +391,17 @@ impl StepErrorKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Failure {
-    /// The plugin returned an error.
+    /// The plugin returned an error. An `invalid-config` whose problems
+    /// name their keys (`wit/step.wit`'s convention) has them in `problems`,
+    /// the pointers taken out of `message` and each key's place in the
+    /// runbook put in (see [`crate::with_keys`]); empty otherwise.
     #[error("{}", step_message(*error, message))]
-    Step { error: StepErrorKind, message: String },
+    Step {
+        error: StepErrorKind,
+        message: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        problems: Vec<KeyProblem>,
+    },
     /// The call ran past the step's timeout and was stopped.
     #[error("timed out after {} (the step's `timeout`)", crate::quantity::format_duration(*limit))]
     Timeout {
@@ -419,6 +427,22 @@ pub enum Failure {
     Host { message: String },
 }
 
+/// One problem of a plugin's `invalid-config` that names its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyProblem {
+    /// The JSON pointer into the step's `with` table (`/checks/1/url`).
+    pub pointer: String,
+    /// The key as the runbook writes it (`checks[1].url`).
+    pub key: String,
+    /// Where the key is in the runbook (1-based), when the runbook has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// What is wrong, in the plugin's words (without the pointer).
+    pub message: String,
+}
+
 /// `precondition failed: …`, `invalid config: …`; a plain failure is just its message.
 fn step_message(kind: StepErrorKind, message: &str) -> String {
     match kind {
@@ -441,7 +465,7 @@ impl From<wit::StepError> for Failure {
             wit::StepError::Transient(m) => (StepErrorKind::Transient, m),
             wit::StepError::Failed(m) => (StepErrorKind::Failed, m),
         };
-        Failure::Step { error, message }
+        Failure::Step { error, message, problems: Vec::new() }
     }
 }
 
@@ -768,7 +792,7 @@ fn clean_failure(
 ) -> Failure {
     let explain = |message: String| host_terms::explain(&log.clean(&message), dirs, phase);
     match failure {
-        Failure::Step { error, message } => Failure::Step { error, message: explain(message) },
+        Failure::Step { error, message, problems } => Failure::Step { error, message: explain(message), problems },
         Failure::Trap { message } => Failure::Trap { message: explain(message) },
         other => other,
     }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 use backout_sdk::Validate;
+use backout_sdk::config::{Pointer, Problems};
 use std::fmt;
 
 use serde::Deserialize;
@@ -74,81 +75,84 @@ pub fn is_valid_key(key: &str) -> bool {
 
 impl Validate for Config {
     type Valid = Valid;
-    type Error = String;
+    type Error = Problems;
 
-    /// Checks what deserializing cannot, reporting every problem at once.
-    fn validate(self) -> Result<Valid, String> {
-        let mut problems = Vec::new();
+    /// Checks what deserializing cannot, reporting every problem at once,
+    /// each at the key it is about.
+    fn validate(self) -> Result<Valid, Problems> {
+        let mut problems = Problems::new();
         let nothing_to_do = self.set.is_empty() && self.unset.is_empty();
+        if nothing_to_do {
+            problems.push("nothing to do: give `set` or `unset` (or both) at least one key");
+        }
         check_file(&self.file, &mut problems);
         let set = check_set(self.set, &mut problems);
         check_unset(&self.unset, &set, &mut problems);
-        if nothing_to_do {
-            problems.push("nothing to do: give `set` or `unset` (or both) at least one key".to_owned());
-        }
-        match problems.len() {
-            0 => Ok(Valid {
-                file: self.file,
-                set,
-                unset: self.unset,
-                create_missing: self.create_missing,
-                allow_duplicates: self.allow_duplicates,
-            }),
-            1 => Err(problems.remove(0)),
-            _ => Err(problems.join("; ")),
-        }
+        problems.into_result(Valid {
+            file: self.file,
+            set,
+            unset: self.unset,
+            create_missing: self.create_missing,
+            allow_duplicates: self.allow_duplicates,
+        })
     }
 }
 
 /// The file must be an absolute guest path naming a file.
-fn check_file(file: &str, problems: &mut Vec<String>) {
+fn check_file(file: &str, problems: &mut Problems) {
+    let at = Pointer::root().key("file");
     if file.is_empty() {
-        problems.push("`file` is empty: give the guest path of the .env file, such as `/app/.env`".to_owned());
+        problems.at(at, "`file` is empty: give the guest path of the .env file, such as `/app/.env`");
     } else if !file.starts_with('/') {
-        problems.push(format!("`file` must be an absolute guest path such as `/app/.env`, not `{file}`"));
+        problems.at(at, format!("`file` must be an absolute guest path such as `/app/.env`, not `{file}`"));
     } else if file.ends_with('/') || file.ends_with("/.") || file.ends_with("/..") {
-        problems.push(format!("`file` must name a file, not the directory `{file}`"));
+        problems.at(at, format!("`file` must name a file, not the directory `{file}`"));
     } else if file.contains('\0') {
-        problems.push("`file` contains a NUL character".to_owned());
+        problems.at(at, "`file` contains a NUL character");
     }
 }
 
 /// Every value in `set` must be a string: a runbook's `false` is a TOML
 /// boolean, and silently writing its text would hide the mistake of not
 /// quoting it.
-fn check_set(entries: Vec<(String, Value)>, problems: &mut Vec<String>) -> Vec<(String, String)> {
+fn check_set(entries: Vec<(String, Value)>, problems: &mut Problems) -> Vec<(String, String)> {
     let mut set: Vec<(String, String)> = Vec::with_capacity(entries.len());
     for (key, value) in entries {
+        let at = Pointer::root().key("set").key(key.as_str());
         if !is_valid_key(&key) {
-            problems.push(invalid_key_message("set", &key));
+            problems.at(at.clone(), invalid_key_message("set", &key));
         }
         if set.iter().any(|(k, _)| *k == key) {
-            problems.push(format!("`set` lists `{key}` more than once"));
+            problems.at(at, format!("`set` lists `{key}` more than once"));
             continue;
         }
         match value {
             Value::String(text) => {
                 if let Some(reason) = dotenv::unwritable_reason(&text) {
-                    problems.push(format!("set.{key} {reason}"));
+                    problems.at(at, format!("set.{key} {reason}"));
                 }
                 set.push((key, text));
             }
-            other => problems.push(not_a_string_message(&key, &other)),
+            other => problems.at(at, not_a_string_message(&key, &other)),
         }
     }
     set
 }
 
-fn check_unset(unset: &[String], set: &[(String, String)], problems: &mut Vec<String>) {
+/// Each key in `unset` valid and listed once (the repeat is named), and
+/// not in `set` too (named at `set`, the first of the two).
+fn check_unset(unset: &[String], set: &[(String, String)], problems: &mut Problems) {
     for (i, key) in unset.iter().enumerate() {
+        let at = Pointer::root().key("unset").index(i);
         if !is_valid_key(key) {
-            problems.push(invalid_key_message("unset", key));
+            problems.at(at.clone(), invalid_key_message("unset", key));
         }
         if unset[..i].contains(key) {
-            problems.push(format!("`unset` lists `{key}` more than once"));
+            problems.at(at, format!("`unset` lists `{key}` more than once"));
         }
         if set.iter().any(|(k, _)| k == key) {
-            problems.push(format!("key `{key}` is in both `set` and `unset`; keep it in one of them"));
+            let at = Pointer::root().key("set").key(key.as_str());
+            problems.at(at, format!("key `{key}` is in both `set` and `unset`; keep it in one of them"));
         }
     }
 }
@@ -262,8 +266,20 @@ mod tests {
         serde_json::from_str(json)
     }
 
+    /// The config checked; a refusal as its words (the problems' messages
+    /// joined with "; ").
     fn validate(json: &str) -> Result<Valid, String> {
+        refused(json).map_err(|p| p.to_string())
+    }
+
+    fn refused(json: &str) -> Result<Valid, Problems> {
         parse(json).expect("deserializes").validate()
+    }
+
+    /// The pointer of every problem, in the order found.
+    fn pointers(json: &str) -> Vec<Option<String>> {
+        let problems = refused(json).expect_err("rejected");
+        problems.0.iter().map(|p| p.pointer.as_ref().map(ToString::to_string)).collect()
     }
 
     #[test]
@@ -376,6 +392,20 @@ mod tests {
         assert!(error.contains("absolute guest path"), "{error}");
         assert!(error.contains("set.A must be a string"), "{error}");
         assert!(error.contains("`1B`"), "{error}");
+    }
+
+    #[test]
+    fn each_problem_names_its_key() {
+        assert_eq!(pointers(r#"{"file": "x", "unset": ["A"]}"#), [Some("/file".into())]);
+        assert_eq!(pointers(r#"{"file": "/a/.env", "set": {"A": "1", "B": true}}"#), [Some("/set/B".into())]);
+        assert_eq!(pointers(r#"{"file": "/a/.env", "set": {"A B": "1"}}"#), [Some("/set/A B".into())]);
+        assert_eq!(pointers(r#"{"file": "/a/.env", "set": {"A": "x\ny"}}"#), [Some("/set/A".into())]);
+        assert_eq!(pointers(r#"{"file": "/a/.env", "unset": ["A", "B", "A"]}"#), [Some("/unset/2".into())]);
+        assert_eq!(pointers(r#"{"file": "/a/.env", "unset": ["A", "1B"]}"#), [Some("/unset/1".into())]);
+        // Both `set` and `unset`: named at `set`, the first of the two.
+        assert_eq!(pointers(r#"{"file": "/a/.env", "set": {"A": "1"}, "unset": ["B", "A"]}"#), [Some("/set/A".into())]);
+        // Nothing to do is about the table as a whole.
+        assert_eq!(pointers(r#"{"file": "/a/.env"}"#), [None]);
     }
 
     #[test]

@@ -75,6 +75,8 @@
 use std::fmt;
 use std::ops::Range;
 
+use backout_sdk::text::count;
+
 /// The UTF-8 byte-order mark. Kept in place when a file starts with it.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -1117,7 +1119,7 @@ pub fn strict_keys(bytes: &[u8], file: &str) -> Result<Vec<String>, Refusal> {
     if problems.len() > MAX_STRICT_PROBLEMS {
         let more = problems.len() - MAX_STRICT_PROBLEMS;
         problems.truncate(MAX_STRICT_PROBLEMS);
-        problems.push(format!("{more} more problem(s) not listed"));
+        problems.push(format!("{} not listed", count(more, "more problem")));
     }
     Err(Refusal(problems))
 }
@@ -1838,6 +1840,6 @@ mod tests {
         assert!(strict_keys(b"\xff\xfeA\x00", FILE).unwrap_err().to_string().contains("UTF-16"));
         let many = strict_keys("x\n".repeat(25).as_bytes(), FILE).unwrap_err();
         assert_eq!(many.0.len(), 11);
-        assert_eq!(many.0[10], "15 more problem(s) not listed");
+        assert_eq!(many.0[10], "15 more problems not listed");
     }
 }

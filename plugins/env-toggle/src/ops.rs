@@ -162,10 +162,13 @@ fn same_file(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
     if valid.file == outputs.file {
         return Ok(());
     }
-    Err(StepError::invalid_config(format!(
-        "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
-        outputs.file, valid.file
-    )))
+    Err(StepError::invalid_config_at(
+        "/file",
+        format!(
+            "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
+            outputs.file, valid.file
+        ),
+    ))
 }
 
 /// Reads the file to edit, refusing what an atomic replace would break: a

@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+use backout_sdk::text::count;
 use serde::{Deserialize, Serialize};
 
 use crate::dotenv::{Change, ChangeKind, Found, Mismatch};
@@ -179,9 +180,8 @@ pub fn run_summary(changes: &[Change], file: &str, safety_copy: Option<&str>) ->
     let Some(copy) = safety_copy else {
         return format!("no change needed: {file} already has the requested values; nothing was written");
     };
-    let keys = if changed == 1 { "key" } else { "keys" };
     let already = if unchanged > 0 { format!(", {unchanged} already as requested") } else { String::new() };
-    format!("changed {changed} {keys} in {file}{already} (safety copy {copy})")
+    format!("changed {} in {file}{already} (safety copy {copy})", count(changed, "key"))
 }
 
 // ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 use backout_sdk::Validate;
+use backout_sdk::config::{Pointer, Problems};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -61,11 +62,12 @@ pub struct Valid {
 
 impl Validate for Config {
     type Valid = Valid;
-    type Error = String;
+    type Error = Problems;
 
-    /// Checks what deserializing cannot, reporting every problem at once.
-    fn validate(self) -> Result<Valid, String> {
-        let mut problems = Vec::new();
+    /// Checks what deserializing cannot, reporting every problem at once,
+    /// each at the key it is about.
+    fn validate(self) -> Result<Valid, Problems> {
+        let mut problems = Problems::new();
         check_path("target", &self.target, &mut problems);
         let source = self.check_source(&mut problems);
         let validate = match self.validate.as_deref() {
@@ -80,7 +82,7 @@ impl Validate for Config {
             Some(word) => match Format::from_word(word) {
                 Some(format) => Some(format),
                 None => {
-                    problems.push(format!("`validate` is `{word}`; use one of {}", Format::WORDS));
+                    problems.at("/validate", format!("`validate` is `{word}`; use one of {}", Format::WORDS));
                     None
                 }
             },
@@ -89,29 +91,34 @@ impl Validate for Config {
             Some(format) => check_require_keys(&self.require_keys, format, &mut problems),
             None => Vec::new(),
         };
-        match (problems.len(), source, validate) {
-            (0, Some(source), Some(validate)) => Ok(Valid { target: self.target, source, validate, require_keys }),
-            (1, _, _) => Err(problems.remove(0)),
-            _ => Err(problems.join("; ")),
+        match (source, validate) {
+            (Some(source), Some(validate)) if problems.is_empty() => {
+                Ok(Valid { target: self.target, source, validate, require_keys })
+            }
+            _ => Err(problems),
         }
     }
 }
 
 impl Config {
-    fn check_source(&self, problems: &mut Vec<String>) -> Option<Source> {
+    /// Where the backup comes from. A conflict is named at the key that
+    /// is wrong, or at the first of the two (`source` before `source_dir`,
+    /// the backup before `target`).
+    fn check_source(&self, problems: &mut Problems) -> Option<Source> {
         let source = match (&self.source, &self.source_dir) {
             (Some(_), Some(_)) => {
-                problems.push("give `source` (one backup) or `source_dir` (a directory to pick from), not both".into());
+                problems
+                    .at("/source", "give `source` (one backup) or `source_dir` (a directory to pick from), not both");
                 return None;
             }
             (None, None) => {
-                problems
-                    .push("nothing to restore from: give `source` (the backup) or `source_dir` with `pattern`".into());
+                problems.push("nothing to restore from: give `source` (the backup) or `source_dir` with `pattern`");
                 return None;
             }
             (Some(file), None) => {
                 if self.pick.is_some() || self.pattern.is_some() {
-                    problems.push("`pick` and `pattern` choose from `source_dir`; with `source` leave them out".into());
+                    let at = if self.pick.is_some() { "/pick" } else { "/pattern" };
+                    problems.at(at, "`pick` and `pattern` choose from `source_dir`; with `source` leave them out");
                 }
                 check_path("source", file, problems);
                 Source::Given(file.clone())
@@ -120,17 +127,21 @@ impl Config {
                 check_path("source_dir", dir, problems);
                 match self.pick.as_deref() {
                     None | Some("latest") => {}
-                    Some(other) => problems.push(format!(
-                        "`pick` is `{other}`; `latest` (the newest by modification time) is the only choice"
-                    )),
+                    Some(other) => problems.at(
+                        "/pick",
+                        format!("`pick` is `{other}`; `latest` (the newest by modification time) is the only choice"),
+                    ),
                 }
                 if let Some(pattern) = &self.pattern {
                     if pattern.is_empty() {
-                        problems.push("`pattern` is empty; leave it out to consider every name".into());
+                        problems.at("/pattern", "`pattern` is empty; leave it out to consider every name");
                     } else if pattern.contains('/') {
-                        problems.push(format!(
-                            "`pattern` `{pattern}` contains `/`; it matches names inside `source_dir`, not paths"
-                        ));
+                        problems.at(
+                            "/pattern",
+                            format!(
+                                "`pattern` `{pattern}` contains `/`; it matches names inside `source_dir`, not paths"
+                            ),
+                        );
                     }
                 }
                 Source::Latest { dir: dir.clone(), pattern: self.pattern.clone() }
@@ -141,12 +152,18 @@ impl Config {
             Source::Latest { dir, .. } => ("source_dir", dir),
         };
         if from.1 == &self.target {
-            problems.push(format!("`{}` and `target` are the same path `{}`", from.0, self.target));
+            problems.at(
+                Pointer::root().key(from.0),
+                format!("`{}` and `target` are the same path `{}`", from.0, self.target),
+            );
         } else if is_inside(from.1, &self.target) {
-            problems.push(format!(
-                "`{}` `{}` is inside `target` `{}`: restoring would replace the backup itself",
-                from.0, from.1, self.target
-            ));
+            problems.at(
+                Pointer::root().key(from.0),
+                format!(
+                    "`{}` `{}` is inside `target` `{}`: restoring would replace the backup itself",
+                    from.0, from.1, self.target
+                ),
+            );
         }
         Some(source)
     }
@@ -159,36 +176,41 @@ pub fn is_inside(path: &str, dir: &str) -> bool {
 
 /// A guest path must be plain and absolute, like the host requires of every
 /// path it maps: no empty, `.` or `..` parts, no trailing `/`, not `/`.
-fn check_path(key: &str, path: &str, problems: &mut Vec<String>) {
+fn check_path(key: &str, path: &str, problems: &mut Problems) {
     let plain =
         path.strip_prefix('/').is_some_and(|rest| rest.split('/').all(|p| !p.is_empty() && p != "." && p != ".."));
+    let at = Pointer::root().key(key);
     if path.is_empty() {
-        problems.push(format!("`{key}` is empty: give an absolute guest path such as `/app/.env`"));
+        problems.at(at, format!("`{key}` is empty: give an absolute guest path such as `/app/.env`"));
     } else if path.contains('\0') {
-        problems.push(format!("`{key}` contains a NUL character"));
+        problems.at(at, format!("`{key}` contains a NUL character"));
     } else if !plain {
-        problems.push(format!(
-            "`{key}` must be a plain absolute guest path such as `/app/.env` (no `.` or `..` parts, \
+        problems.at(
+            at,
+            format!(
+                "`{key}` must be a plain absolute guest path such as `/app/.env` (no `.` or `..` parts, \
              no doubled or trailing `/`), not `{path}`"
-        ));
+            ),
+        );
     }
 }
 
-fn check_require_keys(keys: &[String], format: Format, problems: &mut Vec<String>) -> Vec<KeyPath> {
+fn check_require_keys(keys: &[String], format: Format, problems: &mut Problems) -> Vec<KeyPath> {
     if !keys.is_empty() && format == Format::None {
-        problems.push(
+        problems.at(
+            "/require_keys",
             "`require_keys` needs a format to look keys up in: set `validate` to one of \
-                       `toml`, `json`, `yaml`, `dotenv`"
-                .into(),
+             `toml`, `json`, `yaml`, `dotenv`",
         );
         return Vec::new();
     }
     let mut parsed: Vec<KeyPath> = Vec::new();
-    for key in keys {
+    for (i, key) in keys.iter().enumerate() {
+        let at = Pointer::root().key("require_keys").index(i);
         match KeyPath::parse(key, format) {
-            Ok(path) if parsed.contains(&path) => problems.push(format!("`require_keys` lists `{key}` twice")),
+            Ok(path) if parsed.contains(&path) => problems.at(at, format!("`require_keys` lists `{key}` twice")),
             Ok(path) => parsed.push(path),
-            Err(why) => problems.push(format!("`require_keys` entry `{key}`: {why}")),
+            Err(why) => problems.at(at, format!("`require_keys` entry `{key}`: {why}")),
         }
     }
     parsed
@@ -258,8 +280,64 @@ pub fn schema() -> Value {
 mod tests {
     use super::*;
 
+    /// The config checked; a refusal as its words (the messages joined with "; ").
     fn validate(json: &str) -> Result<Valid, String> {
+        refused(json).map_err(|p| p.to_string())
+    }
+
+    fn refused(json: &str) -> Result<Valid, Problems> {
         serde_json::from_str::<Config>(json).expect("deserializes").validate()
+    }
+
+    /// The pointer of every problem, in the order reported.
+    fn pointers(json: &str) -> Vec<Option<String>> {
+        let problems = Problems::decode(&refused(json).expect_err("refused").encode());
+        problems.0.iter().map(|p| p.pointer.as_ref().map(ToString::to_string)).collect()
+    }
+
+    #[test]
+    fn each_problem_names_its_key() {
+        let p = |json: &str| pointers(json);
+        assert_eq!(p(r#"{"target": "app", "source": "/b/x", "validate": "none"}"#), [Some("/target".into())]);
+        assert_eq!(p(r#"{"target": "/a/x", "source": "/b/../x", "validate": "none"}"#), [Some("/source".into())]);
+        assert_eq!(p(r#"{"target": "/a/x", "source_dir": "", "validate": "none"}"#), [Some("/source_dir".into())]);
+        assert_eq!(p(r#"{"target": "/a/x", "source": "/b/x", "validate": "ini"}"#), [Some("/validate".into())]);
+        // Both sources: the first of the two.
+        assert_eq!(
+            p(r#"{"target": "/a/x", "source": "/b/x", "source_dir": "/b", "validate": "none"}"#),
+            [Some("/source".into())]
+        );
+        // `pick`/`pattern` with `source`: the key that is wrong.
+        assert_eq!(
+            p(r#"{"target": "/a/x", "source": "/b/x", "pattern": "*", "validate": "none"}"#),
+            [Some("/pattern".into())]
+        );
+        assert_eq!(
+            p(r#"{"target": "/a/x", "source": "/b/x", "pick": "latest", "validate": "none"}"#),
+            [Some("/pick".into())]
+        );
+        assert_eq!(
+            p(r#"{"target": "/a/x", "source_dir": "/b", "pick": "oldest", "validate": "none"}"#),
+            [Some("/pick".into())]
+        );
+        assert_eq!(
+            p(r#"{"target": "/a/x", "source_dir": "/b", "pattern": "a/b", "validate": "none"}"#),
+            [Some("/pattern".into())]
+        );
+        // The backup inside (or equal to) `target`: named at the backup.
+        assert_eq!(p(r#"{"target": "/a", "source_dir": "/a/old", "validate": "none"}"#), [Some("/source_dir".into())]);
+        assert_eq!(p(r#"{"target": "/a/x", "source": "/a/x", "validate": "none"}"#), [Some("/source".into())]);
+        assert_eq!(
+            p(r#"{"target": "/a/x", "source": "/b/x", "validate": "none", "require_keys": ["A"]}"#),
+            [Some("/require_keys".into())]
+        );
+        assert_eq!(
+            p(r#"{"target": "/a/x", "source": "/b/x", "validate": "toml", "require_keys": ["a", "b..c", "a"]}"#),
+            [Some("/require_keys/1".into()), Some("/require_keys/2".into())]
+        );
+        // Problems with no key to blame: none missing, nothing to restore from.
+        assert_eq!(p(r#"{"target": "/a/x", "source": "/b/x"}"#), [None]);
+        assert_eq!(p(r#"{"target": "/a/x", "validate": "none"}"#), [None]);
     }
 
     #[test]

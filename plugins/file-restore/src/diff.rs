@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use backout_sdk::text;
 use similar::{Algorithm, DiffOp, DiffTag, TextDiffConfig};
 
 use crate::mask::masked_lines;
@@ -76,7 +77,7 @@ pub fn unified(old_label: &str, new_label: &str, old: &str, new: &str, format: F
         }
     }
     if out.hidden > 0 {
-        out.text.push_str(&format!("… {} more diff line(s) not shown\n", out.hidden));
+        out.text.push_str(&format!("… {} not shown\n", text::count(out.hidden, "more diff line")));
     }
     let crlf = |lines: &[&str]| lines.iter().any(|l| l.ends_with("\r\n"));
     match (crlf(&old_lines), crlf(&new_lines)) {
@@ -201,11 +202,11 @@ mod tests {
         let d = unified("a", "b", &old, &new, Format::None, &mut budget);
         assert_eq!(budget, 0);
         assert_eq!(d.text.lines().filter(|l| !l.starts_with("---") && !l.starts_with("+++")).count(), 11);
-        assert!(d.text.ends_with("more diff line(s) not shown"), "{}", d.text);
+        assert!(d.text.ends_with("more diff lines not shown"), "{}", d.text);
         assert!(d.removed > 50 && d.added > 50);
         let mut none_left = 0;
         let d = unified("a", "b", "x\n", "y\n", Format::None, &mut none_left);
         assert_eq!((d.removed, d.added), (1, 1), "counted even when nothing is shown");
-        assert!(d.text.ends_with("… 3 more diff line(s) not shown"), "{}", d.text);
+        assert!(d.text.ends_with("… 3 more diff lines not shown"), "{}", d.text);
     }
 }

@@ -94,7 +94,8 @@ fn plan_file(valid: &Valid, backup: &Candidate) -> Result<Vec<Action>, StepError
                 valid.validate,
                 &mut budget,
             );
-            Action::new(format!("change {target}: {} line(s) removed, {} added", d.removed, d.added)).detail(d.text)
+            let removed = backout_sdk::text::count(d.removed, "line");
+            Action::new(format!("change {target}: {removed} removed, {} added", d.added)).detail(d.text)
         }
         _ => Action::new(format!("replace {target}: {} → {}", human(live_size), human(checked.size))).detail(format!(
             "no diff shown: a side is not UTF-8 text or is larger than {} MiB (sha256 {before} → {})",
@@ -114,7 +115,13 @@ fn plan_directory(valid: &Valid, backup: &Candidate) -> Result<Vec<Action>, Step
     }
     let (files, bytes) = source.tree.files();
     let mut detail = vec![
-        format!("backup: {files} file(s), {}{}; {}", human(bytes), modified_facts(backup), backup.how),
+        format!(
+            "backup: {}, {}{}; {}",
+            backout_sdk::text::count(files as usize, "file"),
+            human(bytes),
+            modified_facts(backup),
+            backup.how
+        ),
         format!("check: {}", source.summary),
         format!(
             "keep: {target} itself becomes the safety copy {target}.backout-<UTC time>.bak (renamed, \
@@ -662,9 +669,10 @@ fn inspect_target(valid: &Valid) -> Result<Kind, StepError> {
     };
     if kind == Kind::Directory {
         if !valid.require_keys.is_empty() {
-            return Err(StepError::invalid_config(format!(
-                "`require_keys` applies to a file target; `{target}` is a directory"
-            )));
+            return Err(StepError::invalid_config_at(
+                "/require_keys",
+                format!("`require_keys` applies to a file target; `{target}` is a directory"),
+            ));
         }
         let (parent, _) = split(target);
         if fs::metadata(&parent).is_err() {
@@ -740,7 +748,9 @@ fn read_backup_tree(valid: &Valid, path: &str) -> Result<CheckedTree, StepError>
         let more = if count > 5 { format!("; and {} more", count - 5) } else { String::new() };
         return Err(StepError::precondition(format!("{}{more}; nothing was changed", problems.join("; "))));
     }
-    Ok(CheckedTree { tree, summary: format!("every one of its {files} file(s) is valid {}", valid.validate.name()) })
+    let summary =
+        format!("every one of its {} is valid {}", backout_sdk::text::count(files, "file"), valid.validate.name());
+    Ok(CheckedTree { tree, summary })
 }
 
 /// Reads at most [`MAX_CHECKED_BYTES`], failing beyond.
@@ -785,10 +795,13 @@ fn same_target(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
     if valid.target == outputs.target {
         return Ok(());
     }
-    Err(StepError::invalid_config(format!(
-        "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
-        outputs.target, valid.target
-    )))
+    Err(StepError::invalid_config_at(
+        "/target",
+        format!(
+            "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
+            outputs.target, valid.target
+        ),
+    ))
 }
 
 /// Takes the safety copy and checks it holds the bytes read before: if the

@@ -273,7 +273,7 @@ fn plan_shows_a_masked_diff_and_changes_nothing() {
     let plan = ops::plan(&valid).unwrap();
     assert_eq!(site.snapshot(), before);
     assert_eq!(plan[0].summary, format!("restore {target} from {source}"));
-    assert_eq!(plan[1].summary, format!("change {target}: 3 line(s) removed, 3 added"));
+    assert_eq!(plan[1].summary, format!("change {target}: 3 lines removed, 3 added"));
     let diff = plan[1].detail.clone().unwrap();
     assert!(diff.contains("-port = 8081\n+port = 8080"), "{diff}");
     assert!(diff.contains("-password = ***\n") && diff.contains("+password = ***"), "{diff}");
@@ -415,6 +415,7 @@ fn a_directory_backup_with_an_invalid_file_or_a_link_is_refused_and_nothing_chan
     let keys =
         site.valid(json!({"target": "app/conf", "source": "backups/conf", "validate": "toml", "require_keys": ["a"]}));
     assert!(matches!(ops::plan(&keys), Err(StepError::InvalidConfig(m)) if m.contains("applies to a file target")));
+    assert!(matches!(ops::plan(&keys), Err(StepError::InvalidConfig(m)) if m.starts_with("`#/require_keys`: ")));
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
-use backout_sdk::StepError;
+use backout_sdk::{StepError, text};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Source;
@@ -146,10 +146,12 @@ fn latest(dir: &str, pattern: Option<&str>, target: &str, kind: Kind) -> Result<
     };
     let count = entries.len();
     let (name, modified) = entries.swap_remove(index);
-    let noun = if count == 1 { kind.noun().to_owned() } else { format!("{}s", kind.noun()) };
     let how = match count {
-        1 => format!("the only {noun} {matching} in `{dir}`"),
-        _ => format!("the newest of {count} {noun} {matching} in `{dir}` (by modification time, then name)"),
+        1 => format!("the only {} {matching} in `{dir}`", kind.noun()),
+        _ => format!(
+            "the newest of {} {matching} in `{dir}` (by modification time, then name)",
+            text::count(count, kind.noun())
+        ),
     };
     Ok(Candidate { path: Path::new(dir).join(name).to_string_lossy().into_owned(), modified, how })
 }

@@ -338,3 +338,25 @@ test('random edits in every layout pass the self-check', () => {
   }
   assert.ok(applied > 500, `only ${applied} edits applied`);
 });
+
+test('each config problem names its key by JSON pointer', () => {
+  const pointers = (overrides) => {
+    try {
+      validate(config(overrides));
+    } catch (e) {
+      assert.equal(e.kind, 'invalid-config');
+      return e.problems.map((p) => p.pointer ?? null);
+    }
+    assert.fail('expected the config to be refused');
+  };
+  assert.deepEqual(pointers({ file: 'c.json', set: { '/a': 1 } }), ['/file']);
+  assert.deepEqual(pointers({ set: { '/a': 1, 'a/b': 2 } }), ['/set/a~1b']);
+  assert.deepEqual(pointers({ set: { '/a/-/b': 1 } }), ['/set/~1a~1-~1b']);
+  assert.deepEqual(pointers({ remove: ['/a', '/b', '/a'] }), ['/remove/2']);
+  assert.deepEqual(pointers({ remove: ['/a', 7] }), ['/remove/1']);
+  // Two pointers that collide: at the one the message names first.
+  assert.deepEqual(pointers({ set: { '/a': 1 }, remove: ['/a'] }), ['/set/~1a']);
+  assert.deepEqual(pointers({ set: { '/a': 1 }, remove: ['/a/b'] }), ['/remove/0']);
+  // Nothing to do is about the table as a whole.
+  assert.deepEqual(pointers({}), [null]);
+});

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 use backout_sdk::Validate;
+use backout_sdk::config::{Pointer, Problems};
 use std::time::Duration;
 
 use backout_sdk::http::Url;
@@ -258,37 +259,39 @@ const ACTIONS: &str = "`create`, `list`, `download`, `restore` or `prune`";
 
 impl Validate for Config {
     type Valid = Valid;
-    type Error = String;
+    type Error = Problems;
 
-    /// Checks what deserializing cannot, reporting every problem at once.
-    fn validate(self) -> Result<Valid, String> {
-        let mut problems = Vec::new();
+    /// Checks what deserializing cannot, reporting every problem at once,
+    /// each at the key it is about.
+    fn validate(self) -> Result<Valid, Problems> {
+        let mut problems = Problems::new();
         let (base, origin) = check_url(&self.url, &mut problems);
         check_collection(&self.collection, &mut problems);
         if let Some(name) = &self.api_key_env
             && !is_env_name(name)
         {
-            problems.push(format!(
-                "`api_key_env` must name an environment variable (letters, digits and `_`), not `{name}`"
-            ));
+            problems.at(
+                "/api_key_env",
+                format!("`api_key_env` must name an environment variable (letters, digits and `_`), not `{name}`"),
+            );
         }
         let timeout = match &self.timeout {
             None => DEFAULT_TIMEOUT,
             Some(text) => match parse_duration(text) {
                 Ok(d) if d > MAX_TIMEOUT => {
-                    problems.push(format!("`timeout` may be at most 24h, not `{text}`"));
+                    problems.at("/timeout", format!("`timeout` may be at most 24h, not `{text}`"));
                     DEFAULT_TIMEOUT
                 }
                 Ok(d) => d,
                 Err(e) => {
-                    problems.push(format!("`timeout`: {e}"));
+                    problems.at("/timeout", format!("`timeout`: {e}"));
                     DEFAULT_TIMEOUT
                 }
             },
         };
         let action = self.check_action(&mut problems);
         if !problems.is_empty() {
-            return Err(problems.join("; "));
+            return Err(problems);
         }
         Ok(Valid {
             base,
@@ -302,13 +305,17 @@ impl Validate for Config {
 }
 
 impl Config {
-    fn check_action(&self, problems: &mut Vec<String>) -> Option<Action> {
+    fn check_action(&self, problems: &mut Problems) -> Option<Action> {
         let action = self.action.as_str();
-        // Keys that only some actions take: refuse them elsewhere.
-        let only = |key: &str, present: bool, allowed: &[&str], problems: &mut Vec<String>| {
+        // Keys that only some actions take: refuse them elsewhere (named at
+        // the key, which is the one out of place).
+        let only = |key: &str, present: bool, allowed: &[&str], problems: &mut Problems| {
             if present && !allowed.contains(&action) {
                 let list: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
-                problems.push(format!("`{key}` applies only to action {}, not to `{action}`", list.join(" and ")));
+                problems.at(
+                    Pointer::root().key(key),
+                    format!("`{key}` applies only to action {}, not to `{action}`", list.join(" and ")),
+                );
             }
         };
         if ["create", "list", "download", "restore", "prune"].contains(&action) {
@@ -330,7 +337,7 @@ impl Config {
             "list" => Some(Action::List),
             "download" => {
                 if let Some(name) = &self.snapshot {
-                    check_snapshot_name("snapshot", name, problems);
+                    check_snapshot_name(Pointer::root().key("snapshot"), "snapshot", name, problems);
                 }
                 let to = match &self.to {
                     Some(to) => {
@@ -338,9 +345,9 @@ impl Config {
                         trim_slash(to)
                     }
                     None => {
-                        problems.push(
-                            "`download` needs `to`: the guest directory to write the snapshot into, such as `/backups`"
-                                .to_owned(),
+                        problems.at(
+                            "/action",
+                            "`download` needs `to`: the guest directory to write the snapshot into, such as `/backups`",
                         );
                         String::new()
                     }
@@ -352,33 +359,33 @@ impl Config {
                 let keep_last = match &self.keep_last {
                     Some(v) => count_value("keep_last", v, 1, problems).unwrap_or(1),
                     None => {
-                        problems.push(
-                            "`prune` needs `keep_last`: how many of the newest snapshots to keep (at least 1)"
-                                .to_owned(),
+                        problems.at(
+                            "/action",
+                            "`prune` needs `keep_last`: how many of the newest snapshots to keep (at least 1)",
                         );
                         1
                     }
                 };
                 let protect = self.protect.clone().unwrap_or_default();
-                for name in &protect {
-                    check_snapshot_name("protect", name, problems);
+                for (i, name) in protect.iter().enumerate() {
+                    check_snapshot_name(Pointer::root().key("protect").index(i), "protect", name, problems);
                 }
                 Some(Action::Prune { keep_last, protect })
             }
             other => {
-                problems.push(format!("`action` must be {ACTIONS}, not `{other}`"));
+                problems.at("/action", format!("`action` must be {ACTIONS}, not `{other}`"));
                 None
             }
         }
     }
 
-    fn check_restore(&self, problems: &mut Vec<String>) -> Option<Restore> {
+    fn check_restore(&self, problems: &mut Problems) -> Option<Restore> {
         let source = match &self.source {
             None => {
-                problems.push(
+                problems.at(
+                    "/action",
                     "`restore` needs `source`: `{ name = \"…\" }` (a snapshot on the server), \
-                     `{ file = \"/backups/….snapshot\" }` or `{ url = \"…\" }`"
-                        .to_owned(),
+                     `{ file = \"/backups/….snapshot\" }` or `{ url = \"…\" }`",
                 );
                 None
             }
@@ -389,7 +396,8 @@ impl Config {
             Some("replica") => Priority::Replica,
             Some("no_sync") => Priority::NoSync,
             Some(other) => {
-                problems.push(format!("`priority` must be `snapshot`, `replica` or `no_sync`, not `{other}`"));
+                problems
+                    .at("/priority", format!("`priority` must be `snapshot`, `replica` or `no_sync`, not `{other}`"));
                 Priority::Snapshot
             }
         };
@@ -398,7 +406,10 @@ impl Config {
             Some(text) => match Version::parse(text) {
                 Some(v) => Some(v),
                 None => {
-                    problems.push(format!("`source_version` must be a version such as `1.18.2`, not `{text}`"));
+                    problems.at(
+                        "/source_version",
+                        format!("`source_version` must be a version such as `1.18.2`, not `{text}`"),
+                    );
                     None
                 }
             },
@@ -417,29 +428,29 @@ impl Config {
     }
 }
 
-fn check_url(url: &str, problems: &mut Vec<String>) -> (String, String) {
+fn check_url(url: &str, problems: &mut Problems) -> (String, String) {
     let parsed = match Url::parse(url) {
         Ok(u) => u,
         Err(e) => {
-            problems.push(format!("`url`: {e}"));
+            problems.at("/url", format!("`url`: {e}"));
             return (String::new(), String::new());
         }
     };
     if parsed.path_with_query.contains('?') || url.contains('#') {
-        problems.push(format!("`url` must be Qdrant's address without a query or fragment, not `{url}`"));
+        problems.at("/url", format!("`url` must be Qdrant's address without a query or fragment, not `{url}`"));
     }
     let path = parsed.path_with_query.trim_end_matches('/');
     let base = format!("{}://{}{}", parsed.scheme.as_str(), parsed.authority(), path);
     (base, parsed.origin())
 }
 
-fn check_collection(name: &str, problems: &mut Vec<String>) {
+fn check_collection(name: &str, problems: &mut Problems) {
     if name.is_empty() {
-        problems.push("`collection` is empty".to_owned());
+        problems.at("/collection", "`collection` is empty");
     } else if name.len() > 255 {
-        problems.push("`collection` is longer than 255 bytes".to_owned());
+        problems.at("/collection", "`collection` is longer than 255 bytes");
     } else if name.chars().any(|c| c.is_control() || c == '/') {
-        problems.push(format!("`collection` must not contain `/` or control characters: {name:?}"));
+        problems.at("/collection", format!("`collection` must not contain `/` or control characters: {name:?}"));
     }
 }
 
@@ -459,21 +470,28 @@ pub fn snapshot_name_problem(name: &str) -> Option<String> {
     }
 }
 
-fn check_snapshot_name(key: &str, name: &str, problems: &mut Vec<String>) {
+/// `at` is where the name is (`/protect/2`), `key` how the message names it.
+fn check_snapshot_name(at: Pointer, key: &str, name: &str, problems: &mut Problems) {
     if let Some(why) = snapshot_name_problem(name) {
-        problems.push(format!("`{key}`: the snapshot name {why}"));
+        problems.at(at, format!("`{key}`: the snapshot name {why}"));
     }
 }
 
-fn check_path(key: &str, path: &str, problems: &mut Vec<String>) {
+/// The pointer of a key named in dotted form (`source.file`).
+fn pointer(dotted: &str) -> Pointer {
+    dotted.split('.').fold(Pointer::root(), Pointer::key)
+}
+
+fn check_path(key: &str, path: &str, problems: &mut Problems) {
+    let at = pointer(key);
     if path.is_empty() {
-        problems.push(format!("`{key}` is empty: give an absolute guest path such as `/backups`"));
+        problems.at(at, format!("`{key}` is empty: give an absolute guest path such as `/backups`"));
     } else if !path.starts_with('/') {
-        problems.push(format!("`{key}` must be an absolute guest path such as `/backups`, not `{path}`"));
+        problems.at(at, format!("`{key}` must be an absolute guest path such as `/backups`, not `{path}`"));
     } else if path.contains('\0') {
-        problems.push(format!("`{key}` contains a NUL character"));
+        problems.at(at, format!("`{key}` contains a NUL character"));
     } else if path.split('/').any(|c| c == "..") {
-        problems.push(format!("`{key}` must not contain `..`: `{path}`"));
+        problems.at(at, format!("`{key}` must not contain `..`: `{path}`"));
     }
 }
 
@@ -484,57 +502,71 @@ fn trim_slash(dir: &str) -> String {
     }
 }
 
-fn check_source(def: &SourceDef, problems: &mut Vec<String>) -> Option<Source> {
+fn check_source(def: &SourceDef, problems: &mut Problems) -> Option<Source> {
     let checksum = def.checksum.as_ref().and_then(|c| match normalize_checksum(c) {
         Some(c) => Some(c),
         None => {
-            problems.push(format!("`source.checksum` must be a sha256 in hex (64 characters), not `{c}`"));
+            problems.at(
+                "/source/checksum",
+                format!("`source.checksum` must be a sha256 in hex (64 characters), not `{c}`"),
+            );
             None
         }
     });
     let given = [def.name.is_some(), def.file.is_some(), def.url.is_some()].iter().filter(|b| **b).count();
     if given != 1 {
-        problems.push(
+        // Two given: the second is the one too many (`name`, `file`, `url`
+        // in that order); none given: the `source` table itself.
+        let extra = [("name", def.name.is_some()), ("file", def.file.is_some()), ("url", def.url.is_some())]
+            .into_iter()
+            .filter(|(_, given)| *given)
+            .nth(1)
+            .map_or_else(|| pointer("source"), |(key, _)| pointer("source").key(key));
+        problems.at(
+            extra,
             "`source` must have exactly one of `name` (a snapshot on the server), `file` (a snapshot file in a \
-             granted directory) or `url` (fetched by Qdrant)"
-                .to_owned(),
+             granted directory) or `url` (fetched by Qdrant)",
         );
         return None;
     }
     if let Some(name) = &def.name {
-        check_snapshot_name("source.name", name, problems);
+        check_snapshot_name(pointer("source.name"), "source.name", name, problems);
         return Some(Source::Name { name: name.clone(), checksum });
     }
     if let Some(file) = &def.file {
         check_path("source.file", file, problems);
         if file.ends_with('/') {
-            problems.push(format!("`source.file` must name a file, not the directory `{file}`"));
+            problems.at("/source/file", format!("`source.file` must name a file, not the directory `{file}`"));
         }
         return Some(Source::File { path: file.clone(), checksum });
     }
     let url = def.url.clone().unwrap_or_default();
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("file:") {
-        problems.push(
+        problems.at(
+            "/source/url",
             "`source.url` must be an `http://` or `https://` URL; a file on the Qdrant server must be inside its \
-             snapshots directory: restore it by `name`"
-                .to_owned(),
+             snapshots directory: restore it by `name`",
         );
     } else if let Err(e) = Url::parse(&url) {
-        problems.push(format!("`source.url`: {e}"));
+        problems.at("/source/url", format!("`source.url`: {e}"));
     }
     Some(Source::Url { url, checksum })
 }
 
-fn check_expect(def: &ExpectDef, problems: &mut Vec<String>) -> Expect {
+fn check_expect(def: &ExpectDef, problems: &mut Problems) -> Expect {
     let mut expect = Expect::default();
     if let Some(status) = &def.status {
         if status.is_empty() {
-            problems.push("`expect.status` is empty: list the accepted statuses, such as `[\"green\"]`".to_owned());
+            problems
+                .at("/expect/status", "`expect.status` is empty: list the accepted statuses, such as `[\"green\"]`");
         }
-        for s in status {
+        for (i, s) in status.iter().enumerate() {
             if !STATUSES.contains(&s.as_str()) {
-                problems.push(format!("`expect.status` may hold `green`, `yellow`, `grey` and `red`, not `{s}`"));
+                problems.at(
+                    pointer("expect.status").index(i),
+                    format!("`expect.status` may hold `green`, `yellow`, `grey` and `red`, not `{s}`"),
+                );
             }
         }
         expect.status = status.clone();
@@ -547,11 +579,11 @@ fn check_expect(def: &ExpectDef, problems: &mut Vec<String>) -> Expect {
     }
     if let Some(tolerance) = &def.tolerance {
         if def.points.is_none() {
-            problems.push("`expect.tolerance` needs `expect.points`".to_owned());
+            problems.at("/expect/tolerance", "`expect.tolerance` needs `expect.points`");
         }
         match parse_tolerance(tolerance) {
             Ok(t) => expect.tolerance = t,
-            Err(e) => problems.push(format!("`expect.tolerance` {e}")),
+            Err(e) => problems.at("/expect/tolerance", format!("`expect.tolerance` {e}")),
         }
     }
     expect
@@ -559,7 +591,7 @@ fn check_expect(def: &ExpectDef, problems: &mut Vec<String>) -> Expect {
 
 /// A non-negative integer given as a number or as a string of digits (a
 /// `${steps.…}` reference renders as a string), at least `min`.
-fn count_value(key: &str, value: &Value, min: u64, problems: &mut Vec<String>) -> Option<u64> {
+fn count_value(key: &str, value: &Value, min: u64, problems: &mut Problems) -> Option<u64> {
     let n = match value {
         Value::Number(n) => n.as_u64(),
         Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
@@ -568,7 +600,7 @@ fn count_value(key: &str, value: &Value, min: u64, problems: &mut Vec<String>) -
     match n {
         Some(n) if n >= min => Some(n),
         _ => {
-            problems.push(format!("`{key}` must be a whole number of at least {min}, not {value}"));
+            problems.at(pointer(key), format!("`{key}` must be a whole number of at least {min}, not {value}"));
             None
         }
     }
@@ -667,9 +699,55 @@ pub fn schema() -> Value {
 mod tests {
     use super::*;
 
+    /// The config checked; a refusal as its words (the messages joined with "; ").
     fn validate(value: Value) -> Result<Valid, String> {
         let config: Config = serde_json::from_value(value).map_err(|e| e.to_string())?;
-        config.validate()
+        config.validate().map_err(|p| p.to_string())
+    }
+
+    /// The pointer of every problem with `extra` over the base config.
+    fn pointers(extra: Value) -> Vec<Option<String>> {
+        let config: Config = serde_json::from_value(with(extra)).expect("deserializes");
+        let problems = config.validate().expect_err("refused");
+        problems.0.iter().map(|p| p.pointer.as_ref().map(ToString::to_string)).collect()
+    }
+
+    #[test]
+    fn each_problem_names_its_key() {
+        let one = |p: &str| vec![Some(p.to_owned())];
+        assert_eq!(pointers(json!({"action": "create", "url": "ftp://x"})), one("/url"));
+        assert_eq!(pointers(json!({"action": "create", "collection": "a/b"})), one("/collection"));
+        assert_eq!(pointers(json!({"action": "create", "api_key_env": "A-B"})), one("/api_key_env"));
+        assert_eq!(pointers(json!({"action": "create", "timeout": "2d"})), one("/timeout"));
+        assert_eq!(pointers(json!({"action": "create", "keep_last": 0})), one("/keep_last"));
+        assert_eq!(pointers(json!({"action": "create", "to": "/b"})), one("/to"));
+        assert_eq!(pointers(json!({"action": "undo"})), one("/action"));
+        // A key the action needs but lacks: named at `action`.
+        assert_eq!(pointers(json!({"action": "download"})), one("/action"));
+        assert_eq!(pointers(json!({"action": "prune"})), one("/action"));
+        assert_eq!(pointers(json!({"action": "restore"})), one("/action"));
+        assert_eq!(
+            pointers(json!({"action": "download", "to": "b", "snapshot": ".x"})),
+            [Some("/snapshot".into()), Some("/to".into())]
+        );
+        assert_eq!(pointers(json!({"action": "prune", "keep_last": 1, "protect": ["a", ".b"]})), one("/protect/1"));
+        let restore = |extra: Value| {
+            let mut v = json!({"action": "restore", "source": {"name": "s"}});
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            pointers(v)
+        };
+        assert_eq!(restore(json!({"priority": "now"})), one("/priority"));
+        assert_eq!(restore(json!({"source_version": "x"})), one("/source_version"));
+        assert_eq!(restore(json!({"source": {"name": "s", "file": "/b/s"}})), one("/source/file"));
+        assert_eq!(restore(json!({"source": {}})), one("/source"));
+        assert_eq!(restore(json!({"source": {"file": "b"}})), one("/source/file"));
+        assert_eq!(restore(json!({"source": {"url": "file:///x"}})), one("/source/url"));
+        assert_eq!(restore(json!({"source": {"name": "s", "checksum": "x"}})), one("/source/checksum"));
+        assert_eq!(restore(json!({"expect": {"status": ["green", "blue"]}})), one("/expect/status/1"));
+        assert_eq!(restore(json!({"expect": {"points": -1}})), one("/expect/points"));
+        assert_eq!(restore(json!({"expect": {"tolerance": 5}})), one("/expect/tolerance"));
     }
 
     fn base() -> Value {

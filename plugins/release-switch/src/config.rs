@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 use backout_sdk::Validate;
+use backout_sdk::config::{Pointer, Problems};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -52,24 +53,27 @@ pub struct Valid {
 
 impl Validate for Config {
     type Valid = Valid;
-    type Error = String;
+    type Error = Problems;
 
-    /// Checks what deserializing cannot, reporting every problem at once.
-    fn validate(self) -> Result<Valid, String> {
-        let mut problems = Vec::new();
+    /// Checks what deserializing cannot, reporting every problem at once,
+    /// each at the key it is about (`link` and `releases_dir` together: at
+    /// `releases_dir`, the one that has to move).
+    fn validate(self) -> Result<Valid, Problems> {
+        let mut problems = Problems::new();
         for (field, path, example) in
             [("link", &self.link, "/app/current"), ("releases_dir", &self.releases_dir, "/app/releases")]
         {
             if let Some(why) = paths::plain_absolute_problem(path) {
-                problems.push(format!(
-                    "`{field}` must be a plain absolute guest path such as `{example}`, not `{path}`: {why}"
-                ));
+                problems.at(
+                    Pointer::root().key(field),
+                    format!("`{field}` must be a plain absolute guest path such as `{example}`, not `{path}`: {why}"),
+                );
             }
         }
         if self.link == self.releases_dir {
-            problems.push(format!("`link` and `releases_dir` are both `{}`", self.link));
+            problems.at("/releases_dir", format!("`link` and `releases_dir` are both `{}`", self.link));
         } else if paths::is_inside(&self.releases_dir, &self.link) {
-            problems.push(format!(
+            problems.at("/releases_dir", format!(
                 "`releases_dir` `{}` is inside `link` `{}`, which is the link to switch: put the releases beside it",
                 self.releases_dir, self.link
             ));
@@ -78,26 +82,29 @@ impl Validate for Config {
             To::Previous
         } else {
             if let Some(why) = paths::release_name_problem(&self.to) {
-                problems.push(format!(
-                    "`to` must be \"previous\" or the name of a release directory in `releases_dir` (such as \
+                problems.at(
+                    "/to",
+                    format!(
+                        "`to` must be \"previous\" or the name of a release directory in `releases_dir` (such as \
                      \"2.0.0\"), not `{}`: {why}",
-                    self.to.escape_debug()
-                ));
+                        self.to.escape_debug()
+                    ),
+                );
             }
             To::Release(self.to)
         };
         if let Some(marker) = &self.marker
             && let Some(why) = paths::marker_problem(marker)
         {
-            problems.push(format!(
-                "`marker` must name a file inside each release, such as \"REVISION\", not `{}`: {why}",
-                marker.escape_debug()
-            ));
+            problems.at(
+                "/marker",
+                format!(
+                    "`marker` must name a file inside each release, such as \"REVISION\", not `{}`: {why}",
+                    marker.escape_debug()
+                ),
+            );
         }
-        match problems.len() {
-            0 => Ok(Valid { link: self.link, releases_dir: self.releases_dir, to, marker: self.marker }),
-            _ => Err(problems.join("; ")),
-        }
+        problems.into_result(Valid { link: self.link, releases_dir: self.releases_dir, to, marker: self.marker })
     }
 }
 
@@ -152,8 +159,32 @@ pub fn schema() -> Value {
 mod tests {
     use super::*;
 
+    /// The config checked; a refusal as its words (the messages joined with "; ").
     fn validate(json: Value) -> Result<Valid, String> {
-        serde_json::from_value::<Config>(json).expect("deserializes").validate()
+        serde_json::from_value::<Config>(json).expect("deserializes").validate().map_err(|p| p.to_string())
+    }
+
+    /// The pointer of every problem, in the order found.
+    fn pointers(json: Value) -> Vec<Option<String>> {
+        let problems = serde_json::from_value::<Config>(json).expect("deserializes").validate().expect_err("refused");
+        problems.0.iter().map(|p| p.pointer.as_ref().map(ToString::to_string)).collect()
+    }
+
+    #[test]
+    fn each_problem_names_its_key() {
+        let ok = json!({"link": "/app/current", "releases_dir": "/app/releases", "to": "previous"});
+        let with = |key: &str, value: &str| {
+            let mut v = ok.clone();
+            v[key] = json!(value);
+            pointers(v)
+        };
+        assert_eq!(with("link", "app/current"), [Some("/link".into())]);
+        assert_eq!(with("releases_dir", "/app/../x"), [Some("/releases_dir".into())]);
+        assert_eq!(with("to", "../1.0"), [Some("/to".into())]);
+        assert_eq!(with("marker", "/REVISION"), [Some("/marker".into())]);
+        // Releases inside (or equal to) the link: at `releases_dir`.
+        assert_eq!(with("releases_dir", "/app/current"), [Some("/releases_dir".into())]);
+        assert_eq!(with("releases_dir", "/app/current/r"), [Some("/releases_dir".into())]);
     }
 
     #[test]

@@ -147,10 +147,13 @@ fn same_link(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
     if valid.link == outputs.link {
         return Ok(());
     }
-    Err(StepError::invalid_config(format!(
-        "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
-        outputs.link, valid.link
-    )))
+    Err(StepError::invalid_config_at(
+        "/link",
+        format!(
+            "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
+            outputs.link, valid.link
+        ),
+    ))
 }
 
 /// The message for a switch (`run`'s or `undo`'s) that did not complete.
@@ -660,6 +663,7 @@ mod tests {
         let other = Outputs { link: d.path("elsewhere"), ..outputs };
         let error = verify(&valid, &other).expect_err("refused");
         assert!(matches!(&error, StepError::InvalidConfig(m) if m.contains("use the config the run used")), "{error}");
+        assert!(matches!(&error, StepError::InvalidConfig(m) if m.starts_with("`#/link`: ")), "{error}");
         assert!(matches!(d.undo(&valid, other), Err(StepError::InvalidConfig(_))));
     }
 

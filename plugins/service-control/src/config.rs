@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use backout_sdk::StepError;
+use backout_sdk::config::Pointer;
 use backout_sdk::quantity::{format_duration, parse_duration};
 use serde::Deserialize;
 
@@ -172,22 +173,30 @@ pub enum Wait<'a> {
     Stopped(&'a WaitStopped),
 }
 
-fn invalid(message: impl std::fmt::Display) -> StepError {
-    StepError::invalid_config(message)
+/// An `invalid-config` error about the key at `pointer`, written as the
+/// message names it (`wait_healthy.url` is `/wait_healthy/url`).
+fn invalid(dotted: &str, message: impl std::fmt::Display) -> StepError {
+    let pointer = dotted.split('.').fold(Pointer::root(), Pointer::key);
+    StepError::invalid_config_at(pointer, message)
 }
 
 fn poll(timeout: Option<&str>, interval: Option<&str>, what: &str) -> Result<Poll, StepError> {
-    let timeout = parse_duration(timeout.unwrap_or("30s")).map_err(|e| invalid(format!("`{what}.timeout`: {e}")))?;
-    let interval =
-        parse_duration(interval.unwrap_or("500ms")).map_err(|e| invalid(format!("`{what}.interval`: {e}")))?;
+    let (timeout_key, interval_key) = (format!("{what}.timeout"), format!("{what}.interval"));
+    let timeout =
+        parse_duration(timeout.unwrap_or("30s")).map_err(|e| invalid(&timeout_key, format!("`{timeout_key}`: {e}")))?;
+    let interval = parse_duration(interval.unwrap_or("500ms"))
+        .map_err(|e| invalid(&interval_key, format!("`{interval_key}`: {e}")))?;
     if timeout.is_zero() || timeout > MAX_WAIT {
-        return Err(invalid(format!("`{what}.timeout` must be more than 0 and at most {}", format_duration(MAX_WAIT))));
+        return Err(invalid(
+            &timeout_key,
+            format!("`{timeout_key}` must be more than 0 and at most {}", format_duration(MAX_WAIT)),
+        ));
     }
     if interval < MIN_INTERVAL || interval > timeout {
-        return Err(invalid(format!(
-            "`{what}.interval` must be at least {} and at most the timeout",
-            format_duration(MIN_INTERVAL)
-        )));
+        return Err(invalid(
+            &interval_key,
+            format!("`{interval_key}` must be at least {} and at most the timeout", format_duration(MIN_INTERVAL)),
+        ));
     }
     Ok(Poll { timeout, interval })
 }
@@ -202,15 +211,21 @@ fn argv_of(commands: &Commands, action: Action) -> Option<&Vec<String>> {
     }
 }
 
+/// The argv for `action`; a missing one is named at `action` (the key that
+/// asks for it), an empty one at itself.
 fn checked_argv(commands: &Commands, action: Action, why: &str) -> Result<Vec<String>, StepError> {
     let argv = argv_of(commands, action).ok_or_else(|| {
-        invalid(format!(
-            "`commands.{}` is required {why}: the argv, e.g. [\"systemctl\", \"{0}\", \"app\"]",
-            action.as_str()
-        ))
+        invalid(
+            "action",
+            format!(
+                "`commands.{}` is required {why}: the argv, e.g. [\"systemctl\", \"{0}\", \"app\"]",
+                action.as_str()
+            ),
+        )
     })?;
     if argv.is_empty() || argv[0].is_empty() {
-        return Err(invalid(format!("`commands.{}` is empty", action.as_str())));
+        let key = format!("commands.{}", action.as_str());
+        return Err(invalid(&key, format!("`{key}` is empty")));
     }
     Ok(argv.clone())
 }
@@ -220,10 +235,13 @@ fn checked_argv(commands: &Commands, action: Action, why: &str) -> Result<Vec<St
 /// formed and bounded.
 pub fn validate(config: Config) -> Result<Valid, StepError> {
     let action: Action = serde_json::from_value(serde_json::Value::String(config.action.clone())).map_err(|_| {
-        invalid(format!(
-            "`action` must be \"stop\", \"start\", \"restart\", \"reload\" or \"status\", not {:?}",
-            config.action
-        ))
+        invalid(
+            "action",
+            format!(
+                "`action` must be \"stop\", \"start\", \"restart\", \"reload\" or \"status\", not {:?}",
+                config.action
+            ),
+        )
     })?;
     let argv = checked_argv(&config.commands, action, &format!("for `action = \"{}\"`", action.as_str()))?;
     let undo_argv = match action.inverse() {
@@ -237,17 +255,23 @@ pub fn validate(config: Config) -> Result<Valid, StepError> {
     if let Some(cwd) = &config.cwd
         && !cwd.starts_with('/')
     {
-        return Err(invalid(format!("`cwd` must be an absolute guest path, not {cwd:?}")));
+        return Err(invalid("cwd", format!("`cwd` must be an absolute guest path, not {cwd:?}")));
     }
     let wait_healthy = match config.wait_healthy {
         Some(w) => {
             if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-                return Err(invalid(format!("`wait_healthy.url` must be an http:// or https:// URL, not {:?}", w.url)));
+                return Err(invalid(
+                    "wait_healthy.url",
+                    format!("`wait_healthy.url` must be an http:// or https:// URL, not {:?}", w.url),
+                ));
             }
             if let Some(status) = w.status
                 && !(100..=599).contains(&status)
             {
-                return Err(invalid(format!("`wait_healthy.status` {status} is not an HTTP status")));
+                return Err(invalid(
+                    "wait_healthy.status",
+                    format!("`wait_healthy.status` {status} is not an HTTP status"),
+                ));
             }
             let poll = poll(w.timeout.as_deref(), w.interval.as_deref(), "wait_healthy")?;
             Some(WaitHealthy { url: w.url, status: w.status, body_contains: w.body_contains, poll })
@@ -261,15 +285,28 @@ pub fn validate(config: Config) -> Result<Valid, StepError> {
                     StoppedWhen::Refused(url)
                 }
                 (Some(url), None) => {
-                    return Err(invalid(format!("`wait_stopped.url` must be an http:// or https:// URL, not {url:?}")));
+                    return Err(invalid(
+                        "wait_stopped.url",
+                        format!("`wait_stopped.url` must be an http:// or https:// URL, not {url:?}"),
+                    ));
                 }
                 (None, Some(pid_file)) if pid_file.starts_with('/') => StoppedWhen::PidFileGone(pid_file),
                 (None, Some(pid_file)) => {
-                    return Err(invalid(format!(
-                        "`wait_stopped.pid_file` must be an absolute guest path, not {pid_file:?}"
-                    )));
+                    return Err(invalid(
+                        "wait_stopped.pid_file",
+                        format!("`wait_stopped.pid_file` must be an absolute guest path, not {pid_file:?}"),
+                    ));
                 }
-                _ => return Err(invalid("`wait_stopped` needs exactly one of `url` and `pid_file`")),
+                // Both: at `pid_file`, the second; neither: at the table.
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "wait_stopped.pid_file",
+                        "`wait_stopped` needs exactly one of `url` and `pid_file`",
+                    ));
+                }
+                (None, None) => {
+                    return Err(invalid("wait_stopped", "`wait_stopped` needs exactly one of `url` and `pid_file`"));
+                }
             };
             Some(WaitStopped { when, poll: poll(w.timeout.as_deref(), w.interval.as_deref(), "wait_stopped")? })
         }
@@ -321,6 +358,7 @@ pub fn schema() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backout_sdk::config::Problems;
     use serde_json::json;
 
     fn config(value: serde_json::Value) -> Config {
@@ -345,28 +383,41 @@ mod tests {
             Poll { timeout: Duration::from_secs(10), interval: Duration::from_millis(100) }
         );
 
-        for (bad, says) in [
-            (json!({ "action": "halt", "commands": {} }), "`action` must be"),
-            (json!({ "action": "reload", "commands": { "reload": [] } }), "`commands.reload` is empty"),
+        for (bad, says, at) in [
+            (json!({ "action": "halt", "commands": {} }), "`action` must be", "/action"),
+            (
+                json!({ "action": "reload", "commands": { "reload": [] } }),
+                "`commands.reload` is empty",
+                "/commands/reload",
+            ),
             (
                 json!({ "action": "status", "commands": { "status": ["x"] }, "wait_healthy": { "url": "ftp://x" } }),
                 "must be an http:// or https:// URL",
+                "/wait_healthy/url",
             ),
             (
                 json!({ "action": "status", "commands": { "status": ["x"] }, "wait_healthy": { "url": "http://x", "timeout": "1h" } }),
                 "at most 15m",
+                "/wait_healthy/timeout",
             ),
             (
                 json!({ "action": "status", "commands": { "status": ["x"] }, "wait_stopped": { "url": "http://x", "pid_file": "/p" } }),
                 "exactly one of `url` and `pid_file`",
+                "/wait_stopped/pid_file",
             ),
             (
                 json!({ "action": "status", "commands": { "status": ["x"] }, "wait_stopped": { "pid_file": "run/app.pid" } }),
                 "absolute guest path",
+                "/wait_stopped/pid_file",
             ),
         ] {
             let e = validate(config(bad.clone())).unwrap_err();
             assert!(e.message().contains(says), "{bad}: {e:?}");
+            let problems = Problems::decode(e.message());
+            assert_eq!(problems.0[0].pointer, Some(Pointer::from(at)), "{bad}: {e:?}");
         }
+        let stop = json!({ "action": "stop", "commands": { "stop": ["x"] } });
+        let e = validate(config(stop)).unwrap_err();
+        assert_eq!(Problems::decode(e.message()).0[0].pointer, Some(Pointer::from("/action")), "{e:?}");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use backout_sdk::config::Pointer;
 use backout_sdk::exec::Exit;
 use backout_sdk::quantity::format_duration;
 use backout_sdk::{Action, Outcome, StepError};
@@ -113,13 +114,18 @@ fn shown(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// A command or URL the step's grants refuse: `invalid-config` at its key.
+fn denied(key: &[&str], message: String) -> StepError {
+    StepError::invalid_config_at(key.iter().fold(Pointer::root(), |p, k| p.key(*k)), message)
+}
+
 /// What `plan` shows, after proving every command and URL the step (and its
 /// undo) will use is granted. Starts nothing.
 pub fn plan(valid: &Valid, world: &mut dyn World) -> Result<Vec<Action>, StepError> {
     let granted = |world: &mut dyn World, argv: &[String], key: &str| {
         world
             .check(argv)
-            .map_err(|why| StepError::invalid_config(format!("`commands.{key}` (`{}`): {why}", shown(argv))))
+            .map_err(|why| denied(&["commands", key], format!("`commands.{key}` (`{}`): {why}", shown(argv))))
     };
     let mut actions = Vec::new();
     let program = granted(world, &valid.argv, valid.action.as_str())?;
@@ -147,7 +153,7 @@ pub fn plan(valid: &Valid, world: &mut dyn World) -> Result<Vec<Action>, StepErr
 
 fn plan_wait(wait: Wait<'_>, world: &mut dyn World) -> Result<Action, StepError> {
     let url_granted = |world: &mut dyn World, url: &str, key: &str| {
-        world.check_url(url).map_err(|why| StepError::invalid_config(format!("`{key}.url`: {why}")))
+        world.check_url(url).map_err(|why| denied(&[key, "url"], format!("`{key}.url`: {why}")))
     };
     Ok(match wait {
         Wait::Healthy(w) => {
@@ -523,5 +529,19 @@ mod tests {
         let undone = undo(&valid("status"), &done.outputs, &mut world).unwrap();
         assert_eq!(undone.summary, "nothing to put back: a status cannot be undone");
         assert_eq!(world.ran.len(), 1);
+    }
+
+    #[test]
+    fn what_the_grants_refuse_is_named_at_its_key() {
+        use backout_sdk::config::Problems;
+        let at = |e: StepError| Problems::decode(e.message()).0[0].pointer.as_ref().map(ToString::to_string);
+        let mut world = Simulated::new(true, 0);
+        world.granted.pop();
+        assert_eq!(at(plan(&valid("stop"), &mut world).unwrap_err()).as_deref(), Some("/commands/start"));
+        let mut config = valid("stop");
+        config.wait_stopped = None;
+        config.wait_healthy.as_mut().unwrap().url = "http://10.0.0.1/health".into();
+        let mut world = Simulated::new(true, 0);
+        assert_eq!(at(plan(&config, &mut world).unwrap_err()).as_deref(), Some("/wait_healthy/url"));
     }
 }

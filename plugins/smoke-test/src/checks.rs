@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use backout_sdk::StepError;
 use backout_sdk::http::{self, Request, Response};
+use backout_sdk::text::count;
 use backout_sdk::vars::{self, Namespace};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -225,7 +226,7 @@ pub fn run_one(
                 let left = retry.attempts - attempts;
                 let needed = check.success_threshold;
                 if left < needed {
-                    let tries = if attempts == 1 { "1 attempt".to_owned() } else { format!("{attempts} attempts") };
+                    let tries = count(attempts as usize, "attempt");
                     let early = if left > 0 {
                         format!(" (of {}: {needed} consecutive passes are no longer possible)", retry.attempts)
                     } else {

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 use backout_sdk::Validate;
+use backout_sdk::config::{Pointer, Problem, Problems};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -245,14 +246,15 @@ pub const MAX_BODY_LIMIT: usize = 64 << 20;
 
 impl Validate for Config {
     type Valid = Valid;
-    type Error = String;
+    type Error = Problems;
 
     /// Checks everything that can be checked without the network or the
-    /// environment, reporting every problem at once.
-    fn validate(self) -> Result<Valid, String> {
-        let mut problems = Vec::new();
+    /// environment, reporting every problem at once, each at the key it is
+    /// about (`/checks/1/retry/attempts`).
+    fn validate(self) -> Result<Valid, Problems> {
+        let mut problems = Problems::new();
         if self.checks.is_empty() {
-            problems.push("`checks` is empty: give at least one `[[checks]]` entry with a `url`".to_owned());
+            problems.at("/checks", "`checks` is empty: give at least one `[[checks]]` entry with a `url`");
         }
         let settings = Settings {
             timeout: self.timeout.as_ref(),
@@ -260,10 +262,12 @@ impl Validate for Config {
             success_threshold: self.success_threshold,
             max_body: self.max_body.as_ref(),
         };
-        let defaults = Scope::new("", &settings, None, &mut problems);
+        let defaults = Scope::new("", &Pointer::root(), &settings, None, &mut problems);
         let mut checks = Vec::with_capacity(self.checks.len());
         let mut captured: BTreeMap<String, String> = BTreeMap::new();
         for (index, config) in self.checks.into_iter().enumerate() {
+            let here = Pointer::root().key("checks").index(index);
+            let capture_keys: Vec<String> = config.capture.keys().cloned().collect();
             let check = validate_check(index, config, &defaults, &mut problems);
             // References to captures must name a capture of an earlier check.
             for (namespace, name) in check.references() {
@@ -272,25 +276,33 @@ impl Validate for Config {
                         true => "it is captured by this same check, after its response; use it in a later check",
                         false => "no earlier check captures it",
                     };
-                    problems.push(format!("{}: `${{captures.{name}}}` is used, but {hint}", label(index, &check.name)));
+                    // The reference may sit in any of the check's strings: at the check.
+                    problems.at(
+                        here.clone(),
+                        format!("{}: `${{captures.{name}}}` is used, but {hint}", label(index, &check.name)),
+                    );
                 }
             }
             for (name, _) in &check.captures {
                 if let Some(earlier) = captured.get(name) {
-                    problems.push(format!(
-                        "{}: capture `{name}` is already captured by {earlier}; give it another name",
-                        label(index, &check.name)
-                    ));
+                    let at = match capture_keys.contains(name) {
+                        true => here.clone().key("capture").key(name.as_str()),
+                        false => here.clone(),
+                    };
+                    problems.at(
+                        at,
+                        format!(
+                            "{}: capture `{name}` is already captured by {earlier}; give it another name",
+                            label(index, &check.name)
+                        ),
+                    );
                 } else {
                     captured.insert(name.clone(), label(index, &check.name));
                 }
             }
             checks.push(check);
         }
-        match problems.len() {
-            0 => Ok(Valid { checks }),
-            _ => Err(problems.join("; ")),
-        }
+        problems.into_result(Valid { checks })
     }
 }
 
@@ -310,25 +322,32 @@ struct Scope {
 
 impl Scope {
     /// Resolves `settings` over `parent` (the built-in defaults when
-    /// `None`); `at` prefixes messages.
-    fn new(at: &str, settings: &Settings<'_>, parent: Option<&Scope>, problems: &mut Vec<String>) -> Self {
+    /// `None`); `at` prefixes messages, `table` is where `settings` are
+    /// written (the `with` table, or a check's).
+    fn new(
+        at: &str,
+        table: &Pointer,
+        settings: &Settings<'_>,
+        parent: Option<&Scope>,
+        problems: &mut Problems,
+    ) -> Self {
         let base = parent.copied().unwrap_or(Scope {
             timeout: DEFAULT_TIMEOUT,
             retry: Retry { attempts: 1, interval: DEFAULT_INTERVAL, backoff: 1.0, max_interval: DEFAULT_MAX_INTERVAL },
             success_threshold: 1,
             max_body: DEFAULT_MAX_BODY,
         });
-        let mut problem = |message: String| problems.push(format!("{at}{message}"));
+        let mut problem = |key: &str, message: String| problems.at(under(table, key), format!("{at}{message}"));
         let mut duration = |key: &str, text: Option<&String>, default: Duration, max: Duration| match text {
             None => default,
             Some(text) => match parse_duration(text) {
                 Ok(d) if d <= max => d,
                 Ok(_) => {
-                    problem(format!("`{key}` is `{text}`; at most {} is allowed", show_duration(max)));
+                    problem(key, format!("`{key}` is `{text}`; at most {} is allowed", show_duration(max)));
                     default
                 }
                 Err(e) => {
-                    problem(format!("`{key}`: {e}"));
+                    problem(key, format!("`{key}`: {e}"));
                     default
                 }
             },
@@ -340,28 +359,34 @@ impl Scope {
             duration("retry.max_interval", retry_config.max_interval.as_ref(), base.retry.max_interval, MAX_TIMEOUT);
         let mut attempts = retry_config.attempts.unwrap_or(base.retry.attempts);
         if !(1..=MAX_ATTEMPTS).contains(&attempts) {
-            problem(format!("`retry.attempts` is {attempts}; give 1 to {MAX_ATTEMPTS} (the first try counts)"));
+            problem(
+                "retry.attempts",
+                format!("`retry.attempts` is {attempts}; give 1 to {MAX_ATTEMPTS} (the first try counts)"),
+            );
             attempts = attempts.clamp(1, MAX_ATTEMPTS);
         }
         let mut backoff = retry_config.backoff.unwrap_or(base.retry.backoff);
         if !(1.0..=MAX_BACKOFF).contains(&backoff) {
-            problem(format!("`retry.backoff` is {backoff}; give a factor from 1.0 (no growth) to {MAX_BACKOFF}"));
+            problem(
+                "retry.backoff",
+                format!("`retry.backoff` is {backoff}; give a factor from 1.0 (no growth) to {MAX_BACKOFF}"),
+            );
             backoff = 1.0;
         }
         let success_threshold = settings.success_threshold.unwrap_or(base.success_threshold);
         if success_threshold == 0 {
-            problem("`success_threshold` is 0; give 1 or more".to_owned());
+            problem("success_threshold", "`success_threshold` is 0; give 1 or more".to_owned());
         }
         let max_body = match settings.max_body {
             None => base.max_body,
             Some(text) => match parse_size(text) {
                 Ok(n) if n <= MAX_BODY_LIMIT as u64 => n as usize,
                 Ok(_) => {
-                    problem(format!("`max_body` is `{text}`; at most 64MiB is allowed"));
+                    problem("max_body", format!("`max_body` is `{text}`; at most 64MiB is allowed"));
                     base.max_body
                 }
                 Err(e) => {
-                    problem(format!("`max_body`: {e}"));
+                    problem("max_body", format!("`max_body`: {e}"));
                     base.max_body
                 }
             },
@@ -375,36 +400,47 @@ impl Scope {
     }
 }
 
-fn validate_check(index: usize, config: CheckConfig, defaults: &Scope, problems: &mut Vec<String>) -> Check {
+/// `table`'s key written in dotted form (`retry.attempts`), as a pointer.
+fn under(table: &Pointer, dotted: &str) -> Pointer {
+    dotted.split('.').fold(table.clone(), Pointer::key)
+}
+
+fn validate_check(index: usize, config: CheckConfig, defaults: &Scope, problems: &mut Problems) -> Check {
     let method = config.method.as_deref().unwrap_or("GET");
     let name = config.name.clone().unwrap_or_else(|| format!("{} {}", method.to_ascii_uppercase(), config.url));
     let at = format!("{}: ", label(index, &name));
-    let mut problem = |message: String| problems.push(format!("{at}{message}"));
+    let here = Pointer::root().key("checks").index(index);
+    let mut problem = |key: Pointer, message: String| problems.at(key, format!("{at}{message}"));
+    let key = |k: &str| here.clone().key(k);
 
     if name.trim().is_empty() {
-        problem("`name` is empty".to_owned());
+        problem(key("name"), "`name` is empty".to_owned());
     }
     let method = match http::normalize_method(method) {
         Ok(m) => m,
         Err(_) => {
-            problem(format!("`method` `{method}` is not an HTTP method (GET, HEAD, POST, PUT, PATCH, DELETE, …)"));
+            problem(
+                key("method"),
+                format!("`method` `{method}` is not an HTTP method (GET, HEAD, POST, PUT, PATCH, DELETE, …)"),
+            );
             "GET".to_owned()
         }
     };
     if let Err(e) = check_url_template(&config.url) {
-        problem(format!("`url`: {e}"));
+        problem(key("url"), format!("`url`: {e}"));
     }
 
     let mut headers = Vec::with_capacity(config.headers.len());
     for (header, value) in config.headers {
+        let at = key("headers").key(header.as_str());
         let Value::String(value) = value else {
-            problem(format!("`headers.{header}` must be a string, not {}", kind(&value)));
+            problem(at, format!("`headers.{header}` must be a string, not {}", kind(&value)));
             continue;
         };
         // References are expanded later; check the rest of the value now.
         let literal = without_references(&value);
         if let Err(e) = http::validate_header(&header, &literal) {
-            problem(format!("`headers.{header}`: {}", e.to_string().trim_start_matches("invalid request: ")));
+            problem(at, format!("`headers.{header}`: {}", e.to_string().trim_start_matches("invalid request: ")));
         }
         headers.push((header, value));
     }
@@ -416,12 +452,12 @@ fn validate_check(index: usize, config: CheckConfig, defaults: &Scope, problems:
             map.remove("json").map(RequestBody::Json)
         }
         Some(other) => {
-            problem(format!("`body` must be a string or `{{ json = … }}`, not {}", kind(&other)));
+            problem(key("body"), format!("`body` must be a string or `{{ json = … }}`, not {}", kind(&other)));
             None
         }
     };
     if body.is_some() && method == "HEAD" {
-        problem("`body` is given, but a HEAD request has no body".to_owned());
+        problem(key("body"), "`body` is given, but a HEAD request has no body".to_owned());
     }
     if matches!(body, Some(RequestBody::Json(_)))
         && !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case("content-type"))
@@ -429,59 +465,81 @@ fn validate_check(index: usize, config: CheckConfig, defaults: &Scope, problems:
         headers.push(("content-type".to_owned(), "application/json".to_owned()));
     }
 
-    let mut inner = Vec::new();
-    let expect = validate_expect(config.expect, &mut inner);
+    let mut inner = Problems::new();
+    let expect = validate_expect(config.expect, &key("expect"), &mut inner);
     let mut captures = Vec::with_capacity(config.capture.len());
     for (capture, path) in config.capture {
+        let at = key("capture").key(capture.as_str());
         if !vars::is_valid_name(&capture) {
-            inner.push(format!(
+            inner.at(at.clone(), format!(
                 "capture name `{capture}` is not valid: use letters, digits, `_` and `-` (it is read as `${{captures.{capture}}}`)"
             ));
         }
         match JsonPath::parse(&path) {
             Ok(p) => captures.push((capture, p)),
-            Err(e) => inner.push(format!("`capture.{capture}`: {e}")),
+            Err(e) => inner.at(at, format!("`capture.{capture}`: {e}")),
         }
     }
-    for (key, text) in [("name", config.name.as_ref()), ("method", config.method.as_ref())] {
+    for (name, text) in [("name", config.name.as_ref()), ("method", config.method.as_ref())] {
         if let Some(text) = text
             && !vars::references(text).is_empty()
         {
-            inner.push(format!("`{key}` holds `${{…}}`, which is only expanded in {EXPANDED_IN}"));
+            inner.at(key(name), format!("`{name}` holds `${{…}}`, which is only expanded in {EXPANDED_IN}"));
         }
     }
-    for message in inner {
-        problem(message);
+    for Problem { pointer, message } in inner.0 {
+        problem(pointer.unwrap_or_else(|| here.clone()), message);
     }
+    // Where a conflict between settings is shown: the first key the message
+    // names that this check writes, else the check itself.
+    let retry_keys = config.retry.as_ref();
+    let written = |candidates: &[(&str, bool)]| {
+        candidates.iter().find(|(_, given)| *given).map_or_else(|| here.clone(), |(k, _)| under(&here, k))
+    };
+    let threshold_at = written(&[
+        ("success_threshold", config.success_threshold.is_some()),
+        ("retry.attempts", retry_keys.is_some_and(|r| r.attempts.is_some())),
+    ]);
+    let interval_at = written(&[
+        ("retry.max_interval", retry_keys.is_some_and(|r| r.max_interval.is_some())),
+        ("retry.interval", retry_keys.is_some_and(|r| r.interval.is_some())),
+    ]);
+    let waiting_at = written(&[("retry", retry_keys.is_some())]);
     let settings = Settings {
         timeout: config.timeout.as_ref(),
         retry: config.retry.as_ref(),
         success_threshold: config.success_threshold,
         max_body: config.max_body.as_ref(),
     };
-    let scope = Scope::new(&at, &settings, Some(defaults), problems);
+    let scope = Scope::new(&at, &here, &settings, Some(defaults), problems);
     let retry = scope.retry;
     if scope.success_threshold > retry.attempts {
-        problems.push(format!(
+        problems.at(threshold_at, format!(
             "{at}`success_threshold` is {}, more than the {} attempts allowed (`retry.attempts`): it could never pass",
             scope.success_threshold, retry.attempts
         ));
     }
     if retry.max_interval < retry.interval {
-        problems.push(format!(
-            "{at}`retry.max_interval` ({}) is shorter than `retry.interval` ({})",
-            show_duration(retry.max_interval),
-            show_duration(retry.interval)
-        ));
+        problems.at(
+            interval_at,
+            format!(
+                "{at}`retry.max_interval` ({}) is shorter than `retry.interval` ({})",
+                show_duration(retry.max_interval),
+                show_duration(retry.interval)
+            ),
+        );
     }
     let waiting = retry.worst_case_waiting();
     if waiting > MAX_TOTAL_WAIT {
-        problems.push(format!(
-            "{at}`retry` could wait {} between attempts, more than {}: lower `attempts`, `interval`, \
+        problems.at(
+            waiting_at,
+            format!(
+                "{at}`retry` could wait {} between attempts, more than {}: lower `attempts`, `interval`, \
              `backoff` or `max_interval`",
-            show_duration(waiting),
-            show_duration(MAX_TOTAL_WAIT)
-        ));
+                show_duration(waiting),
+                show_duration(MAX_TOTAL_WAIT)
+            ),
+        );
     }
     Check {
         name,
@@ -501,21 +559,24 @@ fn validate_check(index: usize, config: CheckConfig, defaults: &Scope, problems:
 /// Where `${env.…}` and `${captures.…}` are expanded.
 pub const EXPANDED_IN: &str = "`url`, `headers`, `body`, `expect.body_contains` and `expect.json` `equals`/`in`";
 
-fn validate_expect(config: ExpectConfig, problems: &mut Vec<String>) -> Expectations {
+/// `table` is where the `expect` table is (`/checks/0/expect`).
+fn validate_expect(config: ExpectConfig, table: &Pointer, problems: &mut Problems) -> Expectations {
     let status = match &config.status {
         None => StatusSpec::default(),
         Some(v) => StatusSpec::parse(v).unwrap_or_else(|e| {
-            problems.push(e);
+            problems.at(table.clone().key("status"), e);
             StatusSpec::default()
         }),
     };
     let mut json = Vec::new();
     for (n, a) in config.json.into_iter().enumerate() {
         let at = format!("`expect.json[{n}]` (`{}`)", a.path);
+        let here = table.clone().key("json").index(n);
+        let key = |k: &str| here.clone().key(k);
         let path = match JsonPath::parse(&a.path) {
             Ok(p) => p,
             Err(e) => {
-                problems.push(format!("`expect.json[{n}]`: {e}"));
+                problems.at(key("path"), format!("`expect.json[{n}]`: {e}"));
                 continue;
             }
         };
@@ -525,13 +586,14 @@ fn validate_expect(config: ExpectConfig, problems: &mut Vec<String>) -> Expectat
         }
         if let Some(vs) = a.in_ {
             if vs.is_empty() {
-                problems.push(format!("{at}: `in` is an empty list; nothing could match"));
+                problems.at(key("in"), format!("{at}: `in` is an empty list; nothing could match"));
             }
             ops.push(JsonOp::In(vs));
         }
         match (a.exists, a.not_exists) {
             (Some(e), Some(n)) if e == n => {
-                problems.push(format!("{at}: `exists = {e}` and `not_exists = {n}` contradict each other"));
+                problems
+                    .at(key("exists"), format!("{at}: `exists = {e}` and `not_exists = {n}` contradict each other"));
             }
             (Some(e), _) => ops.push(JsonOp::Exists(e)),
             (None, Some(n)) => ops.push(JsonOp::Exists(!n)),
@@ -539,11 +601,14 @@ fn validate_expect(config: ExpectConfig, problems: &mut Vec<String>) -> Expectat
         }
         if let Some(source) = &a.matches {
             if !vars::references(source).is_empty() {
-                problems.push(format!("{at}: `matches` holds `${{…}}`, which is only expanded in {EXPANDED_IN}"));
+                problems.at(
+                    key("matches"),
+                    format!("{at}: `matches` holds `${{…}}`, which is only expanded in {EXPANDED_IN}"),
+                );
             }
             match Pattern::new(source, &format!("{at}: `matches`")) {
                 Ok(p) => ops.push(JsonOp::Matches(p)),
-                Err(e) => problems.push(e),
+                Err(e) => problems.at(key("matches"), e),
             }
         }
         for (key, bound, op) in [("gt", a.gt, JsonOp::Gt as fn(f64) -> JsonOp), ("lt", a.lt, JsonOp::Lt)] {
@@ -551,30 +616,38 @@ fn validate_expect(config: ExpectConfig, problems: &mut Vec<String>) -> Expectat
                 if b.is_finite() {
                     ops.push(op(b));
                 } else {
-                    problems.push(format!("{at}: `{key}` must be a finite number"));
+                    problems.at(here.clone().key(key), format!("{at}: `{key}` must be a finite number"));
                 }
             }
         }
         if ops.is_empty() && a.exists.is_none() && a.not_exists.is_none() {
-            problems.push(format!(
+            problems.at(here.clone(), format!(
                 "{at}: says nothing about the value; add `equals`, `in`, `exists`, `not_exists`, `matches`, `gt` or `lt`"
             ));
         }
         let conflicting = ops.iter().any(|o| matches!(o, JsonOp::Exists(false))) && ops.len() > 1;
         if conflicting {
-            problems.push(format!("{at}: a value that must be absent cannot also be compared"));
+            let absent = if a.not_exists.is_some() { "not_exists" } else { "exists" };
+            problems.at(key(absent), format!("{at}: a value that must be absent cannot also be compared"));
         }
         json.extend(ops.into_iter().map(|op| JsonAssertion { path: path.clone(), op }));
     }
     let body_matches = config.body_matches.as_deref().and_then(|source| {
+        let at = table.clone().key("body_matches");
         if !vars::references(source).is_empty() {
-            problems.push(format!("`expect.body_matches` holds `${{…}}`, which is only expanded in {EXPANDED_IN}"));
+            problems.at(
+                at.clone(),
+                format!("`expect.body_matches` holds `${{…}}`, which is only expanded in {EXPANDED_IN}"),
+            );
         }
-        Pattern::new(source, "`expect.body_matches`").map_err(|e| problems.push(e)).ok()
+        Pattern::new(source, "`expect.body_matches`").map_err(|e| problems.at(at, e)).ok()
     });
     let max_latency = match config.max_latency_ms {
         Some(0) => {
-            problems.push("`expect.max_latency_ms` is 0; give the most milliseconds a response may take".to_owned());
+            problems.at(
+                table.clone().key("max_latency_ms"),
+                "`expect.max_latency_ms` is 0; give the most milliseconds a response may take",
+            );
             None
         }
         other => other.map(Duration::from_millis),
@@ -790,8 +863,82 @@ mod tests {
         serde_json::from_value(json)
     }
 
+    /// The config checked; a refusal as its words (the messages joined with "; ").
     fn validate(json: Value) -> Result<Valid, String> {
-        parse(json).expect("deserializes").validate()
+        parse(json).expect("deserializes").validate().map_err(|p| p.to_string())
+    }
+
+    /// The pointer of every problem, in the order found.
+    fn pointers(json: Value) -> Vec<Option<String>> {
+        let problems = parse(json).expect("deserializes").validate().expect_err("refused");
+        problems.0.iter().map(|p| p.pointer.as_ref().map(ToString::to_string)).collect()
+    }
+
+    #[test]
+    fn each_problem_names_its_key() {
+        let at = |p: &str| vec![Some(p.to_owned())];
+        let second = |check: Value| pointers(json!({ "checks": [{ "url": "http://h/a" }, check] }));
+        assert_eq!(pointers(json!({ "checks": [] })), at("/checks"));
+        assert_eq!(pointers(json!({ "timeout": "1h", "checks": [{ "url": "http://h/" }] })), at("/timeout"));
+        assert_eq!(
+            pointers(json!({ "retry": { "attempts": 0 }, "checks": [{ "url": "http://h/" }] })),
+            at("/retry/attempts")
+        );
+        assert_eq!(second(json!({ "url": "ftp://h/" })), at("/checks/1/url"));
+        assert_eq!(second(json!({ "url": "http://h/", "name": " " })), at("/checks/1/name"));
+        assert_eq!(second(json!({ "url": "http://h/", "method": "GE T" })), at("/checks/1/method"));
+        assert_eq!(second(json!({ "url": "http://h/", "headers": { "x-a": 1 } })), at("/checks/1/headers/x-a"));
+        assert_eq!(second(json!({ "url": "http://h/", "method": "HEAD", "body": "x" })), at("/checks/1/body"));
+        assert_eq!(second(json!({ "url": "http://h/", "timeout": "1h" })), at("/checks/1/timeout"));
+        assert_eq!(second(json!({ "url": "http://h/", "retry": { "backoff": 20 } })), at("/checks/1/retry/backoff"));
+        assert_eq!(second(json!({ "url": "http://h/", "max_body": "1GiB" })), at("/checks/1/max_body"));
+        assert_eq!(second(json!({ "url": "http://h/", "success_threshold": 2 })), at("/checks/1/success_threshold"));
+        assert_eq!(
+            second(json!({ "url": "http://h/", "retry": { "interval": "10s", "max_interval": "1s" } })),
+            at("/checks/1/retry/max_interval")
+        );
+        assert_eq!(
+            second(json!({ "url": "http://h/", "retry": { "attempts": 100, "interval": "1m", "max_interval": "1m" } })),
+            at("/checks/1/retry")
+        );
+        assert_eq!(second(json!({ "url": "http://h/", "capture": { "a b": "$.x" } })), at("/checks/1/capture/a b"));
+        assert_eq!(second(json!({ "url": "http://h/", "capture": { "a": "x" } })), at("/checks/1/capture/a"));
+        assert_eq!(second(json!({ "url": "http://h/${captures.t}" })), at("/checks/1"));
+        assert_eq!(second(json!({ "url": "http://h/", "expect": { "status": "7xx" } })), at("/checks/1/expect/status"));
+        assert_eq!(
+            second(json!({ "url": "http://h/", "expect": { "max_latency_ms": 0 } })),
+            at("/checks/1/expect/max_latency_ms")
+        );
+        assert_eq!(
+            second(json!({ "url": "http://h/", "expect": { "body_matches": "(" } })),
+            at("/checks/1/expect/body_matches")
+        );
+        let json = |a: Value| {
+            second(json!({ "url": "http://h/", "expect": { "json": [{ "path": "$.a", "exists": true }, a] } }))
+        };
+        assert_eq!(json(json!({ "path": "x" })), at("/checks/1/expect/json/1/path"));
+        assert_eq!(json(json!({ "path": "$.a" })), at("/checks/1/expect/json/1"));
+        assert_eq!(json(json!({ "path": "$.a", "in": [] })), at("/checks/1/expect/json/1/in"));
+        assert_eq!(
+            json(json!({ "path": "$.a", "matches": "(", "exists": true })),
+            at("/checks/1/expect/json/1/matches")
+        );
+        assert_eq!(
+            json(json!({ "path": "$.a", "exists": true, "not_exists": true })),
+            at("/checks/1/expect/json/1/exists")
+        );
+        assert_eq!(
+            json(json!({ "path": "$.a", "not_exists": true, "equals": 1 })),
+            at("/checks/1/expect/json/1/not_exists")
+        );
+        // A capture captured twice: at the second capture.
+        assert_eq!(
+            pointers(json!({ "checks": [
+                { "url": "http://h/a", "capture": { "t": "$.t" } },
+                { "url": "http://h/b", "capture": { "t": "$.u" } }
+            ] })),
+            at("/checks/1/capture/t")
+        );
     }
 
     fn one(check: Value) -> Result<Check, String> {

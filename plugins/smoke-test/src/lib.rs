@@ -111,6 +111,8 @@ pub mod config;
 pub mod expect;
 pub mod jsonpath;
 
+use backout_sdk::config::{Pointer, Problems};
+use backout_sdk::text::count;
 use backout_sdk::vars::{self, Namespace};
 use backout_sdk::{Action, Info, Needs, Outcome, Step, StepError, log, validated};
 use serde::{Deserialize, Serialize};
@@ -189,7 +191,7 @@ pub fn plan_actions(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Action>, StepError> {
     let mut unset = Vec::new();
-    let mut denied = Vec::new();
+    let mut denied = Problems::new();
     let mut actions = Vec::with_capacity(valid.checks.len());
     for (index, c) in valid.checks.iter().enumerate() {
         let who = label(index, &c.name);
@@ -203,7 +205,10 @@ pub fn plan_actions(
         let note = match grant_target(c, env) {
             Target::Url(url, note) => {
                 if let Err(reason) = ask(check, &c.method, &url) {
-                    denied.push(format!("{who}: {} {url}: {reason}", c.method));
+                    denied.at(
+                        Pointer::root().key("checks").index(index).key("url"),
+                        format!("{who}: {} {url}: {reason}", c.method),
+                    );
                 }
                 note
             }
@@ -222,7 +227,7 @@ pub fn plan_actions(
         actions.push(action.detail(detail));
     }
     if !denied.is_empty() {
-        return Err(StepError::InvalidConfig(denied.join("; ")));
+        return Err(StepError::from(denied));
     }
     if !unset.is_empty() {
         return Err(StepError::Precondition(unset.join("; ")));
@@ -279,8 +284,7 @@ fn run_summary(records: &[CheckRecord]) -> String {
             format!("\"{}\" {status}{latency}{tries}", r.name)
         })
         .collect();
-    let noun = if records.len() == 1 { "check" } else { "checks" };
-    format!("{} {noun} passed: {}", records.len(), parts.join("; "))
+    format!("{} passed: {}", count(records.len(), "check"), parts.join("; "))
 }
 
 fn undo_summary(valid: &Valid) -> String {
@@ -362,7 +366,7 @@ mod tests {
         assert_eq!(
             e,
             StepError::InvalidConfig(
-                "check #2 \"elsewhere\": GET http://10.0.0.1/health: http://10.0.0.1/health is not granted (the \
+                "`#/checks/1/url`: check #2 \"elsewhere\": GET http://10.0.0.1/health: http://10.0.0.1/health is not granted (the \
                  step's `net` grant: http://127.0.0.1:3000); GET"
                     .to_owned()
             )

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 use backout_sdk::Validate;
+use backout_sdk::config::{Pointer, Problems};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -123,11 +124,12 @@ pub struct Valid {
 
 impl Validate for Config {
     type Valid = Valid;
-    type Error = String;
+    type Error = Problems;
 
-    /// Checks what deserializing cannot, reporting every problem at once.
-    fn validate(self) -> Result<Valid, String> {
-        let mut problems = Vec::new();
+    /// Checks what deserializing cannot, reporting every problem at once,
+    /// each at the key it is about.
+    fn validate(self) -> Result<Valid, Problems> {
+        let mut problems = Problems::new();
         check_path("db", &self.db, true, &mut problems);
         let source = check_source(&self, &mut problems);
         if let Some(dir) = &self.safety_dir {
@@ -137,14 +139,14 @@ impl Validate for Config {
             None | Some("full") => Check::Full,
             Some("quick") => Check::Quick,
             Some(other) => {
-                problems.push(format!("`check` must be `full` or `quick`, not `{other}`"));
+                problems.at("/check", format!("`check` must be `full` or `quick`, not `{other}`"));
                 Check::Full
             }
         };
         let expect =
             self.expect.into_iter().enumerate().filter_map(|(i, e)| check_expect(i, e, &mut problems)).collect();
         if !problems.is_empty() {
-            return Err(problems.join("; "));
+            return Err(problems);
         }
         let safety_dir = self.safety_dir.map(|d| trim_slash(&d)).unwrap_or_else(|| parent(&self.db).to_owned());
         Ok(Valid {
@@ -180,31 +182,32 @@ fn trim_slash(dir: &str) -> String {
 }
 
 /// A guest path must be absolute, free of NUL and `..`; a file must not end in `/`.
-fn check_path(key: &str, path: &str, is_file: bool, problems: &mut Vec<String>) {
+fn check_path(key: &str, path: &str, is_file: bool, problems: &mut Problems) {
+    let at = Pointer::root().key(key);
     if path.is_empty() {
-        problems.push(format!("`{key}` is empty: give an absolute guest path such as `/data/app.db`"));
+        problems.at(at, format!("`{key}` is empty: give an absolute guest path such as `/data/app.db`"));
     } else if !path.starts_with('/') {
-        problems.push(format!("`{key}` must be an absolute guest path such as `/data/app.db`, not `{path}`"));
+        problems.at(at, format!("`{key}` must be an absolute guest path such as `/data/app.db`, not `{path}`"));
     } else if path.contains('\0') {
-        problems.push(format!("`{key}` contains a NUL character"));
+        problems.at(at, format!("`{key}` contains a NUL character"));
     } else if path.split('/').any(|c| c == "..") {
-        problems.push(format!("`{key}` must not contain `..`: `{path}`"));
+        problems.at(at, format!("`{key}` must not contain `..`: `{path}`"));
     } else if is_file && (path.ends_with('/') || path.ends_with("/.")) {
-        problems.push(format!("`{key}` must name a file, not the directory `{path}`"));
+        problems.at(at, format!("`{key}` must name a file, not the directory `{path}`"));
     }
 }
 
-fn check_source(c: &Config, problems: &mut Vec<String>) -> Option<Source> {
+/// Where the backup comes from; a conflict is named at the key that is
+/// wrong, or at the first of the two (`backup` before `backup_dir`).
+fn check_source(c: &Config, problems: &mut Problems) -> Option<Source> {
     match (&c.backup, &c.backup_dir) {
         (Some(_), Some(_)) => {
-            problems
-                .push("give either `backup` (one file) or `backup_dir` (pick from a directory), not both".to_owned());
+            problems.at("/backup", "give either `backup` (one file) or `backup_dir` (pick from a directory), not both");
             None
         }
         (None, None) => {
             problems.push(
-                "say which backup to restore: `backup = \"/backups/app.db\"`, or `backup_dir` with `pick = \"latest\"`"
-                    .to_owned(),
+                "say which backup to restore: `backup = \"/backups/app.db\"`, or `backup_dir` with `pick = \"latest\"`",
             );
             None
         }
@@ -212,11 +215,14 @@ fn check_source(c: &Config, problems: &mut Vec<String>) -> Option<Source> {
             check_path("backup", file, true, problems);
             for (key, set) in [("pick", c.pick.is_some()), ("pattern", c.pattern.is_some())] {
                 if set {
-                    problems.push(format!("`{key}` applies to `backup_dir`, not to a single `backup` file"));
+                    problems.at(
+                        Pointer::root().key(key),
+                        format!("`{key}` applies to `backup_dir`, not to a single `backup` file"),
+                    );
                 }
             }
             if file == &c.db {
-                problems.push(format!("`backup` and `db` are the same file `{file}`"));
+                problems.at("/backup", format!("`backup` and `db` are the same file `{file}`"));
             }
             Some(Source::File(file.clone()))
         }
@@ -224,14 +230,16 @@ fn check_source(c: &Config, problems: &mut Vec<String>) -> Option<Source> {
             check_path("backup_dir", dir, false, problems);
             match c.pick.as_deref() {
                 None | Some("latest") => {}
-                Some(other) => problems
-                    .push(format!("`pick` must be `latest` (the newest file by modification time), not `{other}`")),
+                Some(other) => problems.at(
+                    "/pick",
+                    format!("`pick` must be `latest` (the newest file by modification time), not `{other}`"),
+                ),
             }
             if let Some(p) = &c.pattern {
                 if p.is_empty() {
-                    problems.push("`pattern` is empty: leave it out to consider every file".to_owned());
+                    problems.at("/pattern", "`pattern` is empty: leave it out to consider every file");
                 } else if p.contains('/') {
-                    problems.push(format!("`pattern` matches file names and cannot contain `/`: `{p}`"));
+                    problems.at("/pattern", format!("`pattern` matches file names and cannot contain `/`: `{p}`"));
                 }
             }
             Some(Source::Latest { dir: trim_slash(dir), pattern: c.pattern.clone() })
@@ -239,20 +247,21 @@ fn check_source(c: &Config, problems: &mut Vec<String>) -> Option<Source> {
     }
 }
 
-fn check_expect(i: usize, e: ExpectDef, problems: &mut Vec<String>) -> Option<Expectation> {
+fn check_expect(i: usize, e: ExpectDef, problems: &mut Problems) -> Option<Expectation> {
     let at = format!("expect[{i}]");
-    let before = problems.len();
+    let here = Pointer::root().key("expect").index(i);
+    let before = problems.0.len();
     if e.sql.trim().is_empty() {
-        problems.push(format!("`{at}.sql` is empty"));
+        problems.at(here.clone().key("sql"), format!("`{at}.sql` is empty"));
     }
     if e.min.is_none() && e.max.is_none() && e.equals.is_none() {
-        problems.push(format!("`{at}` (`{}`) needs `min`, `max` or `equals`", e.sql));
+        problems.at(here.clone(), format!("`{at}` (`{}`) needs `min`, `max` or `equals`", e.sql));
     }
     let mut bound = |key: &str, v: Option<Value>| match v {
         None => None,
         Some(Value::Number(n)) => n.as_f64(),
         Some(other) => {
-            problems.push(format!("`{at}.{key}` must be a number, not `{other}`"));
+            problems.at(here.clone().key(key), format!("`{at}.{key}` must be a number, not `{other}`"));
             None
         }
     };
@@ -260,12 +269,13 @@ fn check_expect(i: usize, e: ExpectDef, problems: &mut Vec<String>) -> Option<Ex
     if let (Some(lo), Some(hi)) = (min, max)
         && lo > hi
     {
-        problems.push(format!("`{at}`: `min` {lo} is greater than `max` {hi}"));
+        // Two bounds that contradict: at `min`, the first.
+        problems.at(here.clone().key("min"), format!("`{at}`: `min` {lo} is greater than `max` {hi}"));
     }
     if let Some(v @ (Value::Array(_) | Value::Object(_))) = &e.equals {
-        problems.push(format!("`{at}.equals` must be a number, string or boolean, not `{v}`"));
+        problems.at(here.key("equals"), format!("`{at}.equals` must be a number, string or boolean, not `{v}`"));
     }
-    (problems.len() == before).then_some(Expectation { sql: e.sql, min, max, equals: e.equals })
+    (problems.0.len() == before).then_some(Expectation { sql: e.sql, min, max, equals: e.equals })
 }
 
 /// The config's JSON Schema, for `backout inspect` and editors.
@@ -310,8 +320,39 @@ pub fn schema() -> Value {
 mod tests {
     use super::*;
 
+    /// The config checked; a refusal as its words (the messages joined with "; ").
     fn config(json: Value) -> Result<Valid, String> {
-        serde_json::from_value::<Config>(json).map_err(|e| e.to_string())?.validate()
+        serde_json::from_value::<Config>(json).map_err(|e| e.to_string())?.validate().map_err(|p| p.to_string())
+    }
+
+    /// The pointer of every problem, in the order found.
+    fn pointers(json: Value) -> Vec<Option<String>> {
+        let problems = serde_json::from_value::<Config>(json).expect("deserializes").validate().expect_err("refused");
+        problems.0.iter().map(|p| p.pointer.as_ref().map(ToString::to_string)).collect()
+    }
+
+    #[test]
+    fn each_problem_names_its_key() {
+        let one = |p: &str| vec![Some(p.to_owned())];
+        assert_eq!(pointers(json!({ "db": "app.db", "backup": "/b/a.db" })), one("/db"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db", "backup": "/b/" })), one("/backup"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db", "backup_dir": "b" })), one("/backup_dir"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db", "backup": "/b/a.db", "safety_dir": "s" })), one("/safety_dir"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db", "backup": "/b/a.db", "check": "slow" })), one("/check"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db", "backup": "/b/a.db", "backup_dir": "/b" })), one("/backup"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db", "backup": "/d/a.db" })), one("/backup"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db", "backup": "/b/a.db", "pattern": "*" })), one("/pattern"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db", "backup_dir": "/b", "pick": "oldest" })), one("/pick"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db", "backup_dir": "/b", "pattern": "x/y" })), one("/pattern"));
+        assert_eq!(pointers(json!({ "db": "/d/a.db" })), [None]);
+        let expect = |e: Value| {
+            pointers(json!({ "db": "/d/a.db", "backup": "/b/a.db", "expect": [{ "sql": "select 1", "min": 1 }, e] }))
+        };
+        assert_eq!(expect(json!({ "sql": " ", "min": 1 })), one("/expect/1/sql"));
+        assert_eq!(expect(json!({ "sql": "select 1" })), one("/expect/1"));
+        assert_eq!(expect(json!({ "sql": "select 1", "max": "3" })), one("/expect/1/max"));
+        assert_eq!(expect(json!({ "sql": "select 1", "min": 3, "max": 1 })), one("/expect/1/min"));
+        assert_eq!(expect(json!({ "sql": "select 1", "equals": [1] })), one("/expect/1/equals"));
     }
 
     #[test]

@@ -130,8 +130,12 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
     if !valid.expect.is_empty() {
         let lines: Vec<String> = valid.expect.iter().map(|e| format!("{} → {}", e.sql, e.describe())).collect();
         actions.push(
-            Action::check(format!("then check {} expectation(s) on {}", valid.expect.len(), valid.db))
-                .detail(lines.join("\n")),
+            Action::check(format!(
+                "then check {} on {}",
+                backout_sdk::text::count(valid.expect.len(), "expectation"),
+                valid.db
+            ))
+            .detail(lines.join("\n")),
         );
     }
     Ok(actions)
@@ -810,8 +814,8 @@ pub fn choose_backup(valid: &Valid) -> Result<Chosen, StepError> {
                 )));
             };
             let why = format!(
-                "the newest of {} file(s){} in {dir}",
-                found.len(),
+                "the newest of {}{} in {dir}",
+                backout_sdk::text::count(found.len(), "file"),
                 if matching.is_empty() { String::new() } else { format!(" {matching}") }
             );
             (newest, Some(why))
@@ -891,10 +895,13 @@ fn same_db(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
     if valid.db == outputs.db {
         return Ok(());
     }
-    Err(StepError::invalid_config(format!(
-        "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
-        outputs.db, valid.db
-    )))
+    Err(StepError::invalid_config_at(
+        "/db",
+        format!(
+            "the run's outputs are for `{}` but the config names `{}`; use the config the run used",
+            outputs.db, valid.db
+        ),
+    ))
 }
 
 fn refuse_backup(backup: &str, problem: &str) -> StepError {

@@ -80,6 +80,29 @@ class SettingsTest(unittest.TestCase):
                      "`retry.attempts` is 0", "`text` uses `${env.TOKEN}`"]:
             self.assertIn(part, m)
 
+    def test_each_problem_names_its_key(self):
+        def pointers(**changes):
+            with self.assertRaises(InvalidConfig) as e:
+                settings.validate(config(**changes))
+            return [p for p, _ in e.exception.problems]
+
+        self.assertEqual(pointers(url=" "), ["/url", "/url"])
+        self.assertEqual(pointers(runbook=""), ["/runbook"])
+        self.assertEqual(pointers(text="${env.TOKEN}"), ["/text"])
+        self.assertEqual(pointers(title=""), ["/title"])
+        self.assertEqual(pointers(undo_text="x" * 3001), ["/undo_text"])
+        self.assertEqual(pointers(fields={"a/b": "${env.X}"}), ["/fields/a~1b"])
+        self.assertEqual(pointers(fields=[{"label": "ok", "value": "1"}, {"label": " ", "value": "2"}]), ["/fields/1/label"])
+        self.assertEqual(pointers(fields=[{"label": "ok", "value": "${env.X}"}]), ["/fields/0/value"])
+        # `color` without `format = "attachments"`: `color` is the key out of place.
+        self.assertEqual(pointers(color="good"), ["/color"])
+        self.assertEqual(pointers(timeout="3m"), ["/timeout"])
+        self.assertEqual(pointers(retry={"attempts": 0, "backoff": 20}), ["/retry/attempts", "/retry/backoff"])
+        self.assertEqual(pointers(retry={"attempts": 10, "interval": "5m", "max_interval": "5m"}), ["/retry"])
+        with self.assertRaises(InvalidConfig) as e:
+            settings.webhook_url(config(), env={"SLACK_WEBHOOK": "ftp://hooks/x"}.get)
+        self.assertEqual(e.exception.pointer, "/url")
+
     def test_bad_colors_and_long_waits(self):
         with self.assertRaises(InvalidConfig) as e:
             settings.validate(config(format="attachments", color="red"))

@@ -10,12 +10,14 @@ import {
   MAX_CHECKPOINT_BYTES,
   StepError,
   checkpoint,
+  count,
   defineStep,
   encodeProblems,
   fs,
   invalidConfig,
   log,
   parseConfig,
+  plural,
   resolveGuestPath,
   sha256Hex,
   splitPath,
@@ -286,4 +288,16 @@ test('temporaryFile declares the path to the host and reports a refusal as an Fs
   } finally {
     stub.temporaryFile = saved;
   }
+});
+
+test('count says the number and the noun, plural unless one', () => {
+  assert.equal(count(1, 'key'), '1 key');
+  assert.equal(count(0, 'key'), '0 keys');
+  assert.equal(count(2, 'value'), '2 values');
+  assert.equal(count(2, 'entry'), '2 entries');
+  assert.equal(count(3, 'match'), '3 matches');
+  assert.equal(count(2, 'box'), '2 boxes');
+  assert.equal(plural('day'), 'days');
+  assert.equal(plural('copy'), 'copies');
+  assert.equal(plural('y'), 'ys');
 });

@@ -39,7 +39,7 @@ each component; it also imports natively, so a plugin's logic can be unit
 tested with plain `python3`.
 """
 
-from . import config, fs, http, log, recovery, vars
+from . import config, fs, http, log, recovery, text, vars
 from .config import ConfigError, Duration, Size
 from .errors import Failed, InvalidConfig, Precondition, StepError, Transient
 from .plugin import Calls, Plugin, export
@@ -72,5 +72,6 @@ __all__ = [
     "http",
     "log",
     "recovery",
+    "text",
     "vars",
 ]

@@ -47,24 +47,43 @@ class InvalidConfig(StepError):
     kind = "invalid-config"
     label = "invalid config"
 
-    def __init__(self, message, pointer=None):
+    def __init__(self, message, pointer=None, problems=None):
         super().__init__(message)
         self.pointer = pointer or None
+        #: Several problems, `[(pointer or None, message), …]`, each shown at
+        #: its own key (see `InvalidConfig.of`); `None` for one.
+        self.problems = [(p or None, str(m)) for p, m in problems] if problems else None
+
+    @classmethod
+    def of(cls, problems):
+        """Every problem at once, `[(pointer or None, message), …]`: each is
+        shown at its own key (`None`: at the `with` table); `message` is
+        their words joined with `"; "`, for people and logs."""
+        problems = [(p or None, str(m)) for p, m in problems]
+        return cls("; ".join(m for _, m in problems), problems=problems)
 
     def __eq__(self, other):
-        return super().__eq__(other) and self.pointer == other.pointer
+        return super().__eq__(other) and self.pointer == other.pointer and self.problems == other.problems
 
     def __hash__(self):
         return hash((type(self), self.message, self.pointer))
 
     def __repr__(self):
+        if self.problems:
+            return f"InvalidConfig.of({self.problems!r})"
         if self.pointer:
             return f"InvalidConfig({self.message!r}, pointer={self.pointer!r})"
         return super().__repr__()
 
     def wire(self):
         """`` `#/checks/1/url`: message `` when a key is named: the pointer in
-        URI-fragment form, as `wit/step.wit` describes for `invalid-config`."""
+        URI-fragment form, as `wit/step.wit` describes for `invalid-config`.
+        Several problems: those naming no key first, then each keyed one,
+        joined with `"; "`."""
+        if self.problems:
+            plain = [m for p, m in self.problems if not p]
+            keyed = [f"`#{_fragment(p)}`: {m}" for p, m in self.problems if p]
+            return "; ".join(plain + keyed)
         if not self.pointer:
             return self.message
         return f"`#{_fragment(self.pointer)}`: {self.message}"

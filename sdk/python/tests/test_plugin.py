@@ -73,6 +73,13 @@ class CallsTest(unittest.TestCase):
         self.assertEqual(spaced.wire(), "`#/set/A%20B`: `set.\"A B\"` is not a valid key")
         self.assertEqual(InvalidConfig("whole").wire(), "whole")
 
+    def test_several_config_problems_each_name_their_key_on_the_wire(self):
+        error = InvalidConfig.of([("/b", "`b` is bad"), (None, "nothing to do"), ("/c/0", "`c[0]` is worse")])
+        self.assertEqual(error.message, "`b` is bad; nothing to do; `c[0]` is worse")
+        self.assertEqual(error.wire(), "nothing to do; `#/b`: `b` is bad; `#/c/0`: `c[0]` is worse")
+        self.assertEqual(error, InvalidConfig.of([("/b", "`b` is bad"), (None, "nothing to do"), ("/c/0", "`c[0]` is worse")]))
+        self.assertNotEqual(error, InvalidConfig(error.message))
+
     def test_an_action_is_a_change_unless_it_says_otherwise(self):
         self.assertEqual(Action("x").effect, Effect.CHANGE)
         self.assertEqual(Action.check("x").effect, Effect.CHECK)

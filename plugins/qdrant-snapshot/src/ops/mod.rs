@@ -312,15 +312,20 @@ fn same_step(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
     }
 }
 
+/// Named at the key that differs from the run's (`action` first).
 fn mismatch(valid: &Valid, outputs: &Outputs) -> StepError {
-    StepError::invalid_config(format!(
-        "the run's outputs are for `{}` on collection `{}`, but the config says `{}` on `{}`; use the config the \
+    let at = if valid.action.name() != outputs.action() { "/action" } else { "/collection" };
+    StepError::invalid_config_at(
+        at,
+        format!(
+            "the run's outputs are for `{}` on collection `{}`, but the config says `{}` on `{}`; use the config the \
          run used",
-        outputs.action(),
-        outputs.collection(),
-        valid.action.name(),
-        valid.collection
-    ))
+            outputs.action(),
+            outputs.collection(),
+            valid.action.name(),
+            valid.collection
+        ),
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -355,9 +360,8 @@ fn show_opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "(none)".to_owned())
 }
 
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
-}
+/// `1 snapshot`, `3 snapshots`: the SDK's counted nouns.
+use backout_sdk::text::count as plural;
 
 fn known(list: &[Snapshot]) -> String {
     if list.is_empty() {

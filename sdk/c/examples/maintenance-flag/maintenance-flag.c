@@ -19,6 +19,7 @@
  * on the heap (the generated post-return code frees it); the arguments of an
  * imported host function are borrowed.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -432,6 +433,15 @@ static void config_free(config_t *c) {
     free(c->content);
 }
 
+/* Whether `key` can follow `#/` in an `invalid-config` pointer as it is
+   (letters, digits, `_`, `-`): other keys would need escaping. */
+static bool plain_key(const char *key) {
+    if (!*key) return false;
+    for (const char *k = key; *k; k++)
+        if (!(isalnum((unsigned char)*k) || *k == '_' || *k == '-')) return false;
+    return true;
+}
+
 /* An absolute, normalized path: no `.` or `..` components, no `//`. */
 static const char *path_problem(const char *p, size_t len) {
     if (len == 0 || p[0] != '/') return "must be an absolute path";
@@ -463,26 +473,30 @@ static bool parse_config(const plugin_wasi_string_t *json, config_t *c, step_err
     for (size_t i = 0; ok && i < o.count; i++) {
         json_field_t *f = &o.fields[i];
         if (strcmp(f->key, "file") == 0) {
-            if (f->type != J_STRING) ok = fail(err, INVALID_CONFIG, "`file` must be a string, the flag file's absolute guest path");
+            if (f->type != J_STRING) ok = fail(err, INVALID_CONFIG, "`#/file`: `file` must be a string, the flag file's absolute guest path");
             else c->file = take_str(f, NULL);
         } else if (strcmp(f->key, "enabled") == 0) {
-            if (f->type != J_BOOL) ok = fail(err, INVALID_CONFIG, "`enabled` must be true or false");
+            if (f->type != J_BOOL) ok = fail(err, INVALID_CONFIG, "`#/enabled`: `enabled` must be true or false");
             else c->enabled = f->boolean;
         } else if (strcmp(f->key, "content") == 0) {
-            if (f->type != J_STRING) ok = fail(err, INVALID_CONFIG, "`content` must be a string");
+            if (f->type != J_STRING) ok = fail(err, INVALID_CONFIG, "`#/content`: `content` must be a string");
             else c->content = take_str(f, &c->content_len), has_content = true;
         } else {
-            ok = fail(err, INVALID_CONFIG, "unknown key `%s` (the keys are `file`, `enabled` and `content`)", f->key);
+            /* Named by pointer only when the key needs no escaping in one. */
+            const char *at = plain_key(f->key) ? "`#/" : "";
+            ok = fail(err, INVALID_CONFIG, "%s%s%sunknown key `%s` (the keys are `file`, `enabled` and `content`)", at,
+                      *at ? f->key : "", *at ? "`: " : "", f->key);
         }
     }
     json_free(&o);
     if (ok && !c->file)
         ok = fail(err, INVALID_CONFIG, "`file` is required: the flag file's absolute guest path, such as /var/www/maintenance.flag");
     const char *problem = ok ? path_problem(c->file, strlen(c->file)) : NULL;
-    if (problem) ok = fail(err, INVALID_CONFIG, "`file` %s: `%s`", problem, c->file);
-    if (ok && has_content && !c->enabled) ok = fail(err, INVALID_CONFIG, "`content` applies only when `enabled` is true");
+    if (problem) ok = fail(err, INVALID_CONFIG, "`#/file`: `file` %s: `%s`", problem, c->file);
+    if (ok && has_content && !c->enabled)
+        ok = fail(err, INVALID_CONFIG, "`#/content`: `content` applies only when `enabled` is true");
     if (ok && c->content_len > MAX_CONTENT)
-        ok = fail(err, INVALID_CONFIG, "`content` is %zu bytes; at most %d", c->content_len, MAX_CONTENT);
+        ok = fail(err, INVALID_CONFIG, "`#/content`: `content` is %zu bytes; at most %d", c->content_len, MAX_CONTENT);
     if (ok && !c->content) c->content = strdup("");
     if (!ok) config_free(c);
     return ok;

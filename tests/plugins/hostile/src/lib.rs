@@ -408,6 +408,14 @@ fn one_attack(c: &Config) -> Result<Outcome<Value>, StepError> {
             Ok(Outcome::new(format!("granted: {program}"), json!({ "program": program })))
         }
         "panic" => panic!("hostile plugin panicked on purpose"),
+        // A config refused only at run time, naming its keys: `contents`
+        // (in the runbook) and `nowhere` (a key the runbook does not have).
+        "invalid-config" => {
+            let mut problems = backout_sdk::Problems::new();
+            problems.at("/contents", format!("`contents` `{}` is refused at run time", c.contents));
+            problems.at("/nowhere", "`nowhere` is missing");
+            Err(StepError::from(problems))
+        }
         "echo" => Ok(Outcome::new(format!("echo {}", c.contents), json!({ "value": c.contents, "path": c.path }))),
         other => Err(StepError::invalid_config(format!("unknown attack `{other}`"))),
     }
