@@ -130,7 +130,10 @@ fn with_host_paths(message: &str, dirs: &[DirGrant]) -> String {
         let suffix = &token[path.len()..];
         out.push_str(&rest[..at]);
         rest = &rest[at + token_len..];
-        let host = if boundary && !seen.iter().any(|s| s == path) { host_path(dirs, path) } else { None };
+        // "a path such as `/app/.env`" gives an example, not a file.
+        let example = out.trim_end_matches(['`', '\'', '"']).ends_with("such as ");
+        let skip = !boundary || example || seen.iter().any(|s| s == path);
+        let host = if skip { None } else { host_path(dirs, path) };
         let Some(host) = host else {
             out.push_str(token);
             continue;
@@ -266,6 +269,16 @@ mod tests {
             };
             assert_eq!(explain(text, &dirs, Phase::Run), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn an_example_path_is_not_a_file_and_gets_no_host_path() {
+        let text = "`file` must be an absolute guest path such as `/data/.env`, not `data/.env`";
+        assert_eq!(explain(text, &dirs(), Phase::Plan), text);
+        assert_eq!(
+            explain("give a path such as /data/x, not /data/y", &dirs(), Phase::Plan),
+            "give a path such as /data/x, not /data/y (host: /srv/cortex/data/y)"
+        );
     }
 
     #[test]
