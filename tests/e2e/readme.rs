@@ -32,6 +32,30 @@ fn block_after(text: &str, heading: &str, language: &str) -> String {
     section[start..start + end].to_string()
 }
 
+/// Runs `script` with `bash -eu` in `cwd` as a newcomer's shell: `HOME` (and
+/// `TMPDIR`) is `home`, no backout or XDG variable is set, and the binary
+/// under test comes first on `PATH`.
+fn newcomer(home: &Path, cwd: &Path, script: &str) -> std::process::Output {
+    let bin_dir = Path::new(bin()).parent().unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.args(["-eu", "-c", script])
+        .current_dir(cwd)
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()));
+    for var in ["XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"] {
+        cmd.env_remove(var);
+    }
+    for var in ["REGISTRY", "STATE_DIR", "CACHE_DIR", "TRUST", "REQUIRE_SIGNED"] {
+        cmd.env_remove(format!("BACKOUT_{var}"));
+    }
+    cmd.output().unwrap()
+}
+
+fn text_of(out: &std::process::Output) -> String {
+    format!("{}\n--- stderr ---\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
 #[test]
 fn the_quick_start_runs_as_written() {
     let text = readme();
@@ -56,24 +80,7 @@ fn the_quick_start_runs_as_written() {
     assert!(script.iter().any(|l| l.starts_with("backout run --yes")), "{script:?}");
 
     let home = tempfile::tempdir().unwrap();
-    let bin_dir = Path::new(bin()).parent().unwrap();
-    let out = Command::new("bash")
-        .args(["-eu", "-c", &script.join("\n")])
-        .current_dir(&repo)
-        .env("HOME", home.path())
-        .env("TMPDIR", home.path())
-        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()))
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("XDG_DATA_HOME")
-        .env_remove("XDG_STATE_HOME")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("BACKOUT_REGISTRY")
-        .env_remove("BACKOUT_STATE_DIR")
-        .env_remove("BACKOUT_CACHE_DIR")
-        .env_remove("BACKOUT_TRUST")
-        .env_remove("BACKOUT_REQUIRE_SIGNED")
-        .output()
-        .unwrap();
+    let out = newcomer(home.path(), &repo, &script.join("\n"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let all = format!("{stdout}\n--- stderr ---\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the quick start failed:\n{all}");
@@ -142,4 +149,56 @@ fn the_completion_and_man_page_install_runs_as_written() {
         "{page_text}{}",
         String::from_utf8_lossy(&page.stderr)
     );
+}
+
+/// "Publishing and the air gap", as written: on the connected side a
+/// registry holding env-toggle and a locked runbook; the README's three
+/// commands make a key, sign and export. The air-gapped side is another
+/// `HOME`: the README's trust file with that public key, then its two
+/// commands import the tar and run the locked runbook (`--yes`, as an
+/// operator answers the prompt). Nothing but the tar, the runbook and its
+/// lock crosses.
+#[test]
+fn the_air_gap_session_runs_as_written() {
+    let text = readme();
+    let section = &text[text.find("**Publishing and the air gap.**").expect("the README has the air gap")..];
+    let publish = block_after(section, "On the connected side", "sh");
+    let trust = block_after(section, "On the air-gapped host", "toml");
+    let import = block_after(section, "Every plan says how the registry was trusted", "sh");
+    assert!(publish.contains("backout registry export") && import.contains("backout registry import"), "{section}");
+
+    // The connected side: a registry with the plugin, a runbook and its lock.
+    let connected = tempfile::tempdir().unwrap();
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(app.path().join(".env"), "INSIGHT_GENERATION_ENABLED=true\n").unwrap();
+    let quickstart = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.toml"));
+    let runbook = quickstart.unwrap().replace("\"/srv/app\"", &format!("\"{}\"", app.path().display()));
+    std::fs::write(connected.path().join("rollback.toml"), runbook).unwrap();
+    let setup = format!("backout registry add {ENV_TOGGLE} && backout lock rollback.toml");
+    let out = newcomer(connected.path(), connected.path(), &setup);
+    assert!(out.status.success(), "{}", text_of(&out));
+    let out = newcomer(connected.path(), connected.path(), &publish);
+    assert!(out.status.success(), "publishing failed:\n{}", text_of(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let public = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap_or_else(|| panic!("key generate printed no public key:\n{printed}"));
+
+    // The air-gapped side: only the tar, the runbook and its lock.
+    let gapped = tempfile::tempdir().unwrap();
+    for file in ["registry.tar", "rollback.toml", "rollback.toml.lock"] {
+        std::fs::copy(connected.path().join(file), gapped.path().join(file)).unwrap();
+    }
+    let config = gapped.path().join(".config/backout");
+    std::fs::create_dir_all(&config).unwrap();
+    assert!(trust.contains("public = \"ed25519:…\""), "{trust}");
+    std::fs::write(config.join("trust.toml"), trust.replace("ed25519:…", public)).unwrap();
+    let script = import.replace("backout run ", "backout run --yes ");
+    let out = newcomer(gapped.path(), gapped.path(), &script);
+    let all = text_of(&out);
+    assert!(out.status.success(), "the air-gapped side failed:\n{all}");
+    assert!(all.contains("verified: signed by trusted key `acme`"), "{all}");
+    assert!(all.contains("Run succeeded: 1 of 1 step"), "{all}");
+    assert_eq!(std::fs::read_to_string(app.path().join(".env")).unwrap(), "INSIGHT_GENERATION_ENABLED=false\n");
 }
