@@ -156,8 +156,8 @@ fn the_completion_and_man_page_install_runs_as_written() {
 /// commands make a key, sign and export. The air-gapped side is another
 /// `HOME`: the README's trust file with that public key, then its two
 /// commands import the tar and run the locked runbook (`--yes`, as an
-/// operator answers the prompt). Nothing but the tar, the runbook and its
-/// lock crosses.
+/// operator answers the prompt), and "The run report"'s command writes the
+/// page of that run. Nothing but the tar, the runbook and its lock crosses.
 #[test]
 fn the_air_gap_session_runs_as_written() {
     let text = readme();
@@ -201,4 +201,15 @@ fn the_air_gap_session_runs_as_written() {
     assert!(all.contains("verified: signed by trusted key `acme`"), "{all}");
     assert!(all.contains("Run succeeded: 1 of 1 step"), "{all}");
     assert_eq!(std::fs::read_to_string(app.path().join(".env")).unwrap(), "INSIGHT_GENERATION_ENABLED=false\n");
+
+    // "The run report", as written, about that run.
+    let report = block_after(&text, "## The run report", "sh");
+    let out = newcomer(gapped.path(), gapped.path(), &report);
+    assert!(out.status.success(), "{}", text_of(&out));
+    let page = std::fs::read_to_string(gapped.path().join("report.html")).unwrap();
+    assert!(
+        page.starts_with("<!DOCTYPE html>") && page.contains("feature-rollback"),
+        "{}",
+        &page[..page.len().min(300)]
+    );
 }
