@@ -6,8 +6,10 @@
 //! (re-exported as `backout::text`).
 
 /// The candidate closest to `word`, if one is close enough to be a typo:
-/// at most a third of the longer name's characters differ (Levenshtein
-/// distance), and at least one character is the same. Ties go to the
+/// at most a third of the longer name's characters differ (optimal string
+/// alignment distance: Levenshtein's, where two neighbours swapped, the
+/// commonest slip, count as one edit: `nmae` is one from `name`), and at
+/// least one character is the same. Ties go to the
 /// candidate that comes first. Exact matches are never suggested (the
 /// caller would not be asking).
 pub fn closest<'a, I, S>(word: &str, candidates: I) -> Option<&'a str>
@@ -21,7 +23,7 @@ where
         if candidate == word {
             continue;
         }
-        let distance = strsim::levenshtein(word, candidate);
+        let distance = strsim::osa_distance(word, candidate);
         let longest = word.chars().count().max(candidate.chars().count());
         if distance * 3 > longest.max(3) || distance >= longest {
             continue;
@@ -85,6 +87,13 @@ mod tests {
         assert_eq!(closest("env-toggle", &names), None, "an exact name is not a suggestion");
         assert_eq!(did_you_mean("smoke", &["smoke-test", "stroke"]).unwrap(), "did you mean `stroke`?");
         assert_eq!(did_you_mean("zzz", &names), None);
+    }
+
+    #[test]
+    fn two_letters_swapped_are_one_typo() {
+        assert_eq!(closest("nmae", &["mode", "name"]), Some("name"));
+        assert_eq!(closest("mdoe", &["name", "mode"]), Some("mode"));
+        assert_eq!(closest("tiemout", &["timeout", "retry"]), Some("timeout"));
     }
 
     #[test]
