@@ -449,4 +449,39 @@ print("backout_undo again on web2: changed=false, state undone")
 PY
 [ "$(snapshot "$work/hosts/web2")" = "${before_tree[web2]}" ] || fail "the second undo changed web2's files"
 
+phase "backout_run of a runbook already in place on web1: check mode and a run both say changed=false, and nothing runs"
+# web1's flags are off since its rollback: a runbook that only turns them off
+# has nothing to change, and backout says so without starting a run.
+cat > "$work/flags-only.toml" <<'TOML'
+version = 1
+name = "flags-only"
+
+[vars]
+app_dir = "/srv/cortex"
+
+[[step]]
+id = "flags"
+uses = "env-toggle@0.1.0"
+with = { file = "/app/.env", set = { INSIGHT_GENERATION_ENABLED = "false", SEMANTIC_CHUNKING_OPTIONAL = "false" } }
+[step.grants]
+dirs = [{ host = "${vars.app_dir}", guest = "/app", mode = "rw" }]
+TOML
+before_web1=$(snapshot "$work/hosts/web1")
+args="{\"binary\": \"{{ backout_home }}/bin/backout\", \"state_dir\": \"{{ backout_home }}/state\", \"registry\": \"{{ backout_home }}/registry\", \"trust\": \"{{ backout_home }}/etc/trust.toml\", \"runbook\": \"$work/flags-only.toml\", \"vars\": {\"app_dir\": \"{{ backout_vars.app_dir }}\"}}"
+ansible web1 -e "@$work/fleet.yml" -m backout.rollback.backout_run -a "$args" --check > "$work/in-place-check.log"
+ansible web1 -e "@$work/fleet.yml" -m backout.rollback.backout_run -a "$args" > "$work/in-place-run.log"
+results "$work/in-place-check.log" > "$work/in-place-check.json"
+results "$work/in-place-run.log" > "$work/in-place-run.json"
+python3 - "$work/in-place-check.json" "$work/in-place-run.json" <<'PY'
+import json, sys
+check, run = (json.load(open(f))["web1"] for f in sys.argv[1:3])
+if check.get("failed") or check.get("changed") or check.get("state") != "planned":
+    sys.exit(f"check mode of a runbook in place: {check.get('msg')} changed={check.get('changed')} state={check.get('state')}")
+if run.get("failed") or run.get("changed") or run.get("state") != "unchanged" or run.get("run_id"):
+    sys.exit(f"backout_run of a runbook in place: {run.get('msg')} changed={run.get('changed')} state={run.get('state')}")
+print(f"web1: check mode changed=false; run changed=false, state unchanged: {run.get('msg')}")
+PY
+[ "$(snapshot "$work/hosts/web1")" = "$before_web1" ] || fail "a runbook already in place changed web1's files"
+[ "$(find "$work/hosts/web1/backout/state/runs" -mindepth 1 -maxdepth 1 | wc -l)" = 1 ] || fail "a runbook already in place journaled a run on web1"
+
 echo; echo "fleet test passed in $((SECONDS - started)) s"
