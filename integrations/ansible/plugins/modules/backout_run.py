@@ -13,8 +13,10 @@ description:
   - Reports the run id, the final state, backout's exit code and each step's result.
   - The task fails unless the run succeeded (exit code 0).
   - The failed result still carries the run id, so a C(rescue) can undo it with M(backout.rollback.backout_undo).
-  - A runbook already in place (every step's plan says so) reports C(changed=false) and the state C(unchanged); backout then runs nothing, or only the steps that check.
-  - In check mode, runs C(backout plan) instead, which checks everything and changes nothing; C(changed) says whether the plan has changes pending.
+  - A runbook already in place (every step's plan says so) reports C(changed=false) and the state C(unchanged).
+  - backout then runs nothing, or only the steps that check.
+  - In check mode, runs C(backout plan) instead, which checks everything and changes nothing.
+  - In check mode C(changed) says whether the plan has changes pending.
   - In diff mode, shows what each step of the plan would do.
 version_added: 0.1.0
 author: backout contributors (@backout)
