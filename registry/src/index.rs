@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::format::FormatError;
 use crate::time::validate_timestamp;
 use crate::validate::ValidateError;
 use crate::validate::{compare_versions, validate_label};
@@ -13,7 +14,7 @@ use crate::{validate_name, validate_version};
 
 /// The on-disk format this crate reads and writes. Bumped whenever older
 /// readers must not use an index; they refuse it with
-/// [`IndexError::UnsupportedFormat`](crate::IndexError::UnsupportedFormat). Unknown keys are refused as well, so nothing
+/// [`FormatError::Unsupported`](crate::FormatError::Unsupported). Unknown keys are refused as well, so nothing
 /// in an index is ever silently ignored.
 pub(crate) const FORMAT: i64 = 1;
 
@@ -99,13 +100,19 @@ struct FormatProbe {
 impl Index {
     /// Parses and validates the text of the index at `path` (used in errors).
     pub fn parse(text: &str, path: &Path) -> Result<Index, IndexError> {
-        let parse_error = |e: toml::de::Error| IndexError::ParseIndex {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+        let parse_error = |e: toml::de::Error| {
+            IndexError::Format(FormatError::Parse {
+                path: path.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            })
         };
         let probe: FormatProbe = toml::from_str(text).map_err(parse_error)?;
         if let Some(found) = probe.format.filter(|&f| f != FORMAT) {
-            return Err(IndexError::UnsupportedFormat { path: path.to_owned(), found, supported: FORMAT });
+            return Err(IndexError::Format(FormatError::Unsupported {
+                path: path.to_owned(),
+                found,
+                supported: FORMAT,
+            }));
         }
         let file: IndexFile = toml::from_str(text).map_err(parse_error)?;
 
@@ -146,7 +153,8 @@ impl Index {
             signed: self.signed.clone(),
             plugins: self.entries.clone(),
         };
-        toml::to_string(&file).map_err(|e| IndexError::SerializeIndex { path: path.to_owned(), message: e.to_string() })
+        toml::to_string(&file)
+            .map_err(|e| IndexError::Format(FormatError::Serialize { path: path.to_owned(), message: e.to_string() }))
     }
 
     pub(crate) fn find(&self, name: &str, version: &str) -> Option<&Entry> {
@@ -171,19 +179,9 @@ impl Index {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IndexError {
-    /// Not valid TOML or not the format; `message` is the TOML parser's,
-    /// with line and column.
-    #[error("failed to parse `{}`: {message}", .path.display())]
-    ParseIndex { path: PathBuf, message: String },
-
-    #[error("failed to serialize the index for `{}`: {message}", .path.display())]
-    SerializeIndex { path: PathBuf, message: String },
-
-    #[error(
-        "unsupported registry format `{found}` in `{}`: this version of backout supports format `{supported}`",
-        .path.display()
-    )]
-    UnsupportedFormat { path: PathBuf, found: i64, supported: i64 },
+    /// Not valid TOML, not the format, or entries that contradict each other.
+    #[error(transparent)]
+    Format(#[from] FormatError),
 
     #[error(
         "duplicate entry `{}@{}` in `{}`",

@@ -111,6 +111,7 @@
 mod bundle;
 mod digest;
 mod error;
+mod format;
 mod fsio;
 mod index;
 mod lock;
@@ -129,6 +130,7 @@ mod version_req;
 pub use bundle::{BundleError, ImportReport};
 pub use digest::{Digest, DigestError, InvalidDigest};
 pub use error::{Error, hint_of};
+pub use format::FormatError;
 pub use fsio::{FileError, write_atomic};
 /// The index parser and the tar reader, for the fuzz targets in
 /// `tests/fuzz` only: not part of the API, they may change at any time.

@@ -45,6 +45,7 @@ use reqwest::{StatusCode, Url, redirect};
 
 use crate::bundle::{BlobSource, ImportReport, MAX_INDEX, Publication};
 use crate::digest::Hasher;
+use crate::format::FormatError;
 use crate::fsio::{ClosedTempFile, TempFile};
 use crate::registry::{INDEX_FILE, SIGNATURE_FILE};
 use crate::signing::{IndexSignature, MAX_SIGNATURE_FILE};
@@ -227,13 +228,13 @@ impl<'a> Fetcher<'a> {
         let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
         for entry in &publication.index.entries {
             if let Some(&size) = sizes.get(&entry.digest).filter(|&&size| size != entry.size) {
-                return Err(IndexError::ParseIndex {
+                return Err(IndexError::Format(FormatError::Parse {
                     path: index_display,
                     message: format!(
                         "`{}` is pinned with sizes {size} and {} by different entries",
                         entry.digest, entry.size
                     ),
-                }
+                })
                 .into());
             }
             sizes.insert(entry.digest, entry.size);

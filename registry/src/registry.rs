@@ -12,6 +12,7 @@ use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::format::FormatError;
 use crate::fsio::{create_dir_durable, is_temp_name, sync_dir, write_atomic};
 use crate::index::{Index, LOCAL_PUBLISHER};
 use crate::lock::WriteLock;
@@ -566,8 +567,9 @@ pub(crate) fn read_index(root: &Path) -> Result<(Index, Vec<u8>), Error> {
 
 /// Parses index bytes (which must be UTF-8); `path` is only used in errors.
 pub(crate) fn parse_index_bytes(raw: &[u8], path: &Path) -> Result<Index, IndexError> {
-    let text = std::str::from_utf8(raw)
-        .map_err(|e| IndexError::ParseIndex { path: path.to_owned(), message: format!("not utf-8 text: {e}") })?;
+    let text = std::str::from_utf8(raw).map_err(|e| {
+        IndexError::Format(FormatError::Parse { path: path.to_owned(), message: format!("not utf-8 text: {e}") })
+    })?;
     Index::parse(text, path)
 }
 
@@ -987,7 +989,10 @@ added = "2026-11-23T11:18:41Z"
 
         write_index(root, &format!("format = 1\nserial = 1\nmirror = \"https://example.invalid\"\n{ENTRY}"));
         let err = Registry::open(root).unwrap_err();
-        assert!(matches!(&err, Error::Index(IndexError::ParseIndex { path: p, .. }) if *p == path), "{err:?}");
+        assert!(
+            matches!(&err, Error::Index(IndexError::Format(FormatError::Parse { path: p, .. })) if *p == path),
+            "{err:?}"
+        );
         let message = err.to_string();
         assert!(message.starts_with(&format!("failed to parse `{}`: ", path.display())), "{message}");
         assert!(message.contains("unknown field `mirror`"), "{message}");
@@ -1013,7 +1018,7 @@ added = "2026-11-23T11:18:41Z"
         write_index(root, "format = 2\nserial = 7\nalgorithm = \"blake3\"\n");
         let err = Registry::open(root).unwrap_err();
         assert!(
-            matches!(&err, Error::Index(IndexError::UnsupportedFormat { path: p, found: 2, supported: 1 }) if *p == path),
+            matches!(&err, Error::Index(IndexError::Format(FormatError::Unsupported { path: p, found: 2, supported: 1 })) if *p == path),
             "{err:?}"
         );
         assert_eq!(
@@ -1032,7 +1037,7 @@ added = "2026-11-23T11:18:41Z"
         write_index(root, "format = 0\nserial = 0\n");
         assert!(matches!(
             Registry::open_or_init(root),
-            Err(Error::Index(IndexError::UnsupportedFormat { found: 0, .. }))
+            Err(Error::Index(IndexError::Format(FormatError::Unsupported { found: 0, .. })))
         ));
     }
 
@@ -1237,7 +1242,10 @@ added = "2026-11-23T11:18:41Z"
         write_index(dir.path(), "format = 1\nserial = \n");
         let err = Registry::open(dir.path()).unwrap_err();
         let path = dir.path().join("index.toml");
-        assert!(matches!(&err, Error::Index(IndexError::ParseIndex { path: p, .. }) if *p == path), "{err:?}");
+        assert!(
+            matches!(&err, Error::Index(IndexError::Format(FormatError::Parse { path: p, .. })) if *p == path),
+            "{err:?}"
+        );
         let message = err.to_string();
         assert!(message.starts_with(&format!("failed to parse `{}`: ", path.display())), "{message}");
         assert!(message.contains("line 2"), "{message}");

@@ -36,6 +36,7 @@ use std::str::FromStr;
 use ed25519_dalek::Signer as _;
 use serde::{Deserialize, Serialize};
 
+use crate::format::FormatError;
 use crate::fsio::FileError;
 
 /// The first line of a key file.
@@ -148,8 +149,9 @@ impl SigningKey {
             key: self.public(),
             signature: hex::encode(signature.to_bytes()),
         };
-        toml::to_string(&file)
-            .map_err(|e| SigningError::SerializeIndex { path: "index.toml.sig".into(), message: e.to_string() })
+        toml::to_string(&file).map_err(|e| {
+            SigningError::Format(FormatError::Serialize { path: "index.toml.sig".into(), message: e.to_string() })
+        })
     }
 }
 
@@ -235,15 +237,15 @@ pub(crate) struct IndexSignature {
 impl IndexSignature {
     /// Parses the text of a signature file; `path` is only used in errors.
     pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<IndexSignature, SigningError> {
-        let parse_error = |message: String| SigningError::Parse { path: path.to_owned(), message };
+        let parse_error = |message: String| SigningError::Format(FormatError::Parse { path: path.to_owned(), message });
         let text = std::str::from_utf8(bytes).map_err(|_| parse_error("not utf-8 text".to_owned()))?;
         let file: SignatureFile = toml::from_str(text).map_err(|e| parse_error(e.to_string().trim_end().to_owned()))?;
         if file.format != SIGNATURE_FORMAT {
-            return Err(SigningError::UnsupportedFormat {
+            return Err(SigningError::Format(FormatError::Unsupported {
                 path: path.to_owned(),
                 found: file.format,
                 supported: SIGNATURE_FORMAT,
-            });
+            }));
         }
         let mut signature = [0u8; 64];
         hex::decode_to_slice(&file.signature, &mut signature)
@@ -288,19 +290,9 @@ pub enum SigningError {
     #[error("invalid public key `{}`: {reason}", .value.escape_debug())]
     InvalidPublicKey { value: String, reason: String },
 
-    /// A signature file that is not valid TOML or does not match its
-    /// format; `message` is the parser's, with line and column.
-    #[error("failed to parse `{}`: {message}", .path.display())]
-    Parse { path: PathBuf, message: String },
-
-    #[error(
-        "unsupported registry format `{found}` in `{}`: this version of backout supports format `{supported}`",
-        .path.display()
-    )]
-    UnsupportedFormat { path: PathBuf, found: i64, supported: i64 },
-
-    #[error("failed to serialize the index for `{}`: {message}", .path.display())]
-    SerializeIndex { path: PathBuf, message: String },
+    /// A signature file that is not valid TOML or does not match its format.
+    #[error(transparent)]
+    Format(#[from] FormatError),
 
     /// Reading or writing a key file.
     #[error(transparent)]
@@ -405,7 +397,7 @@ mod tests {
         assert!(!forged.covers(b"format = 1\nserial = 1\n"));
 
         let err = IndexSignature::parse(text.replace("format = 1", "format = 2").as_bytes(), path).unwrap_err();
-        assert!(matches!(err, SigningError::UnsupportedFormat { found: 2, .. }), "{err:?}");
+        assert!(matches!(err, SigningError::Format(FormatError::Unsupported { found: 2, .. })), "{err:?}");
         let err = IndexSignature::parse(format!("{text}extra = 1\n").as_bytes(), path).unwrap_err();
         assert!(err.to_string().contains("unknown field `extra`"), "{err}");
     }

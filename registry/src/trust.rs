@@ -51,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::FileError;
+use crate::format::FormatError;
 use crate::fsio::{create_dir_durable, write_atomic};
 use crate::index::Index;
 use crate::signing::{IndexSignature, PublicKey};
@@ -111,17 +112,17 @@ impl TrustStore {
     /// does once it has read it; `path` is only used in errors.
     pub fn parse(text: &str, path: &Path) -> Result<TrustStore, Error> {
         let file: TrustFile = toml::from_str(text).map_err(|e| {
-            Error::TrustFile(TrustFileError::Parse {
+            Error::TrustFile(TrustFileError::Format(FormatError::Parse {
                 path: path.to_owned(),
                 message: e.to_string().trim_end().to_owned(),
-            })
+            }))
         })?;
         if file.format != TRUST_FORMAT {
-            return Err(TrustFileError::UnsupportedFormat {
+            return Err(TrustFileError::Format(FormatError::Unsupported {
                 path: path.to_owned(),
                 found: file.format,
                 supported: TRUST_FORMAT,
-            }
+            })
             .into());
         }
         let max_index_age_days = file.max_index_age_days.unwrap_or(DEFAULT_MAX_INDEX_AGE_DAYS);
@@ -309,17 +310,17 @@ impl AcceptedSerials {
             Err(source) => return Err(Error::File(FileError::Read { path: path.to_owned(), source })),
         };
         let file: AcceptedFile = toml::from_str(&text).map_err(|e| {
-            Error::TrustFile(TrustFileError::Parse {
+            Error::TrustFile(TrustFileError::Format(FormatError::Parse {
                 path: path.to_owned(),
                 message: e.to_string().trim_end().to_owned(),
-            })
+            }))
         })?;
         let unsupported = |found| {
-            Error::TrustFile(TrustFileError::UnsupportedFormat {
+            Error::TrustFile(TrustFileError::Format(FormatError::Unsupported {
                 path: path.to_owned(),
                 found,
                 supported: ACCEPTED_FORMAT,
-            })
+            }))
         };
         match file.format {
             ACCEPTED_FORMAT => {}
@@ -393,7 +394,10 @@ impl AcceptedSerials {
             publishers: self.per_key.iter().map(|(key, &serial)| PublisherEntry { key: *key, serial }).collect(),
         };
         let text = toml::to_string(&file).map_err(|e| {
-            Error::TrustFile(TrustFileError::SerializeIndex { path: path.to_owned(), message: e.to_string() })
+            Error::TrustFile(TrustFileError::Format(FormatError::Serialize {
+                path: path.to_owned(),
+                message: e.to_string(),
+            }))
         })?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_dir_durable(dir)?;
@@ -406,23 +410,13 @@ impl AcceptedSerials {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrustFileError {
-    /// Not valid TOML or not the format; `message` is the parser's, with
-    /// line and column.
-    #[error("failed to parse `{}`: {message}", .path.display())]
-    Parse { path: PathBuf, message: String },
-
-    #[error(
-        "unsupported registry format `{found}` in `{}`: this version of backout supports format `{supported}`",
-        .path.display()
-    )]
-    UnsupportedFormat { path: PathBuf, found: i64, supported: i64 },
+    /// Not valid TOML or not the format.
+    #[error(transparent)]
+    Format(#[from] FormatError),
 
     /// A trust file that parses but is inconsistent (a duplicate name or key).
     #[error("invalid trust file `{}`: {reason}", .path.display())]
     InvalidTrust { path: PathBuf, reason: String },
-
-    #[error("failed to serialize the index for `{}`: {message}", .path.display())]
-    SerializeIndex { path: PathBuf, message: String },
 }
 
 /// Why the signature policy refuses an index. Each refusal has its own
@@ -557,7 +551,7 @@ mod tests {
         fs::write(&path, format!("format = 1\n{}comment = \"x\"\n", key("acme"))).unwrap();
         let err = TrustStore::load(&path).unwrap_err();
         assert!(
-            matches!(&err, Error::TrustFile(TrustFileError::Parse { path: p, message }) if *p == path && message.contains("unknown field `comment`")),
+            matches!(&err, Error::TrustFile(TrustFileError::Format(FormatError::Parse { path: p, message })) if *p == path && message.contains("unknown field `comment`")),
             "{err:?}"
         );
 
@@ -571,7 +565,7 @@ mod tests {
         fs::write(&path, format!("format = 2\n{}", key("acme"))).unwrap();
         assert!(matches!(
             TrustStore::load(&path),
-            Err(Error::TrustFile(TrustFileError::UnsupportedFormat { found: 2, .. }))
+            Err(Error::TrustFile(TrustFileError::Format(FormatError::Unsupported { found: 2, .. })))
         ));
 
         fs::write(&path, "format = 1\n[[key]]\nname = \"acme\"\npublic = \"ed25519:00\"\n").unwrap();
@@ -607,11 +601,14 @@ mod tests {
         assert_eq!(AcceptedSerials::load(&path).unwrap(), accepted);
 
         fs::write(&path, "format = 2\n[[registry]]\npath = \"/r\"\nserial = 1\nextra = 2\n").unwrap();
-        assert!(matches!(AcceptedSerials::load(&path), Err(Error::TrustFile(TrustFileError::Parse { .. }))));
+        assert!(matches!(
+            AcceptedSerials::load(&path),
+            Err(Error::TrustFile(TrustFileError::Format(FormatError::Parse { .. })))
+        ));
         fs::write(&path, "format = 3\n").unwrap();
         assert!(matches!(
             AcceptedSerials::load(&path),
-            Err(Error::TrustFile(TrustFileError::UnsupportedFormat { found: 3, .. }))
+            Err(Error::TrustFile(TrustFileError::Format(FormatError::Unsupported { found: 3, .. })))
         ));
     }
 

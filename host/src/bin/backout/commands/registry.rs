@@ -398,7 +398,7 @@ fn index_json(index: &IndexReport) -> serde_json::Value {
                 matches!(
                     p,
                     E::Trust(T::BadSignature { .. })
-                        | E::Signing(SigningError::Parse { .. } | SigningError::UnsupportedFormat { .. })
+                        | E::Signing(SigningError::Format(_))
                         | E::File(FileError::TooLarge { .. })
                 )
             }),
