@@ -189,6 +189,43 @@ fn a_good_backup_is_restored_checked_and_kept_with_a_safety_copy() {
 }
 
 #[test]
+fn a_second_restore_of_the_same_backup_is_already_in_place() {
+    let site = Site::new();
+    make_db(&site.live(), 3);
+    make_db(&site.backups.join("app.db"), 50);
+    let with = r#"backup = "/backups/app.db""#;
+    site.restore(with);
+    let after = snapshot(&site.data);
+
+    // The live database is the backup now: the plan says so; what is left
+    // is the check of it, which changes nothing.
+    let plan = site.cli(&["plan", "--detailed-exitcode"], with);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.stdout.contains("leave /data/app.db as it is: it already holds the bytes of the backup"),
+        "{}",
+        plan.all()
+    );
+    assert!(plan.stdout.contains("1 step: 1 to check; nothing to change."), "{}", plan.all());
+    let runs = site.sb.journal_paths().len();
+
+    // The step checks the database in place (integrity_check), without asking.
+    let out = site.cli(&["--output", "json", "run"], with);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let step = &backout_tests::events::report(&out.stdout)["run"]["steps"][0];
+    assert!(step["summary"].as_str().unwrap().starts_with("no change needed: /data/app.db already holds"), "{step}");
+    assert_eq!(step["outputs"]["unchanged"], true);
+    assert_eq!(step["outputs"]["safety_copy"], Value::Null);
+    assert_eq!(site.sb.journal_paths().len(), runs + 1);
+    assert_eq!(snapshot(&site.data), after, "nothing written: no safety copy, no staged copy");
+
+    // Undoing that run keeps the database: it changed nothing.
+    let undo = site.sb.run(&["undo", "--yes", "last"]);
+    assert_eq!(undo.code, 0, "{}", undo.all());
+    assert_eq!(snapshot(&site.data), after);
+}
+
+#[test]
 fn plan_names_the_backup_and_the_checks_and_changes_nothing() {
     let site = Site::new();
     make_db(&site.live(), 3);

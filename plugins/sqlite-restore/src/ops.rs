@@ -82,6 +82,19 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
         sqlite::prepare_all(&conn, &valid.expect).map_err(StepError::invalid_config)?;
     }
     let b = &chosen.file;
+    if let Some(sha256) = already_restored(valid, &chosen, &live)? {
+        let mut actions = vec![
+            Action::in_place(format!(
+                "leave {} as it is: it already holds the bytes of the backup {}",
+                valid.db, b.path
+            ))
+            .detail(format!("sha256 {sha256}, {}; nothing beside it", human(b.size))),
+            Action::check(format!("check {} with PRAGMA {}", valid.db, valid.check.pragma()))
+                .detail("read-only, as a restored copy is checked: the backup's bytes must pass it in place too"),
+        ];
+        actions.extend(expect_action(valid));
+        return Ok(actions);
+    }
     let mut backup_detail = format!(
         "backup {}: {}, modified {}, {} pages of {} bytes{}",
         b.path,
@@ -127,18 +140,36 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
         ))
         .detail("header checked, sha256 recorded for undo; a failing check leaves the live database untouched"),
     );
-    if !valid.expect.is_empty() {
-        let lines: Vec<String> = valid.expect.iter().map(|e| format!("{} → {}", e.sql, e.describe())).collect();
-        actions.push(
-            Action::check(format!(
-                "then check {} on {}",
-                backout_sdk::text::count(valid.expect.len(), "expectation"),
-                valid.db
-            ))
-            .detail(lines.join("\n")),
-        );
-    }
+    actions.extend(expect_action(valid));
     Ok(actions)
+}
+
+/// The plan's line for the `expect` queries, if any: they only read.
+fn expect_action(valid: &Valid) -> Option<Action> {
+    (!valid.expect.is_empty()).then(|| {
+        let lines: Vec<String> = valid.expect.iter().map(|e| format!("{} → {}", e.sql, e.describe())).collect();
+        Action::check(format!(
+            "then check {} on {}",
+            backout_sdk::text::count(valid.expect.len(), "expectation"),
+            valid.db
+        ))
+        .detail(lines.join("\n"))
+    })
+}
+
+/// The sha256 of the live database when it already holds exactly the
+/// backup's bytes, with no `-wal` or `-journal` beside it to change what it
+/// reads as: the restore would change nothing. Sizes are compared first, so
+/// only a database that may be the backup is hashed (by the host, natively).
+fn already_restored(valid: &Valid, chosen: &Chosen, live: &Live) -> Result<Option<String>, StepError> {
+    let Some(current) = &live.file else { return Ok(None) };
+    if current.size != chosen.file.size || live.sides.has_state() {
+        return Ok(None);
+    }
+    let live_sha = files::sha256(&valid.db, &mut |_, _| {}).map_err(|e| cannot_read(&valid.db, &e))?;
+    let backup = &chosen.file.path;
+    let backup_sha = files::sha256(backup, &mut |_, _| {}).map_err(|e| cannot_read(backup, &e))?;
+    Ok((live_sha == backup_sha).then_some(live_sha))
 }
 
 // ---------------------------------------------------------------------------
@@ -151,6 +182,9 @@ pub fn plan(valid: &Valid) -> Result<Vec<Action>, StepError> {
 pub fn run(valid: &Valid, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, StepError> {
     let chosen = choose_backup(valid)?;
     let live = inspect_live(valid)?;
+    if let Some(sha256) = already_restored(valid, &chosen, &live)? {
+        return leave_in_place(valid, &chosen, sha256, obs);
+    }
     let backup = chosen.file.path.clone();
     obs.info(format!("restoring {} from {backup} ({})", valid.db, human(chosen.file.size)));
 
@@ -175,6 +209,7 @@ pub fn run(valid: &Valid, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, St
         safety_wal: None,
         safety_journal: None,
         expect: Vec::new(),
+        unchanged: false,
         undone_from: None,
     };
     let kept = swap(valid, &staged, &planned, obs)?;
@@ -221,6 +256,64 @@ pub fn run(valid: &Valid, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, St
         safety_journal: kept.journal,
         expect,
         ..planned
+    };
+    Ok(Outcome::new(summary, outputs))
+}
+
+/// `run` when the live database already holds the backup's bytes: it is
+/// checked as a restored copy would be (the configured check, `expect`),
+/// read-only, and nothing is written: no staging copy, no safety copy, no
+/// checkpoint. The outputs say `unchanged`, so `undo` leaves it alone.
+fn leave_in_place(
+    valid: &Valid,
+    chosen: &Chosen,
+    sha256: String,
+    obs: &mut dyn Observer,
+) -> Result<Outcome<Outputs>, StepError> {
+    let backup = &chosen.file.path;
+    let conn = sqlite::open(&valid.db).map_err(|e| cannot_open(&valid.db, &e))?;
+    sqlite::check(&conn, valid.check).map_err(|m| {
+        StepError::precondition(format!(
+            "`{}` already holds the bytes of the backup `{backup}`, but {m}; nothing was changed",
+            valid.db
+        ))
+    })?;
+    let expect = sqlite::evaluate(&conn, &valid.expect);
+    let unmet: Vec<String> = expect
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("`{}` returned {} (expected {})", r.sql, r.value, r.expected))
+        .collect();
+    if !unmet.is_empty() {
+        return Err(StepError::precondition(format!(
+            "`{}` already holds the bytes of the backup `{backup}`, but {}; nothing was changed",
+            valid.db,
+            unmet.join("; ")
+        )));
+    }
+    let summary = format!(
+        "no change needed: {} already holds the bytes of the backup {backup} (sha256 {sha256}; {} ok); nothing was written",
+        valid.db,
+        valid.check.pragma()
+    );
+    obs.info(summary.clone());
+    let outputs = Outputs {
+        db: valid.db.clone(),
+        backup: backup.clone(),
+        backup_size: chosen.file.size,
+        backup_modified: chosen.file.modified.map(files::rfc3339),
+        sha256,
+        size: chosen.file.size,
+        page_size: chosen.header.page_size,
+        page_count: chosen.header.page_count(chosen.file.size),
+        check: valid.check.pragma().to_owned(),
+        safety_copy: None,
+        safety_copy_size: None,
+        safety_wal: None,
+        safety_journal: None,
+        expect,
+        unchanged: true,
+        undone_from: None,
     };
     Ok(Outcome::new(summary, outputs))
 }
@@ -599,6 +692,11 @@ pub fn verify(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
 /// the run and there is none now, likewise.
 pub fn undo(valid: &Valid, outputs: Outputs, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, StepError> {
     same_db(valid, &outputs)?;
+    if outputs.unchanged {
+        let summary = format!("nothing to undo: the run found {} already restored and changed nothing", outputs.db);
+        obs.info(summary.clone());
+        return Ok(Outcome::new(summary, outputs));
+    }
     let db = outputs.db.clone();
     let dir = parent(&db).to_owned();
     let live = inspect_live_any(&db).map_err(nothing_restored)?;
@@ -1162,6 +1260,77 @@ mod tests {
         assert!(undone.summary.contains("put back"), "{}", undone.summary);
         assert_eq!(contents(&d.p("data")), before);
         assert!(debris(&d.p("data")).is_empty(), "{:?}", listing(&d.p("data")));
+    }
+
+    #[test]
+    fn a_database_that_already_holds_the_backup_is_left_as_it_is_and_undo_keeps_it() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 30);
+        fs::copy(d.p("backups/app.db"), d.p("data/app.db")).unwrap();
+        let mut valid = d.valid();
+        valid.expect =
+            vec![Expectation { sql: "SELECT count(*) FROM t".into(), min: Some(30.0), max: None, equals: None }];
+        let before = listing(&d.p("data"));
+        let bytes = fs::read(&valid.db).unwrap();
+
+        let actions = plan(&valid).unwrap();
+        use backout_sdk::Effect::{Check, InPlace};
+        let effects: Vec<_> = actions.iter().map(|a| a.effect).collect();
+        assert_eq!(effects, [InPlace, Check, Check], "{actions:?}");
+        assert!(actions[0].summary.starts_with(&format!("leave {} as it is", valid.db)), "{actions:?}");
+
+        let outcome = run(&valid, &mut Quiet).unwrap();
+        assert!(outcome.summary.starts_with("no change needed"), "{}", outcome.summary);
+        assert!(outcome.outputs.unchanged && outcome.outputs.safety_copy.is_none(), "{:?}", outcome.outputs);
+        assert_eq!(outcome.outputs.expect.len(), 1);
+        assert_eq!(listing(&d.p("data")), before, "no safety copy, no temporary");
+        assert!(temporary_file::declared().is_empty());
+        verify(&valid, &outcome.outputs).unwrap();
+
+        let undone = undo(&valid, outcome.outputs, &mut Quiet).unwrap();
+        assert!(undone.summary.starts_with("nothing to undo"), "{}", undone.summary);
+        assert_eq!(fs::read(&valid.db).unwrap(), bytes, "undo of a run that changed nothing keeps the database");
+        assert_eq!(listing(&d.p("data")), before);
+    }
+
+    #[test]
+    fn a_database_in_place_that_fails_the_check_is_refused_and_left_alone() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 300);
+        // Scribble over a b-tree page after the header page: still a
+        // database by its header, no longer an intact one.
+        let mut bytes = fs::read(d.p("backups/app.db")).unwrap();
+        assert!(bytes.len() > 3 * 4096, "{}", bytes.len());
+        bytes[2 * 4096..2 * 4096 + 64].fill(0xA5);
+        fs::write(d.p("backups/app.db"), &bytes).unwrap();
+        fs::write(d.p("data/app.db"), &bytes).unwrap();
+        let valid = d.valid();
+        let before = contents(&d.p("data"));
+        assert_eq!(plan(&valid).unwrap()[0].effect, backout_sdk::Effect::InPlace, "plan does not run the check");
+        let err = run(&valid, &mut Quiet).unwrap_err();
+        let StepError::Precondition(message) = &err else { panic!("{err:?}") };
+        assert!(
+            message.contains("already holds the bytes of the backup") && message.contains("nothing was changed"),
+            "{message}"
+        );
+        assert_eq!(contents(&d.p("data")), before);
+        assert_eq!(listing(&d.p("data")), ["app.db"]);
+    }
+
+    #[test]
+    fn a_database_of_the_same_size_with_other_bytes_is_restored() {
+        let d = Dir::new();
+        make_db(&d.p("backups/app.db"), 30);
+        fs::copy(d.p("backups/app.db"), d.p("data/app.db")).unwrap();
+        let conn = Connection::open(d.p("data/app.db")).unwrap();
+        conn.execute("UPDATE t SET y = 'ROW 7' WHERE y = 'row 7'", []).unwrap();
+        drop(conn);
+        let valid = d.valid();
+        let actions = plan(&valid).unwrap();
+        assert_eq!(actions[0].effect, backout_sdk::Effect::Change, "{actions:?}");
+        let outcome = run(&valid, &mut Quiet).unwrap();
+        assert!(!outcome.outputs.unchanged && outcome.outputs.safety_copy.is_some(), "{:?}", outcome.outputs);
+        temporary_file::clear();
     }
 
     #[test]

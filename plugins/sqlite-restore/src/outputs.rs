@@ -32,6 +32,10 @@ pub struct Outputs {
     pub safety_journal: Option<String>,
     /// What each `expect` query returned after the restore.
     pub expect: Vec<ExpectResult>,
+    /// The live database already held the backup's bytes: `run` wrote
+    /// nothing and kept no safety copy, and `undo` has nothing to put back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
     /// Set by `undo`: what it put back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undone_from: Option<String>,
