@@ -1317,14 +1317,19 @@ mod tests {
         assert_eq!(listing(&d.p("data")), ["app.db"]);
     }
 
-    #[test]
-    fn a_database_of_the_same_size_with_other_bytes_is_restored() {
+    /// A backup, and a live database of its size whose bytes differ in one row.
+    fn same_size_other_bytes() -> Dir {
         let d = Dir::new();
         make_db(&d.p("backups/app.db"), 30);
         fs::copy(d.p("backups/app.db"), d.p("data/app.db")).unwrap();
         let conn = Connection::open(d.p("data/app.db")).unwrap();
         conn.execute("UPDATE t SET y = 'ROW 7' WHERE y = 'row 7'", []).unwrap();
-        drop(conn);
+        d
+    }
+
+    #[test]
+    fn a_database_of_the_same_size_with_other_bytes_is_restored() {
+        let d = same_size_other_bytes();
         let valid = d.valid();
         let actions = plan(&valid).unwrap();
         assert_eq!(actions[0].effect, backout_sdk::Effect::Change, "{actions:?}");
@@ -1357,12 +1362,7 @@ mod tests {
 
     #[test]
     fn verify_fails_on_a_database_from_before_the_run_of_the_same_size() {
-        let d = Dir::new();
-        make_db(&d.p("backups/app.db"), 30);
-        fs::copy(d.p("backups/app.db"), d.p("data/app.db")).unwrap();
-        let conn = Connection::open(d.p("data/app.db")).unwrap();
-        conn.execute("UPDATE t SET y = 'ROW 7' WHERE y = 'row 7'", []).unwrap();
-        drop(conn);
+        let d = same_size_other_bytes();
         let valid = d.valid();
         assert_eq!(fs::metadata(&valid.db).unwrap().len(), fs::metadata(d.p("backups/app.db")).unwrap().len());
         let o = run_killed_after_the_checkpoint(&valid);
