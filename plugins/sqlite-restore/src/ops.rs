@@ -194,34 +194,13 @@ pub fn run(valid: &Valid, obs: &mut dyn Observer) -> Result<Outcome<Outputs>, St
     let staged = stage(valid, &backup, permissions_from, obs)?;
     // What the outputs say whatever happens to the live database; `swap`
     // adds where the previous one went and checkpoints it before the swap.
-    let planned = Outputs {
-        db: valid.db.clone(),
-        backup: backup.clone(),
-        backup_size: chosen.file.size,
-        backup_modified: chosen.file.modified.map(files::rfc3339),
-        sha256: staged.sha256.clone(),
-        size: staged.size,
-        page_size: staged.header.page_size,
-        page_count: staged.header.page_count(staged.size),
-        check: valid.check.pragma().to_owned(),
-        safety_copy: None,
-        safety_copy_size: None,
-        safety_wal: None,
-        safety_journal: None,
-        expect: Vec::new(),
-        unchanged: false,
-        undone_from: None,
-    };
+    let planned = outputs_of(valid, &chosen, staged.sha256.clone(), staged.size, &staged.header);
     let kept = swap(valid, &staged, &planned, obs)?;
 
     let (expect, failed) = match sqlite::open(&valid.db) {
         Ok(conn) => {
             let results = sqlite::evaluate(&conn, &valid.expect);
-            let failed: Vec<String> = results
-                .iter()
-                .filter(|r| !r.ok)
-                .map(|r| format!("`{}` returned {} (expected {})", r.sql, r.value, r.expected))
-                .collect();
+            let failed = sqlite::unmet(&results);
             (results, failed)
         }
         Err(e) => (Vec::new(), vec![format!("the restored database does not open: {e}")]),
@@ -279,11 +258,7 @@ fn leave_in_place(
         ))
     })?;
     let expect = sqlite::evaluate(&conn, &valid.expect);
-    let unmet: Vec<String> = expect
-        .iter()
-        .filter(|r| !r.ok)
-        .map(|r| format!("`{}` returned {} (expected {})", r.sql, r.value, r.expected))
-        .collect();
+    let unmet = sqlite::unmet(&expect);
     if !unmet.is_empty() {
         return Err(StepError::precondition(format!(
             "`{}` already holds the bytes of the backup `{backup}`, but {}; nothing was changed",
@@ -297,25 +272,33 @@ fn leave_in_place(
         valid.check.pragma()
     );
     obs.info(summary.clone());
-    let outputs = Outputs {
+    let outputs =
+        Outputs { expect, unchanged: true, ..outputs_of(valid, chosen, sha256, chosen.file.size, &chosen.header) };
+    Ok(Outcome::new(summary, outputs))
+}
+
+/// The outputs of restoring `chosen` as a database of `size` bytes with
+/// `sha256` and `header`, before anything is known of a safety copy or of
+/// `expect` on the live database.
+fn outputs_of(valid: &Valid, chosen: &Chosen, sha256: String, size: u64, header: &Header) -> Outputs {
+    Outputs {
         db: valid.db.clone(),
-        backup: backup.clone(),
+        backup: chosen.file.path.clone(),
         backup_size: chosen.file.size,
         backup_modified: chosen.file.modified.map(files::rfc3339),
         sha256,
-        size: chosen.file.size,
-        page_size: chosen.header.page_size,
-        page_count: chosen.header.page_count(chosen.file.size),
+        size,
+        page_size: header.page_size,
+        page_count: header.page_count(size),
         check: valid.check.pragma().to_owned(),
         safety_copy: None,
         safety_copy_size: None,
         safety_wal: None,
         safety_journal: None,
-        expect,
-        unchanged: true,
+        expect: Vec::new(),
+        unchanged: false,
         undone_from: None,
-    };
-    Ok(Outcome::new(summary, outputs))
+    }
 }
 
 /// A checked copy of the backup beside the live database, not yet in place.
@@ -386,11 +369,7 @@ fn stage(valid: &Valid, backup: &str, permissions_from: &str, obs: &mut dyn Obse
                 .map_err(|m| format!("does not suit the `expect` queries: {m}"))?;
             // The staged bytes are the bytes that will be live: a backup that
             // does not answer `expect` is refused before anything is touched.
-            let unmet: Vec<String> = sqlite::evaluate(&conn, &valid.expect)
-                .iter()
-                .filter(|r| !r.ok)
-                .map(|r| format!("`{}` returned {} (expected {})", r.sql, r.value, r.expected))
-                .collect();
+            let unmet = sqlite::unmet(&sqlite::evaluate(&conn, &valid.expect));
             if unmet.is_empty() { Ok(()) } else { Err(format!("does not meet `expect`: {}", unmet.join("; "))) }
         })
         .map_err(|m| refuse_backup(backup, &m));
@@ -664,11 +643,7 @@ pub fn verify(valid: &Valid, outputs: &Outputs) -> Result<(), StepError> {
         .and_then(|h| h.check_size(file.size))
         .map_err(|m| StepError::precondition(format!("`{}` {m}", valid.db)))?;
     let conn = sqlite::open(&valid.db).map_err(|e| cannot_open(&valid.db, &e))?;
-    let failed: Vec<String> = sqlite::evaluate(&conn, &valid.expect)
-        .into_iter()
-        .filter(|r| !r.ok)
-        .map(|r| format!("`{}` returned {} (expected {})", r.sql, r.value, r.expected))
-        .collect();
+    let failed = sqlite::unmet(&sqlite::evaluate(&conn, &valid.expect));
     if failed.is_empty() {
         Ok(())
     } else {

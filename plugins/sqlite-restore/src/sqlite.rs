@@ -123,6 +123,16 @@ pub fn evaluate(conn: &Connection, expect: &[Expectation]) -> Vec<ExpectResult> 
         .collect()
 }
 
+/// The results that missed their expectation, each in words:
+/// "`SELECT count(*) FROM t` returned 3 (expected ≥ 30)".
+pub fn unmet(results: &[ExpectResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("`{}` returned {} (expected {})", r.sql, r.value, r.expected))
+        .collect()
+}
+
 fn first_value(conn: &Connection, sql: &str) -> Result<Value, String> {
     let mut stmt = prepare(conn, sql)?;
     let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
