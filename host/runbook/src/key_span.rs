@@ -27,8 +27,7 @@ impl Parsed {
     pub fn span_of_with_key(&self, step: usize, pointer: &Pointer) -> Option<Range<usize>> {
         let (first, rest) = pointer.tokens().split_first()?;
         let document = DeTable::parse(&self.source.text).ok()?;
-        let steps = document.get_ref().get("step")?.get_ref().as_array()?;
-        let with = steps.get(step)?.get_ref().as_table()?.get("with")?;
+        let with = with_table(&document, step)?;
         let found = rest.iter().try_fold(within(with, first)?, |(_, value), token| within(value, token));
         found.map(|(span, _)| span)
     }
@@ -43,14 +42,7 @@ impl Parsed {
     pub fn with_keys(&self, step: usize) -> Vec<(Pointer, Location)> {
         let mut out = Vec::new();
         let Ok(document) = DeTable::parse(&self.source.text) else { return out };
-        let with = document
-            .get_ref()
-            .get("step")
-            .and_then(|s| s.get_ref().as_array())
-            .and_then(|steps| steps.get(step))
-            .and_then(|s| s.get_ref().as_table())
-            .and_then(|s| s.get("with"));
-        if let Some(with) = with {
+        if let Some(with) = with_table(&document, step) {
             self.every_key(&Pointer::root(), with, &mut out);
         }
         out
@@ -75,6 +67,12 @@ impl Parsed {
             _ => {}
         }
     }
+}
+
+/// The `with` value of the `step`-th `[[step]]` (0-based) of `document`.
+fn with_table<'a, 'i>(document: &'a Spanned<DeTable<'i>>, step: usize) -> Option<&'a Spanned<DeValue<'i>>> {
+    let steps = document.get_ref().get("step")?.get_ref().as_array()?;
+    steps.get(step)?.get_ref().as_table()?.get("with")
 }
 
 /// One step down from `value`: the key `token` of a table (its key's span
