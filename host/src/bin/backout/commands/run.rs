@@ -31,11 +31,9 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
         Ok(p) => p,
         Err(exit) => return exit,
     };
+    // A plan with nothing to change has nothing to confirm: with checks it
+    // runs them; without, nothing at all (see `NOTHING_TO_RUN`).
     let changes = plan.changes();
-    if !changes.pending && changes.check == 0 {
-        return nothing_to_change(ctx, &live, &plan);
-    }
-    // A plan that only checks changes nothing: there is nothing to confirm.
     let yes = args.yes || !changes.pending;
     // Only now: what is wrong with the runbook matters more than how to say yes.
     if !can_ask(yes, "run", "after reviewing `backout plan`") {
@@ -48,6 +46,13 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
     }
     for warning in earlier_runs(ctx, &plan) {
         errln!("warning: {warning}");
+    }
+    if !changes.pending && changes.check == 0 {
+        live.nothing_to_change(NOTHING_TO_RUN, &changes);
+        if ctx.output == Output::Text {
+            errln!("{NOTHING_TO_RUN}");
+        }
+        return Exit::Success;
     }
     if !yes && !confirm(&format!("Run {}?", backout::text::count(plan.steps.len(), "step"))) {
         errln!("aborted: nothing was run");
@@ -92,25 +97,10 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Exit {
     finish(ctx, &record, &recorder, Exit::of_run(record.state))
 }
 
-/// A re-run of a rollback already in place: every step says so, and none
-/// has even a check to run, so there is nothing to confirm, run or journal.
-/// The plan is shown: what is in place is worth seeing. (A plan with checks
-/// and nothing to change runs them, without asking.)
-fn nothing_to_change(ctx: &Ctx, live: &Live, plan: &Plan) -> Exit {
-    live.plan(plan);
-    if ctx.output == Output::Text && live.chatty() {
-        err!("{}", report::plan_text(plan));
-    }
-    for warning in earlier_runs(ctx, plan) {
-        errln!("warning: {warning}");
-    }
-    let words = "nothing to change: every step is already in place; nothing was run";
-    live.nothing_to_change(words, &plan.changes());
-    if ctx.output == Output::Text {
-        errln!("{words}");
-    }
-    Exit::Success
-}
+/// What `run` says of a re-run of a rollback already in place: every step
+/// says so and none has even a check to run, so nothing is confirmed, run
+/// or journaled (the plan is still shown: what is in place is worth seeing).
+const NOTHING_TO_RUN: &str = "nothing to change: every step is already in place; nothing was run";
 
 /// Locks the runbook and every read-write directory of `plan` for `run_id`;
 /// a refusal is printed, naming the holder.
